@@ -1,0 +1,16 @@
+"""The ``apertus-compliance`` command: one click group, a sub-group per area."""
+
+import click
+
+from apertus_compliance import __version__
+from apertus_compliance.optout.cli import optout
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="apertus-compliance")
+def main() -> None:
+    """Opt-out registry, reproducible rebuilds, output PII filter and EU AI Act documents
+    for the Apertus models."""
+
+
+main.add_command(optout)

@@ -1,0 +1,1 @@
+"""EU AI Act transparency documents computed from a run (issue: documents). Not built yet."""

@@ -1,0 +1,240 @@
+"""``apertus-compliance optout``: ingest, snapshot, check. A thin shell over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from apertus_compliance.optout.agents import DEFAULT_AGENT_LIST, bundled_agent_lists, load_agent_list
+from apertus_compliance.optout.ingest import (
+    IngestReport,
+    ingest_bundled_sample,
+    ingest_rightsholder_list,
+    ingest_robots_dir,
+    ingest_robots_parquet,
+    ingest_tdmrep,
+    ingest_warc,
+)
+from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, SnapshotError
+from apertus_compliance.optout.registry import Registry
+from apertus_compliance.optout.robots import parse_robots
+from apertus_compliance.optout.snapshot import GRANULARITIES, SnapshotOptions, compile_snapshot
+
+KINDS = ("auto", "robots-dir", "robots-parquet", "warc", "tdmrep", "list")
+RESERVED_EXIT_CODE = 3
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group()
+def optout() -> None:
+    """Machine-readable reservations: registry, as-of snapshots, lookups with evidence."""
+
+
+@optout.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--registry", "registry_path", required=True, type=click.Path(path_type=Path),
+              help="DuckDB registry file (created if missing).")
+@click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True,
+              help="Form of the inputs; auto tells by file name.")
+@click.option("--observed-at", type=_DATE, help="When the inputs were fetched (default: a date-named folder).")
+@click.option("--bundled-sample", is_flag=True, help="Also ingest the signals bundled with the package.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at: datetime | None,
+           bundled_sample: bool, as_json: bool) -> None:
+    """Add observations from PATHS (robots folders, WARCs, parquet, TDMRep files, lists). Idempotent."""
+    if not paths and not bundled_sample:
+        raise click.UsageError("give PATHS to ingest, or --bundled-sample")
+    report = IngestReport(",".join(str(p) for p in paths) or "bundled sample")
+    with Registry(registry_path) as registry:
+        try:
+            if bundled_sample:
+                report.merge(ingest_bundled_sample(registry))
+            for path in paths:
+                report.merge(_ingest_one(registry, path, kind, observed_at))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+        total = registry.count()
+    if as_json:
+        click.echo(json.dumps({**report.as_dict(), "registry_observations": total}, indent=2))
+        return
+    click.echo(f"{report.added} new observations ({total} in {registry_path})")
+    for outcome, count in sorted(report.outcomes.items()):
+        click.echo(f"  {outcome:<28} {count}")
+    for error in report.errors:
+        click.echo(f"  ! {error}", err=True)
+
+
+def _ingest_one(registry: Registry, path: Path, kind: str, observed_at: datetime | None) -> IngestReport:
+    if kind == "auto":
+        kind = _guess_kind(path)
+    if kind == "robots-dir":
+        return ingest_robots_dir(registry, path, observed_at)
+    if kind == "robots-parquet":
+        return ingest_robots_parquet(registry, path, observed_at)
+    if kind == "warc":
+        return ingest_warc(registry, path)
+    if kind == "tdmrep":
+        return ingest_tdmrep(registry, path, observed_at)
+    return ingest_rightsholder_list(registry, path)
+
+
+def _guess_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".warc", ".warc.gz")):
+        return "warc"
+    if name.endswith(".parquet"):
+        return "robots-parquet"
+    if name.endswith(".csv") or (name.endswith(".json") and name != "tdmrep.json"):
+        return "list"
+    if name == "tdmrep.json" or (path.is_dir() and any(path.glob("*/.well-known/tdmrep.json"))):
+        return "tdmrep"
+    if path.is_dir() and any(path.glob("*.txt")):
+        return "robots-dir"
+    if path.is_dir() and any(path.glob("*.json")):
+        return "tdmrep"
+    raise ValueError(f"{path}: cannot tell what this is; pass --kind ({', '.join(KINDS[1:])})")
+
+
+def _options(as_of: datetime, agents: str, granularity: str, strict: bool) -> SnapshotOptions:
+    try:
+        return SnapshotOptions(as_of.date(), load_agent_list(agents), granularity, strict)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+
+
+_agents_option = click.option("--agents", default=DEFAULT_AGENT_LIST, show_default=True,
+                              help=f"Agent list: a bundled name ({', '.join(bundled_agent_lists())}) or a file.")
+_granularity_option = click.option("--granularity", type=click.Choice(GRANULARITIES), default="url",
+                                   show_default=True, help="url: per path; domain: any reservation on a host "
+                                   "reserves its whole registered domain.")
+_strict_option = click.option("--strict", is_flag=True,
+                              help="Treat an unreachable or unparsable robots.txt as a full reservation.")
+
+
+@optout.command()
+@click.option("--registry", "registry_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--as-of", required=True, type=_DATE, help="Observations up to the end of this day count.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Snapshot folder to write.")
+@_agents_option
+@_granularity_option
+@_strict_option
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def snapshot(registry_path: Path, as_of: datetime, out: Path, agents: str, granularity: str, strict: bool,
+             as_json: bool) -> None:
+    """Compile an immutable, content-addressed snapshot of the registry as of a date."""
+    with Registry(registry_path, read_only=True) as registry:
+        manifest = compile_snapshot(registry, _options(as_of, agents, granularity, strict), out)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+        return
+    counts = manifest["counts"]
+    click.echo(f"snapshot {manifest['snapshot_id'][:16]} as of {manifest['as_of']} -> {out}")
+    click.echo(f"  {counts['reserving_hosts']} hosts or domains with reservations, {counts['rules']} rules")
+    for signal, hosts in counts["reserving_hosts_by_signal"].items():
+        click.echo(f"  {signal:<20} {hosts}")
+
+
+@optout.command()
+@click.argument("urls", nargs=-1)
+@click.option("--snapshot", "snapshot_path", type=click.Path(exists=True, path_type=Path))
+@click.option("--registry", "registry_path", type=click.Path(exists=True, path_type=Path))
+@click.option("--as-of", type=_DATE, help="With --registry: compile a temporary snapshot as of this day.")
+@_agents_option
+@_granularity_option
+@_strict_option
+@click.option("--robots", "robots_file", type=click.Path(exists=True, path_type=Path),
+              help="Evaluate this robots.txt file directly (with --agent and --url).")
+@click.option("--agent", help="With --robots: the user agent.")
+@click.option("--url", "robots_url", help="With --robots: the URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per URL).")
+def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path | None, as_of: datetime | None,
+          agents: str, granularity: str, strict: bool, robots_file: Path | None, agent: str | None,
+          robots_url: str | None, as_json: bool) -> None:
+    """Say whether each URL may be used and, if not, which signal, agent, rule and observation reserve it.
+
+    Exit status 0 when every URL may be used, 3 when one is reserved (1 or 2 on errors).
+    """
+    if robots_file:
+        if not (agent is not None and robots_url is not None) or urls:
+            raise click.UsageError("--robots needs --agent and --url (and no URL arguments)")
+        _check_robots(robots_file, agent, robots_url, as_json)
+        return
+    if not urls:
+        raise click.UsageError("give one or more URLs")
+    if snapshot_path:
+        answers = _answers(Snapshot(snapshot_path), urls)
+    elif registry_path and as_of:
+        with tempfile.TemporaryDirectory() as folder, Registry(registry_path, read_only=True) as registry:
+            compile_snapshot(registry, _options(as_of, agents, granularity, strict), Path(folder))
+            answers = _answers(Snapshot(folder), urls)
+    else:
+        raise click.UsageError("give --snapshot, or --registry with --as-of")
+    for answer in answers:
+        if as_json:
+            click.echo(json.dumps(answer, sort_keys=True))
+            continue
+        click.echo(f"{'allowed ' if answer['allowed'] else 'reserved'} {answer['url']}")
+        for reason in answer["reservations"]:
+            agents_text = f" agents={','.join(reason['agents'])}" if reason["agents"] else ""
+            click.echo(f"    {reason['signal']}{agents_text} [{reason['scope']} {reason['host']}] "
+                       f"line {reason['rule']['line']}: {reason['rule']['text']!r} "
+                       f"observed {reason['observed_at'][:10]} from {reason['source']}")
+    sys.exit(0 if all(a["allowed"] for a in answers) else RESERVED_EXIT_CODE)
+
+
+def _answers(snapshot: Snapshot, urls: tuple[str, ...]) -> list[dict]:
+    answers = []
+    for url in urls:
+        reasons = snapshot.explain(url)
+        answers.append({
+            "url": url,
+            "allowed": not reasons,
+            "valid_url": reasons != [INVALID_URL],
+            "snapshot_id": snapshot.snapshot_id,
+            "as_of": snapshot.as_of,
+            "reservations": [r.as_dict() for r in reasons],
+        })
+    return answers
+
+
+def _check_robots(robots_file: Path, agent: str, url: str, as_json: bool) -> None:
+    robots = parse_robots(robots_file.read_bytes())
+    rule = robots.decide(agent, url)
+    allowed = rule is None or rule.allow
+    answer = {
+        "allowed": allowed,
+        "agent": agent,
+        "url": url,
+        "rule": None if rule is None else {"line": rule.line, "text": rule.text, "allow": rule.allow},
+        "truncated": robots.truncated,
+    }
+    if as_json:
+        click.echo(json.dumps(answer, sort_keys=True))
+    else:
+        where = f" by line {rule.line}: {rule.text!r}" if rule else " (no rule matches)"
+        click.echo(f"{'allowed' if allowed else 'disallowed'}{where}")
+    sys.exit(0 if allowed else RESERVED_EXIT_CODE)
+
+
+@optout.command("agents")
+@click.argument("name", required=False)
+def agents_command(name: str | None) -> None:
+    """List the bundled agent lists, or the product tokens of one list (a name or a file)."""
+    if name is None:
+        for list_name in bundled_agent_lists():
+            agent_list = load_agent_list(list_name)
+            click.echo(f"{list_name:<28} {agent_list.label:<36} {len(agent_list.tokens)} tokens")
+        return
+    try:
+        agent_list = load_agent_list(name)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"# {agent_list.label} sha256={agent_list.sha256}")
+    for token in agent_list.tokens:
+        click.echo(token)
+
