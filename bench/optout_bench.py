@@ -115,12 +115,17 @@ def main() -> None:
             return [not all(parser_for(u.split("/")[2]).can_fetch(u, a) for a in agents) for u in batch]
 
         sample = urls[: args.baseline_urls]
-        baseline(sample)  # warm the parser cache: the baseline pays no parsing below
-        _, base_seconds = timed(baseline, sample)
-        base_rate = len(sample) / base_seconds
-        rows.append(("baseline: protego per host (warm LRU), can_fetch per agent", f"{base_rate:,.0f} URLs/s",
-                     f"{len(agents)} agents, {len(sample):,} URLs"))
-        rows.append(("ratio, first-pass lookup / baseline", f"{args.urls / cold / base_rate:.1f}x", "target >= 10x"))
+        _, base_cold_seconds = timed(baseline, sample)  # empty cache: parses each host once, as ours plans it
+        _, base_warm_seconds = timed(baseline, sample)  # every parser cached: can_fetch only
+        base_cold, base_warm = len(sample) / base_cold_seconds, len(sample) / base_warm_seconds
+        rows.append(("baseline: protego per host in an LRU cache, can_fetch per agent, first pass",
+                     f"{base_cold:,.0f} URLs/s", f"{len(agents)} agents, {len(sample):,} URLs"))
+        rows.append(("baseline, hosts seen before (parsers cached)", f"{base_warm:,.0f} URLs/s", ""))
+        _, ours_cold_seconds = timed(Snapshot(root / "snapshot").lookup, sample)  # same URLs, fresh snapshot
+        rows.append(("ratio, first pass / baseline first pass", f"{base_cold_seconds / ours_cold_seconds:.1f}x",
+                     f"the same {len(sample):,} URLs, both starting cold; target >= 10x"))
+        rows.append(("ratio, hosts seen before / baseline with parsers cached", f"{args.urls / warm / base_warm:.1f}x",
+                     "target >= 10x"))
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"| measure | result | notes |\n|---|---|---|")

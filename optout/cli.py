@@ -20,7 +20,7 @@ from apertus_compliance.optout.ingest import (
     ingest_tdmrep,
     ingest_warc,
 )
-from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, SnapshotError
+from apertus_compliance.optout.lookup import INVALID_URL, Snapshot
 from apertus_compliance.optout.registry import Registry
 from apertus_compliance.optout.robots import parse_robots
 from apertus_compliance.optout.snapshot import GRANULARITIES, SnapshotOptions, compile_snapshot
@@ -30,7 +30,17 @@ RESERVED_EXIT_CODE = 3
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-@click.group()
+class _ClearErrors(click.Group):
+    """Bad input (a ValueError or OSError naming the input) ends in one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (ValueError, OSError) as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_ClearErrors)
 def optout() -> None:
     """Machine-readable reservations: registry, as-of snapshots, lookups with evidence."""
 
@@ -51,13 +61,10 @@ def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at:
         raise click.UsageError("give PATHS to ingest, or --bundled-sample")
     report = IngestReport(",".join(str(p) for p in paths) or "bundled sample")
     with Registry(registry_path) as registry:
-        try:
-            if bundled_sample:
-                report.merge(ingest_bundled_sample(registry))
-            for path in paths:
-                report.merge(_ingest_one(registry, path, kind, observed_at))
-        except ValueError as error:
-            raise click.ClickException(str(error)) from error
+        if bundled_sample:
+            report.merge(ingest_bundled_sample(registry))
+        for path in paths:
+            report.merge(_ingest_one(registry, path, kind, observed_at))
         total = registry.count()
     if as_json:
         click.echo(json.dumps({**report.as_dict(), "registry_observations": total}, indent=2))
@@ -101,10 +108,7 @@ def _guess_kind(path: Path) -> str:
 
 
 def _options(as_of: datetime, agents: str, granularity: str, strict: bool) -> SnapshotOptions:
-    try:
-        return SnapshotOptions(as_of.date(), load_agent_list(agents), granularity, strict)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    return SnapshotOptions(as_of.date(), load_agent_list(agents), granularity, strict)
 
 
 _agents_option = click.option("--agents", default=DEFAULT_AGENT_LIST, show_default=True,
@@ -127,8 +131,9 @@ _strict_option = click.option("--strict", is_flag=True,
 def snapshot(registry_path: Path, as_of: datetime, out: Path, agents: str, granularity: str, strict: bool,
              as_json: bool) -> None:
     """Compile an immutable, content-addressed snapshot of the registry as of a date."""
+    options = _options(as_of, agents, granularity, strict)
     with Registry(registry_path, read_only=True) as registry:
-        manifest = compile_snapshot(registry, _options(as_of, agents, granularity, strict), out)
+        manifest = compile_snapshot(registry, options, out)
     if as_json:
         click.echo(json.dumps(manifest, indent=2, sort_keys=True))
         return
@@ -169,8 +174,9 @@ def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path
     if snapshot_path:
         answers = _answers(Snapshot(snapshot_path), urls)
     elif registry_path and as_of:
+        options = _options(as_of, agents, granularity, strict)
         with tempfile.TemporaryDirectory() as folder, Registry(registry_path, read_only=True) as registry:
-            compile_snapshot(registry, _options(as_of, agents, granularity, strict), Path(folder))
+            compile_snapshot(registry, options, Path(folder))
             answers = _answers(Snapshot(folder), urls)
     else:
         raise click.UsageError("give --snapshot, or --registry with --as-of")
@@ -230,10 +236,7 @@ def agents_command(name: str | None) -> None:
             agent_list = load_agent_list(list_name)
             click.echo(f"{list_name:<28} {agent_list.label:<36} {len(agent_list.tokens)} tokens")
         return
-    try:
-        agent_list = load_agent_list(name)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    agent_list = load_agent_list(name)
     click.echo(f"# {agent_list.label} sha256={agent_list.sha256}")
     for token in agent_list.tokens:
         click.echo(token)

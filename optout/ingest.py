@@ -202,10 +202,10 @@ def ingest_warc(registry: Registry, path: Path) -> IngestReport:
         with path.open("rb") as stream:
             iterator = ArchiveIterator(stream)
             for record in iterator:
-                offset = iterator.get_record_offset()
-                if record.rec_type != "response" or record.http_headers is None:
-                    continue
-                _ingest_warc_response(record, f"{path.name}@{offset}", batch)
+                if record.rec_type == "response" and record.http_headers is not None:
+                    record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
+                    _ingest_warc_response(record, f"{path.name}#{record_id.strip('<>')}", batch)
+                offset = iterator.get_record_offset()  # only after the content was read: it skips to the end
     except (ArchiveLoadFailed, EOFError, OSError, ValueError) as error:
         report.outcomes["warc:truncated"] += 1
         report.errors.append(f"{path}: unreadable after offset {offset} ({type(error).__name__}: {error}); "

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from apertus_compliance.optout.registry import sha256_hex
 from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path
-from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION
+from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION, SIGNALS
 
 _URL_PARTS = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)(?P<path>[^#]*)"
 
@@ -233,6 +233,8 @@ class Snapshot:
                     match, allows, offsets, whole = compiled
                     found.append(_RuleSet(self._group_signal[group], match, allows, offsets,
                                           self._group_first_row[group], whole))
+        if len(keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
+            found.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set.signal])
         return found
 
     def _compiled_ruleset(self, ruleset: int) -> tuple | None:
@@ -254,6 +256,7 @@ class Snapshot:
 
 
 _UNPLANNED = object()
+_SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
 def _split_urls(urls: Sequence[str] | pa.Array) -> tuple[list[str | None], list[str | None]]:

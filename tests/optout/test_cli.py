@@ -1,0 +1,83 @@
+"""The optout commands as a user runs them: the installed console script, real files, exit codes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMAND = str(Path(sys.executable).parent / "apertus-compliance")  # the console script the install made
+RESERVED = 3
+
+
+def run(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    done = subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode in ok, done.stderr
+    return done
+
+
+def test_help_everywhere():
+    for args in ([], ["optout"], ["optout", "ingest"], ["optout", "snapshot"], ["optout", "check"]):
+        assert "Usage:" in run(*args, "--help").stdout
+
+
+def test_ingest_snapshot_check_round_trip(tmp_path, signals):
+    registry, snapshot = str(tmp_path / "r.duckdb"), str(tmp_path / "snap")
+    report = json.loads(run("optout", "ingest", str(signals / "robots" / "2025-01-15"), "--registry", registry,
+                            "--json").stdout)
+    assert report["outcomes"]["robots:unparsable"] == 1 and report["added"] == len(list(
+        (signals / "robots" / "2025-01-15").glob("*.txt")))
+    assert json.loads(run("optout", "ingest", str(signals / "robots" / "2025-01-15"), "--registry", registry,
+                          "--json").stdout)["added"] == 0
+    run("optout", "ingest", str(signals / "rightsholders.csv"), "--registry", registry)
+    manifest = json.loads(run("optout", "snapshot", "--registry", registry, "--as-of", "2025-01-31",
+                              "--out", snapshot, "--json").stdout)
+    assert manifest["as_of"] == "2025-01-31" and len(manifest["snapshot_id"]) == 64
+
+    done = run("optout", "check", "--snapshot", snapshot, "--json", "https://gpt-blocked.example/a",
+               "https://free.example/", ok=(RESERVED,))
+    blocked, free = (json.loads(line) for line in done.stdout.splitlines())
+    assert blocked["allowed"] is False and free["allowed"] is True
+    assert blocked["reservations"][0]["rule"]["text"] == "Disallow: /"
+    assert blocked["reservations"][0]["agents"] == ["gptbot"]
+    assert run("optout", "check", "--snapshot", snapshot, "https://free.example/").returncode == 0
+
+    # the same answer straight from the registry, compiled on the fly
+    done = run("optout", "check", "--registry", registry, "--as-of", "2025-01-31", "--json",
+               "https://gpt-blocked.example/a", ok=(RESERVED,))
+    assert json.loads(done.stdout)["snapshot_id"] == manifest["snapshot_id"]
+
+
+def test_check_one_robots_file(tmp_path):
+    robots = tmp_path / "robots.txt"
+    robots.write_text("User-agent: GPTBot\nDisallow: /private/\n")
+    done = run("optout", "check", "--robots", str(robots), "--agent", "GPTBot", "--url",
+               "https://x.org/private/a", "--json", ok=(RESERVED,))
+    assert json.loads(done.stdout) == {"allowed": False, "agent": "GPTBot", "url": "https://x.org/private/a",
+                                       "rule": {"line": 2, "text": "Disallow: /private/", "allow": False},
+                                       "truncated": False}
+    done = run("optout", "check", "--robots", str(robots), "--agent", "CCBot", "--url", "https://x.org/private/a",
+               "--json")
+    assert json.loads(done.stdout)["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["optout", "check", "https://x.org/"], "give --snapshot"),
+        (["optout", "ingest", "--registry", "{tmp}/r.duckdb"], "give PATHS"),
+        (["optout", "snapshot", "--registry", "{tmp}/none.duckdb", "--as-of", "2025-01-31", "--out", "{tmp}/s"],
+         "does not exist"),
+        (["optout", "check", "--snapshot", "{tmp}", "https://x.org/"], "no manifest.json"),
+        (["optout", "snapshot", "--registry", "{tmp}/r.csv", "--as-of", "2025-01-31", "--out", "{tmp}/s",
+          "--agents", "no-such-list"], "no-such-list"),
+        (["optout", "ingest", "--registry", "{tmp}/r.duckdb", "{tmp}/r.csv"], "missing columns"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(tmp_path, args, message):
+    (tmp_path / "r.csv").write_text("domain\nexample.org\n")
+    done = subprocess.run([COMMAND, *(a.replace("{tmp}", str(tmp_path)) for a in args)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode not in (0, RESERVED)
+    assert message in done.stderr
