@@ -187,9 +187,10 @@ def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path
         click.echo(f"{'allowed ' if answer['allowed'] else 'reserved'} {answer['url']}")
         for reason in answer["reservations"]:
             agents_text = f" agents={','.join(reason['agents'])}" if reason["agents"] else ""
-            click.echo(f"    {reason['signal']}{agents_text} [{reason['scope']} {reason['host']}] "
-                       f"line {reason['rule']['line']}: {reason['rule']['text']!r} "
-                       f"observed {reason['observed_at'][:10]} from {reason['source']}")
+            line = f" line {reason['rule']['line']}" if reason["rule"]["line"] else ""
+            click.echo(f"    {reason['signal']}{agents_text} [{reason['scope']} {reason['host']}]{line}: "
+                       f"{reason['rule']['text']!r} observed {(reason['observed_at'] or '')[:10]} "
+                       f"from {reason['source']}")
     sys.exit(0 if all(a["allowed"] for a in answers) else RESERVED_EXIT_CODE)
 
 

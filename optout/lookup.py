@@ -26,6 +26,7 @@ from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_pa
 from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION, SIGNALS
 
 _URL_PARTS = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)(?P<path>[^#]*)"
+"""Scheme, authority, then the path, params and query up to the fragment (Google's reference split)."""
 
 
 class SnapshotError(ValueError):
@@ -138,7 +139,12 @@ class Snapshot:
         for ruleset, pattern, allow, exact in zip(*rulesets.values()):
             self._ruleset_rules.setdefault(ruleset, []).append(Rule(pattern, allow, exact=exact))
         self._compiled: dict[int, tuple | None] = {}
-        self._plans: dict[str | None, object] = {None: INVALID_URL}
+        # Plans keyed by the URL authority as written (lower-cased); every snapshot host is planned
+        # now, so lookups only plan hosts the snapshot does not name.
+        self._plans: dict[str | None, object] = {None: INVALID_URL, "": INVALID_URL}
+        for scope, host in self._group_ranges:
+            if scope == "host":
+                self._plan(host)
 
     def _verified_bytes(self, name: str) -> bytes:
         path = self.folder / name
@@ -170,13 +176,13 @@ class Snapshot:
 
     def lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
         """For each URL, the reservation that applies (see ``_plan`` for which) or None when it may be used."""
-        hosts, paths = _split_urls(urls)
+        authorities, paths = _split_urls(urls)
         plans, reservation, results = self._plans, self._reservation, []
         append = results.append
-        for host, path in zip(hosts, paths):
-            plan = plans.get(host, _UNPLANNED)
+        for authority, path in zip(authorities, paths):
+            plan = plans.get(authority, _UNPLANNED)
             if plan is _UNPLANNED:
-                plan = self._plan(host)
+                plan = self._plan_authority(authority)
             if plan.__class__ is tuple:  # rule sets that depend on the path
                 path = path if path.startswith("/") else "/" + path
                 found = None
@@ -194,7 +200,8 @@ class Snapshot:
 
     def explain(self, url: str) -> list[Reservation]:
         """Every reservation that applies to ``url`` (one per rule set), for evidence."""
-        (host,), (path,) = _split_urls([url])
+        (authority,), (path,) = _split_urls([url])
+        host = _host(authority)
         if host is None:
             return [INVALID_URL]
         path = path if path.startswith("/") else "/" + path
@@ -203,6 +210,15 @@ class Snapshot:
 
     def _reservation(self, signal: str, row: int) -> Reservation:
         return Reservation(signal, row, self)
+
+    def _plan_authority(self, authority: str) -> object:
+        """Plan an authority as written in URLs (``user@Host.:80``) under its host, and remember both."""
+        host = _host(authority)
+        plan = self._plans.get(host, _UNPLANNED)
+        if plan is _UNPLANNED:
+            plan = self._plan(host)
+        self._plans[authority] = plan
+        return plan
 
     def _plan(self, host: str) -> object:
         """None (free), a Reservation (every path reserved) or a tuple of _RuleSet; cached per host.
@@ -260,15 +276,23 @@ _SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
 def _split_urls(urls: Sequence[str] | pa.Array) -> tuple[list[str | None], list[str | None]]:
-    """Lower-case hosts (no user, port or trailing dot; None when there is none) and robots paths."""
+    """Lower-cased authorities (None without a scheme) and the paths robots rules match."""
     array = urls if isinstance(urls, pa.Array) else pa.array(urls, pa.string())
     parts = pc.extract_regex(array, _URL_PARTS)
-    authority = pc.utf8_lower(pc.struct_field(parts, "authority"))
-    for needle, cleanup in (("@", r"^.*@"), (":", r":[0-9]*$"), (".", r"\.+$")):
-        if pc.any(pc.match_substring(authority, needle)).as_py():
-            authority = pc.replace_substring_regex(authority, cleanup, "")
-    hosts = pc.if_else(pc.equal(authority, ""), pa.scalar(None, pa.string()), authority)
-    return hosts.to_pylist(), pc.struct_field(parts, "path").to_pylist()
+    authorities = pc.utf8_lower(pc.struct_field(parts, "authority"))
+    return authorities.to_pylist(), pc.struct_field(parts, "path").to_pylist()
+
+
+def _host(authority: str | None) -> str | None:
+    """The host of an authority: no user, no port, no trailing dot; None when nothing is left."""
+    if authority is None:
+        return None
+    host = authority.rpartition("@")[2]
+    if not host.startswith("["):
+        host = host.partition(":")[0]
+    elif "]" in host:
+        host = host[: host.index("]") + 1]
+    return host.rstrip(".") or None
 
 
 def _ranges(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
