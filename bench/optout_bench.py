@@ -97,35 +97,42 @@ def main() -> None:
 
         urls = [f"https://{rng.choice(names) if rng.random() < 0.8 else f'unseen{rng.randrange(10**6)}.org'}"
                 f"{rng.choice(PATHS)}" for _ in range(args.urls)]
-        _, cold = timed(snapshot.lookup, urls)
-        answers, warm = timed(snapshot.lookup, urls)
-        reserved = sum(a is not None for a in answers)
-        rows.append(("batch lookup, first pass", f"{args.urls / cold:,.0f} URLs/s",
-                     f"{args.urls:,} URLs, 80% on snapshot hosts, {reserved:,} reserved"))
-        rows.append(("batch lookup, hosts seen before", f"{args.urls / warm:,.0f} URLs/s", "per-host plans cached"))
-
         agents = list(load_agent_list().tokens)
         robots_text = {name: (folder / f"{name}.txt").read_text() for name in names}
 
-        @lru_cache(maxsize=args.hosts)
-        def parser_for(host: str) -> Protego:
-            return Protego.parse(robots_text.get(host, ""))
+        def baseline_run(batch: list[str]) -> float:
+            """Seconds for the baseline on ``batch``, twice: with an empty LRU cache, then with it full."""
+            parser_for = lru_cache(maxsize=args.hosts)(lambda host: Protego.parse(robots_text.get(host, "")))
 
-        def baseline(batch: list[str]) -> list[bool]:
-            return [not all(parser_for(u.split("/")[2]).can_fetch(u, a) for a in agents) for u in batch]
+            def decide(batch: list[str]) -> list[bool]:
+                return [not all(parser_for(u.split("/")[2]).can_fetch(u, a) for a in agents) for u in batch]
+
+            return timed(decide, batch)[1], timed(decide, batch)[1]
 
         sample = urls[: args.baseline_urls]
-        _, base_cold_seconds = timed(baseline, sample)  # empty cache: parses each host once, as ours plans it
-        _, base_warm_seconds = timed(baseline, sample)  # every parser cached: can_fetch only
-        base_cold, base_warm = len(sample) / base_cold_seconds, len(sample) / base_warm_seconds
-        rows.append(("baseline: protego per host in an LRU cache, can_fetch per agent, first pass",
-                     f"{base_cold:,.0f} URLs/s", f"{len(agents)} agents, {len(sample):,} URLs"))
-        rows.append(("baseline, hosts seen before (parsers cached)", f"{base_warm:,.0f} URLs/s", ""))
-        _, ours_cold_seconds = timed(Snapshot(root / "snapshot").lookup, sample)  # same URLs, fresh snapshot
-        rows.append(("ratio, first pass / baseline first pass", f"{base_cold_seconds / ours_cold_seconds:.1f}x",
-                     f"the same {len(sample):,} URLs, both starting cold; target >= 10x"))
-        rows.append(("ratio, hosts seen before / baseline with parsers cached", f"{args.urls / warm / base_warm:.1f}x",
-                     "target >= 10x"))
+        # Best of three for every figure; baseline and ours alternate so both see the same machine.
+        ours_fresh, ours_repeat, base_fresh, base_repeat, answers = [], [], [], [], None
+        for _ in range(3):
+            fresh = Snapshot(root / "snapshot")
+            ours_fresh.append(timed(fresh.lookup, sample)[1])
+            answers, seconds = timed(fresh.lookup, urls)
+            ours_repeat.append(seconds)
+            cold, warm = baseline_run(sample)
+            base_fresh.append(cold)
+            base_repeat.append(warm)
+        reserved = sum(a is not None for a in answers)
+        ours_rate, base_cold, base_warm = args.urls / min(ours_repeat), len(sample) / min(base_fresh), len(sample) / min(base_repeat)
+        rows.append(("batch lookup", f"{ours_rate:,.0f} URLs/s",
+                     f"{args.urls:,} URLs (80% on snapshot hosts, {reserved:,} reserved); target >= 300,000"))
+        rows.append(("batch lookup, fresh snapshot", f"{len(sample) / min(ours_fresh):,.0f} URLs/s",
+                     f"first {len(sample):,} of those URLs, just after loading"))
+        rows.append(("baseline: protego parser per host in an LRU cache, can_fetch per agent, empty cache",
+                     f"{base_cold:,.0f} URLs/s", f"{len(agents)} agent tokens, the same {len(sample):,} URLs"))
+        rows.append(("baseline, every parser already cached", f"{base_warm:,.0f} URLs/s", "can_fetch only"))
+        rows.append(("ratio, fresh snapshot / baseline with empty cache", f"{min(base_fresh) / min(ours_fresh):.1f}x",
+                     "same URLs, both starting cold; target >= 10x"))
+        rows.append(("ratio, batch lookup / baseline with every parser cached", f"{ours_rate / base_warm:.1f}x",
+                     "the baseline's best case; target >= 10x"))
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"| measure | result | notes |\n|---|---|---|")

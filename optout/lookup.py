@@ -2,8 +2,7 @@
 
 Loading needs pyarrow only (no DuckDB), so pipeline workers start fast: the group index and the
 distinct rule sets are read at once, the evidence rows only when a reservation is looked at.
-Batch lookups split hosts and paths out of all URLs with Arrow compute and decide once per
-distinct host: most hosts reserve nothing or every path, and only the URLs of hosts with path
+Batch lookups split hosts out of all URLs with Arrow compute and decide once per distinct host: most hosts reserve nothing or every path, and only the URLs of hosts with path
 rules are matched one by one, each rule set with a single compiled regular expression.
 """
 
@@ -22,11 +21,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apertus_compliance.optout.registry import sha256_hex
-from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path
+from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path, url_path
 from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION, SIGNALS
 
-_URL_PARTS = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)(?P<path>[^#]*)"
-"""Scheme, authority, then the path, params and query up to the fragment (Google's reference split)."""
+_AUTHORITY = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)"
+"""Scheme, then the authority up to the first ``/ ? ; #`` (where Google's reference starts the path)."""
 
 
 class SnapshotError(ValueError):
@@ -176,20 +175,26 @@ class Snapshot:
 
     def lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
         """For each URL, the reservation that applies (see ``_plan`` for which) or None when it may be used."""
-        authorities, paths = _split_urls(urls)
-        plans, reservation, results = self._plans, self._reservation, []
+        if isinstance(urls, pa.Array):
+            array, urls = urls, urls.to_pylist()
+        else:
+            array = pa.array(urls, pa.string())
+        authorities, path_starts = _split_urls(array)
+        plans, reservation, results = self._plans, self._reservation, []  # locals: this loop is the hot path
         append = results.append
-        for authority, path in zip(authorities, paths):
+        for url, authority, path_start in zip(urls, authorities, path_starts):
             plan = plans.get(authority, _UNPLANNED)
             if plan is _UNPLANNED:
                 plan = self._plan_authority(authority)
             if plan.__class__ is tuple:  # rule sets that depend on the path
-                path = path if path.startswith("/") else "/" + path
+                path = url[path_start:].partition("#")[0]  # what url_path gives, without its search
+                if path[:1] != "/":
+                    path = "/" + path
                 found = None
-                for rule_set in plan:
-                    matched = rule_set.match(path)
-                    if matched is not None and not rule_set.allows[matched.lastindex]:
-                        found = reservation(rule_set.signal, rule_set.first_row + rule_set.offsets[matched.lastindex])
+                for signal, match, allows, offsets, first_row, _ in plan:  # unpacking beats attributes here
+                    matched = match(path)
+                    if matched is not None and not allows[matched.lastindex]:
+                        found = reservation(signal, first_row + offsets[matched.lastindex])
                         break
                 plan = found
             append(plan)
@@ -200,11 +205,10 @@ class Snapshot:
 
     def explain(self, url: str) -> list[Reservation]:
         """Every reservation that applies to ``url`` (one per rule set), for evidence."""
-        (authority,), (path,) = _split_urls([url])
-        host = _host(authority)
+        host = _host(_split_urls(pa.array([url], pa.string()))[0][0])
         if host is None:
             return [INVALID_URL]
-        path = path if path.startswith("/") else "/" + path
+        path = url_path(url)
         rows = [(r.signal, r.reservation_row(path)) for r in self._rule_sets(host)]
         return [self._reservation(signal, row) for signal, row in rows if row is not None]
 
@@ -275,12 +279,12 @@ _UNPLANNED = object()
 _SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
-def _split_urls(urls: Sequence[str] | pa.Array) -> tuple[list[str | None], list[str | None]]:
-    """Lower-cased authorities (None without a scheme) and the paths robots rules match."""
-    array = urls if isinstance(urls, pa.Array) else pa.array(urls, pa.string())
-    parts = pc.extract_regex(array, _URL_PARTS)
-    authorities = pc.utf8_lower(pc.struct_field(parts, "authority"))
-    return authorities.to_pylist(), pc.struct_field(parts, "path").to_pylist()
+def _split_urls(urls: pa.Array) -> tuple[list[str | None], list[int | None]]:
+    """Lower-cased authorities (``user@host:port``; None where there is no scheme) and where each
+    URL's path starts: after ``scheme://`` (ASCII, so bytes and characters agree) and the authority."""
+    authority = pc.struct_field(pc.extract_regex(urls, _AUTHORITY), "authority")
+    path_starts = pc.add(pc.add(pc.find_substring(urls, "://"), 3), pc.utf8_length(authority))
+    return pc.utf8_lower(authority).to_pylist(), path_starts.to_pylist()
 
 
 def _host(authority: str | None) -> str | None:

@@ -60,25 +60,31 @@ def url_path(url: str) -> str:
     URLs as they were crawled.
     """
     start = 2 if url.startswith("//") else 0
-    early_path = _find_first_of(url, "/?;", start)
+    early_path = _path_start(url, start)
     protocol_end = url.find("://", start)
     if protocol_end == -1 or (early_path != -1 and early_path < protocol_end):
         protocol_end = start
     else:
         protocol_end += 3
-    path_start = _find_first_of(url, "/?;", protocol_end)
-    if path_start == -1:
+    begin = _path_start(url, protocol_end)
+    if begin == -1:
         return "/"
     hash_pos = url.find("#", start)
-    if hash_pos != -1 and hash_pos < path_start:
+    if hash_pos != -1 and hash_pos < begin:
         return "/"
-    path = url[path_start:] if hash_pos == -1 else url[path_start:hash_pos]
-    return path if path.startswith("/") else "/" + path
+    path = url[begin:] if hash_pos == -1 else url[begin:hash_pos]
+    return path if path[0] == "/" else "/" + path
 
 
-def _find_first_of(text: str, chars: str, start: int) -> int:
-    positions = [p for p in (text.find(c, start) for c in chars) if p != -1]
-    return min(positions) if positions else -1
+def _path_start(url: str, start: int) -> int:
+    """Position of the first ``/``, ``?`` or ``;`` at or after ``start``, or -1 (on the hot path of lookups)."""
+    found = url.find("/", start)
+    limit = len(url) if found == -1 else found
+    for char in "?;":
+        position = url.find(char, start, limit)
+        if position != -1:
+            found = limit = position
+    return found
 
 
 class CompiledRules:
