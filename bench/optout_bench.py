@@ -97,7 +97,7 @@ def main() -> None:
 
         urls = [f"https://{rng.choice(names) if rng.random() < 0.8 else f'unseen{rng.randrange(10**6)}.org'}"
                 f"{rng.choice(PATHS)}" for _ in range(args.urls)]
-        agents = list(load_agent_list().tokens)
+        agents = [agent.name for agent in load_agent_list().agents]  # as Apertus's pipeline called can_fetch
         robots_text = {name: (folder / f"{name}.txt").read_text() for name in names}
 
         def baseline_run(batch: list[str]) -> float:
@@ -127,7 +127,7 @@ def main() -> None:
         rows.append(("batch lookup, fresh snapshot", f"{len(sample) / min(ours_fresh):,.0f} URLs/s",
                      f"first {len(sample):,} of those URLs, just after loading"))
         rows.append(("baseline: protego parser per host in an LRU cache, can_fetch per agent, empty cache",
-                     f"{base_cold:,.0f} URLs/s", f"{len(agents)} agent tokens, the same {len(sample):,} URLs"))
+                     f"{base_cold:,.0f} URLs/s", f"{len(agents)} agents, the same {len(sample):,} URLs"))
         rows.append(("baseline, every parser already cached", f"{base_warm:,.0f} URLs/s", "can_fetch only"))
         rows.append(("ratio, fresh snapshot / baseline with empty cache", f"{min(base_fresh) / min(ours_fresh):.1f}x",
                      "same URLs, both starting cold; target >= 10x"))

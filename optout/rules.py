@@ -117,11 +117,6 @@ def _regex(pattern: str) -> str:
     return ".*".join(re.escape(piece) for piece in body.split("*")) + (r"\Z" if anchored else "")
 
 
-def decide(rules: Sequence[Rule], path: str) -> Rule | None:
-    """One-off form of :meth:`CompiledRules.decide`."""
-    return CompiledRules(tuple(rules)).decide(path)
-
-
 def blocks_every_path(rules: Sequence[Rule]) -> Rule | None:
     """The disallowing rule that reserves every path, when nothing frees any path; else None.
 

@@ -26,6 +26,9 @@ def signal_of(snapshot: Snapshot, url: str) -> str | None:
     [
         ("https://gpt-blocked.example/any/page", "robots"),
         ("http://GPT-Blocked.Example./x?y=1", "robots"),  # host case and trailing dot
+        ("http://user:pw@gpt-blocked.example:8080/a", "robots"),  # user and port are not the host
+        ("https://[::1]:8443/private/x", None),
+        ("https://paths.example?q=/private/x", None),  # the query is not the path
         ("https://paths.example/private/x", "robots"),
         ("https://paths.example/private/open/x", None),
         ("https://paths.example/public", None),
@@ -70,6 +73,19 @@ def test_batch_lookup_equals_one_by_one(make_snapshot, kit):
     urls += ["https://tdm.example/books/1", "nonsense", "https://news.example/archive/x"] * 3
     assert snapshot.lookup(urls) == [snapshot.check(url) for url in urls]
     assert snapshot.lookup(["nonsense"]) == [INVALID_URL]
+
+
+def test_batch_paths_are_the_reference_paths(make_snapshot):
+    """lookup() cuts paths out of whole batches; explain() uses url_path(): they must agree."""
+    snapshot = make_snapshot()
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="/?;#%éa", max_size=12), st.sampled_from(["", "private", "private/open", "/private"]))
+    def agrees(noise, middle):
+        url = f"https://paths.example/{middle}{noise}"
+        assert (snapshot.lookup([url])[0] is not None) is bool(snapshot.explain(url)), url
+
+    agrees()
 
 
 def test_as_of_picks_the_latest_observation_before_the_date(make_snapshot):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apertus_compliance.optout.rules import Rule, decide
+from apertus_compliance.optout.rules import CompiledRules, Rule
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 
 SPEC_EXAMPLE = b"""[
@@ -77,7 +77,7 @@ def test_lone_surrogate_escape_stays_encodable():
     ],
 )
 def test_most_specific_location_wins(path, reserved):
-    rule = decide(parse_tdmrep(SPEC_EXAMPLE), path)
+    rule = CompiledRules(parse_tdmrep(SPEC_EXAMPLE)).decide(path)
     assert (rule is not None and not rule.allow) is reserved
 
 
