@@ -10,7 +10,7 @@ evidence hash, and a second ingest of the same input adds nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -142,13 +142,14 @@ class Registry:
         ).fetchall()
         return dict(rows)
 
-    def current(self, as_of: date) -> pa.Table:
-        """For each (kind, host, url), the latest observation at or before ``as_of``, with its evidence.
+    def current(self, as_of: date, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        """For each (kind, host, url), the latest observation at or before ``as_of``, with its evidence,
+        in batches (a registry of millions of hosts does not fit in memory at once).
 
         Ties on the same instant are broken by evidence hash so the answer never depends on
         ingest order.
         """
-        return self.con.sql(
+        reader = self.con.sql(
             """
             SELECT o.*, e.content AS evidence
             FROM observations o JOIN evidence e ON e.sha256 = o.evidence_sha256
@@ -159,4 +160,8 @@ class Registry:
             ORDER BY o.kind, o.host, o.url
             """,
             params=[end_of_day(as_of)],
-        ).to_arrow_table()
+        ).to_arrow_reader(batch_size)
+        yield from reader
+
+    def observations_schema(self) -> pa.Schema:
+        return _OBSERVATION_SCHEMA

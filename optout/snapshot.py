@@ -13,13 +13,14 @@ observation before the as-of date says applies to documents of every crawl.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, lru_cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tldextract
 
@@ -87,17 +88,25 @@ def registered_domain(host: str) -> str:
 
 
 def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) -> dict:
-    """Write the snapshot of ``registry`` for ``options`` into ``out``; returns its manifest."""
-    current = registry.current(options.as_of)
-    tokens = options.agent_list.tokens
-    rows = [row for observation in current.to_pylist() for row in _reservation_rows(observation, options, tokens)]
-    if options.granularity == "domain":
-        rows = _widen_to_domains(rows)
-    rows.sort(key=_row_order)
-    rules = pa.Table.from_pylist(rows, schema=RULE_SCHEMA)
-    observations = current.drop_columns(["evidence"])
+    """Write the snapshot of ``registry`` for ``options`` into ``out``; returns its manifest.
 
-    groups, rulesets = _group_rows(rows)
+    Observations stream from DuckDB in batches and their rules are kept as Arrow tables, so
+    memory follows the size of the rules, not of Python objects for them.
+    """
+    tokens = options.agent_list.tokens
+    parse = lru_cache(maxsize=10_000)(parse_robots)  # many hosts serve byte-identical robots.txt files
+    rule_tables, observation_tables = [], []
+    for batch in registry.current(options.as_of):
+        rows = [row for observation in batch.to_pylist()
+                for row in _reservation_rows(observation, options, tokens, parse)]
+        rule_tables.append(pa.Table.from_pylist(rows, schema=RULE_SCHEMA))
+        observation_tables.append(pa.Table.from_batches([batch]).drop_columns(["evidence"]))
+    rules = pa.concat_tables(rule_tables or [RULE_SCHEMA.empty_table()])
+    observations = pa.concat_tables(observation_tables) if observation_tables else _empty_observations(registry)
+    if options.granularity == "domain":
+        rules = _widen_to_domains(rules)
+    rules = rules.sort_by([(name, "ascending") for name in _ROW_ORDER])
+    groups, rulesets = _group_rows(rules)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +127,7 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
         },
         "granularity": options.granularity,
         "strict": options.strict,
-        "counts": _counts(rows, observations),
+        "counts": _counts(rules, observations),
         "files": files,
         "toolkit_version": __version__,
     }
@@ -127,10 +136,11 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
     return manifest
 
 
-def _reservation_rows(observation: dict, options: SnapshotOptions, tokens: tuple[str, ...]) -> Iterator[dict]:
+def _reservation_rows(observation: dict, options: SnapshotOptions, tokens: tuple[str, ...],
+                      parse: Callable[[bytes], RobotsTxt]) -> Iterator[dict]:
     kind, status, evidence = observation["kind"], observation["status"], observation["evidence"]
     if kind == "robots" and status == "ok":
-        yield from _robots_rows(observation, _parse_robots_cached(evidence), tokens)
+        yield from _robots_rows(observation, parse(evidence), tokens)
     elif kind == "robots" and status in ("unreachable", "unparsable"):
         if options.strict:
             text = f"robots.txt {status} ({observation['detail']}), reserved in strict mode"
@@ -183,11 +193,6 @@ def _robots_rows(observation: dict, robots: RobotsTxt, tokens: tuple[str, ...]) 
                 yield _row(observation, signal, ",".join(directive.agents), rule)
 
 
-@lru_cache(maxsize=10_000)  # many hosts serve byte-identical robots.txt files
-def _parse_robots_cached(content: bytes) -> RobotsTxt:
-    return parse_robots(content)
-
-
 def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "host") -> dict:
     return {
         "scope": scope,
@@ -206,38 +211,38 @@ def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "
     }
 
 
-def _widen_to_domains(rows: list[dict]) -> list[dict]:
+def _widen_to_domains(rules: pa.Table) -> pa.Table:
     """Domain granularity (Apertus's coarse mode): a registered domain is reserved entirely when
     any of its hosts reserves anything. One row per domain and signal keeps the evidence of the
     first such host."""
+    reserving = rules.filter(pc.invert(rules["allow"])).sort_by([(name, "ascending") for name in _ROW_ORDER])
     widened: dict[tuple[str, str], dict] = {}
-    for row in sorted(rows, key=_row_order):
-        if row["allow"]:
-            continue
+    for row in reserving.to_pylist():
         domain = registered_domain(row["host"]) if row["scope"] == "host" else row["host"]
         key = (domain, row["signal"])
         if key not in widened:
             text = f"domain {domain} reserved because {row['host']}: {row['text']}"
             widened[key] = {**row, "scope": "domain", "host": domain, "pattern": "/", "exact": False, "text": text[:300]}
-    return list(widened.values())
+    return pa.Table.from_pylist(list(widened.values()), schema=RULE_SCHEMA)
 
 
-def _group_rows(rows: list[dict]) -> tuple[pa.Table, pa.Table]:
+def _group_rows(rules: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Index the sorted rule rows for fast lookups.
 
     A group is one rule set of one host or domain (rows with the same scope, host, signal and
     agents); a ruleset is the distinct content of a group (pattern, allow, exact), shared by every
     host that serves the same rules, so a lookup compiles it once.
     """
+    keys = list(zip(*(rules[name].to_pylist() for name in ("scope", "host", "signal", "agents"))))
+    contents = list(zip(*(rules[name].to_pylist() for name in ("pattern", "allow", "exact"))))
     ruleset_ids: dict[tuple, int] = {}
     groups: list[dict] = []
     start = 0
-    for end in range(1, len(rows) + 1):
-        if end < len(rows) and _group_key(rows[end]) == _group_key(rows[start]):
+    for end in range(1, len(keys) + 1):
+        if end < len(keys) and keys[end] == keys[start]:
             continue
-        content = tuple((r["pattern"], r["allow"], r["exact"]) for r in rows[start:end])
-        ruleset = ruleset_ids.setdefault(content, len(ruleset_ids))
-        scope, host, signal, _ = _group_key(rows[start])
+        ruleset = ruleset_ids.setdefault(tuple(contents[start:end]), len(ruleset_ids))
+        scope, host, signal, _ = keys[start]
         groups.append({"scope": scope, "host": host, "signal": signal, "ruleset": ruleset,
                        "first_row": start, "rows": end - start})
         start = end
@@ -254,24 +259,22 @@ def _group_rows(rows: list[dict]) -> tuple[pa.Table, pa.Table]:
     return pa.Table.from_pylist(groups, schema=group_schema), pa.Table.from_pylist(rulesets, schema=ruleset_schema)
 
 
-def _group_key(row: dict) -> tuple:
-    return (row["scope"], row["host"], row["signal"], row["agents"])
+_ROW_ORDER = ("scope", "host", "signal", "agents", "pattern", "allow", "exact", "line", "text", "observed_at",
+              "evidence_sha256")
+"""Rule rows are stored in this order, so each group's rows are contiguous and the file is reproducible."""
 
 
-def _row_order(row: dict) -> tuple:
-    return (row["scope"], row["host"], row["signal"], row["agents"], row["pattern"], row["allow"], row["exact"],
-            row["line"] or 0, row["text"], row["observed_at"], row["evidence_sha256"])
-
-
-def _counts(rows: list[dict], observations: pa.Table) -> dict:
-    statuses: dict[str, int] = {}
-    for kind, status in zip(observations["kind"].to_pylist(), observations["status"].to_pylist()):
-        statuses[f"{kind}:{status}"] = statuses.get(f"{kind}:{status}", 0) + 1
-    reserving = {(r["scope"], r["host"], r["signal"]) for r in rows if not r["allow"]}
-    by_signal = {signal: sum(1 for _, _, s in reserving if s == signal) for signal in SIGNALS}
+def _counts(rules: pa.Table, observations: pa.Table) -> dict:
+    statuses = observations.group_by(["kind", "status"]).aggregate([([], "count_all")]).to_pylist()
+    reserving = rules.filter(pc.invert(rules["allow"])).group_by(["scope", "host", "signal"]).aggregate([])
+    signals = reserving["signal"].to_pylist()
     return {
-        "observations": dict(sorted(statuses.items())),
-        "reserving_hosts_by_signal": by_signal,
-        "reserving_hosts": len({(scope, host) for scope, host, _ in reserving}),
-        "rules": len(rows),
+        "observations": dict(sorted((f"{s['kind']}:{s['status']}", s["count_all"]) for s in statuses)),
+        "reserving_hosts_by_signal": {signal: signals.count(signal) for signal in SIGNALS},
+        "reserving_hosts": len(reserving.group_by(["scope", "host"]).aggregate([])),
+        "rules": len(rules),
     }
+
+
+def _empty_observations(registry: Registry) -> pa.Table:
+    return registry.observations_schema().empty_table()

@@ -422,7 +422,7 @@ def tdmrep_files() -> dict[str, tuple[str, str]]:
         "www.la-vieille-presse.fr": (dump([
             {"location": "/archives/*", "tdm-policy": "https://www.la-vieille-presse.fr/tdm.json"},
             {"location": "/actualites/*", "tdm-reservation": 1},
-        ]), "first entry lacks tdm-reservation (skip and report it); second entry valid"),
+        ]), "first entry lacks tdm-reservation: reported with its line, the whole file counts as unparsable (permissive)"),
         "example-verlag.de": (dump([
             {"location": "/*", "tdm-reservation": 1, "tdm-policy": "https://example-verlag.de/tdm-lizenz.json"},
         ]), "German publisher: whole site reserved (robots.txt blocks all bots too)"),
