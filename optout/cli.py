@@ -56,7 +56,11 @@ def optout() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at: datetime | None,
            bundled_sample: bool, as_json: bool) -> None:
-    """Add observations from PATHS (robots folders, WARCs, parquet, TDMRep files, lists). Idempotent."""
+    """Add observations from PATHS (robots folders, WARCs, parquet, TDMRep files, lists). Idempotent.
+
+    Problems in files or rows are counted and listed; an input that cannot be read at all is
+    reported, the other inputs still go in, and the exit status is 1.
+    """
     if not paths and not bundled_sample:
         raise click.UsageError("give PATHS to ingest, or --bundled-sample")
     report = IngestReport(",".join(str(p) for p in paths) or "bundled sample")
@@ -64,16 +68,22 @@ def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at:
         if bundled_sample:
             report.merge(ingest_bundled_sample(registry))
         for path in paths:
-            report.merge(_ingest_one(registry, path, kind, observed_at))
+            try:
+                report.merge(_ingest_one(registry, path, kind, observed_at))
+            except (ValueError, OSError) as error:  # this input as a whole; the others still go in
+                report.outcomes["input:failed"] += 1
+                report.errors.append(f"{path}: {error}")
         total = registry.count()
     if as_json:
         click.echo(json.dumps({**report.as_dict(), "registry_observations": total}, indent=2))
-        return
-    click.echo(f"{report.added} new observations ({total} in {registry_path})")
-    for outcome, count in sorted(report.outcomes.items()):
-        click.echo(f"  {outcome:<28} {count}")
-    for error in report.errors:
-        click.echo(f"  ! {error}", err=True)
+    else:
+        click.echo(f"{report.added} new observations ({total} in {registry_path})")
+        for outcome, count in sorted(report.outcomes.items()):
+            click.echo(f"  {outcome:<28} {count}")
+        for error in report.errors:
+            click.echo(f"  ! {error}", err=True)
+    if report.outcomes["input:failed"]:
+        raise click.ClickException(f"{report.outcomes['input:failed']} input(s) could not be ingested (see above)")
 
 
 def _ingest_one(registry: Registry, path: Path, kind: str, observed_at: datetime | None) -> IngestReport:

@@ -85,7 +85,7 @@ def classify_robots(content: bytes) -> tuple[str, str]:
         return "unparsable", "binary content"
     notes = []
     if len(content) > MAX_PARSED_BYTES:
-        notes.append(f"{len(content)} bytes, only the first {MAX_PARSED_BYTES} parsed")
+        notes.append(f"{len(content)} bytes, only the first {MAX_PARSED_BYTES} bytes parsed")
     try:
         content[:MAX_PARSED_BYTES].decode("utf-8")
     except UnicodeDecodeError:
@@ -121,7 +121,9 @@ def ingest_robots_dir(registry: Registry, directory: Path, observed_at: datetime
             report.outcomes["robots:rejected"] += 1
             report.errors.append(f"{path}: file name is not a host name")
             continue
-        content = path.read_bytes()
+        content = _read(path, "robots", report)
+        if content is None:
+            continue
         status, detail = classify_robots(content)
         if status != "ok":
             report.errors.append(f"{path}: {detail}; counted as {status}")
@@ -176,7 +178,9 @@ def ingest_tdmrep(registry: Registry, path: Path, observed_at: datetime | None =
             report.outcomes["tdmrep:rejected"] += 1
             report.errors.append(f"{file}: cannot tell the host from the file name")
             continue
-        content = file.read_bytes()
+        content = _read(file, "tdmrep", report)
+        if content is None:
+            continue
         status, detail = "ok", ""
         try:
             parse_tdmrep(content)
@@ -197,19 +201,26 @@ def ingest_warc(registry: Registry, path: Path) -> IngestReport:
     path = Path(path)
     report = IngestReport(str(path))
     batch = _Batch(registry, report)
-    offset = 0
+    offset, records = 0, 0
     try:
         with path.open("rb") as stream:
             iterator = ArchiveIterator(stream)
             for record in iterator:
+                if record.format != "warc":  # warcio reads any text line as an ARC record
+                    raise ValueError(f"not a WARC record ({record.format})")
+                records += 1
                 if record.rec_type == "response" and record.http_headers is not None:
                     record_id = record.rec_headers.get_header("WARC-Record-ID") or ""
                     _ingest_warc_response(record, f"{path.name}#{record_id.strip('<>')}", batch)
                 offset = iterator.get_record_offset()  # only after the content was read: it skips to the end
     except (ArchiveLoadFailed, EOFError, OSError, ValueError) as error:
-        report.outcomes["warc:truncated"] += 1
+        report.outcomes["warc:unreadable"] += 1
         report.errors.append(f"{path}: unreadable after offset {offset} ({type(error).__name__}: {error}); "
                              f"records before it were kept")
+    else:
+        if records == 0 and path.stat().st_size > 0:
+            report.outcomes["warc:unreadable"] += 1
+            report.errors.append(f"{path}: no WARC record found in {path.stat().st_size} bytes")
     batch.flush()
     return report
 
@@ -340,6 +351,16 @@ def _list_target(target: str) -> tuple[str | None, str]:
         host = normalize_host(parts.hostname or "") if parts.scheme in ("http", "https") else None
         return host, target
     return normalize_host(target), ""
+
+
+def _read(path: Path, kind: str, report: IngestReport) -> bytes | None:
+    """A file's bytes, or None with the problem counted and reported (one unreadable file never stops an ingest)."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        report.outcomes[f"{kind}:unreadable"] += 1
+        report.errors.append(f"{path}: cannot read ({error.strerror or error})")
+        return None
 
 
 def _date_from_name(path: Path) -> datetime:
