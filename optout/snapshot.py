@@ -233,19 +233,14 @@ def _group_rows(rules: pa.Table) -> tuple[pa.Table, pa.Table]:
     agents); a ruleset is the distinct content of a group (pattern, allow, exact), shared by every
     host that serves the same rules, so a lookup compiles it once.
     """
-    keys = list(zip(*(rules[name].to_pylist() for name in ("scope", "host", "signal", "agents"))))
+    starts = _group_starts(rules)
+    firsts = rules.select(["scope", "host", "signal"]).take(pa.array(starts, pa.int64())).to_pylist()
     contents = list(zip(*(rules[name].to_pylist() for name in ("pattern", "allow", "exact"))))
     ruleset_ids: dict[tuple, int] = {}
     groups: list[dict] = []
-    start = 0
-    for end in range(1, len(keys) + 1):
-        if end < len(keys) and keys[end] == keys[start]:
-            continue
+    for first, start, end in zip(firsts, starts, starts[1:] + [len(rules)]):
         ruleset = ruleset_ids.setdefault(tuple(contents[start:end]), len(ruleset_ids))
-        scope, host, signal, _ = keys[start]
-        groups.append({"scope": scope, "host": host, "signal": signal, "ruleset": ruleset,
-                       "first_row": start, "rows": end - start})
-        start = end
+        groups.append({**first, "ruleset": ruleset, "first_row": start, "rows": end - start})
     groups.sort(key=lambda g: (g["scope"], g["host"], SIGNALS.index(g["signal"]), g["first_row"]))
     rulesets = [
         {"ruleset": ruleset, "pattern": pattern, "allow": allow, "exact": exact}
@@ -257,6 +252,15 @@ def _group_rows(rules: pa.Table) -> tuple[pa.Table, pa.Table]:
     ruleset_schema = pa.schema([("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()),
                                 ("exact", pa.bool_())])
     return pa.Table.from_pylist(groups, schema=group_schema), pa.Table.from_pylist(rulesets, schema=ruleset_schema)
+
+
+def _group_starts(rules: pa.Table) -> list[int]:
+    """Rows where a new group (scope, host, signal, agents) begins, found with Arrow compute."""
+    if len(rules) == 0:
+        return []
+    key = pc.binary_join_element_wise(*(rules[name] for name in ("scope", "host", "signal", "agents")), "\x1f")
+    changed = pc.not_equal(key.slice(1), key.slice(0, len(rules) - 1))
+    return [0] + [int(i) + 1 for i in pc.indices_nonzero(changed).to_pylist()]
 
 
 _ROW_ORDER = ("scope", "host", "signal", "agents", "pattern", "allow", "exact", "line", "text", "observed_at",
