@@ -72,6 +72,13 @@ class _Batch:
         if len(self.observations) >= BATCH:
             self.flush()
 
+    def add_robots(self, host: str, observed_at: datetime, content: bytes, source: str, where: str) -> None:
+        """A robots.txt served with success: classified, and reported when it cannot be parsed."""
+        status, detail = classify_robots(content)
+        if status != "ok":
+            self.report.errors.append(f"{where}: {detail}; counted as {status}")
+        self.add(Observation("robots", host, "", observed_at, status, sha256_hex(content), source, detail), content)
+
     def flush(self) -> None:
         self.report.added += self.registry.add(self.observations, self.evidence)
         self.observations, self.evidence = [], {}
@@ -124,11 +131,7 @@ def ingest_robots_dir(registry: Registry, directory: Path, observed_at: datetime
         content = _read(path, "robots", report)
         if content is None:
             continue
-        status, detail = classify_robots(content)
-        if status != "ok":
-            report.errors.append(f"{path}: {detail}; counted as {status}")
-        source = f"{directory.name}/{path.name}"
-        batch.add(Observation("robots", host, "", observed_at, status, sha256_hex(content), source, detail), content)
+        batch.add_robots(host, observed_at, content, f"{directory.name}/{path.name}", str(path))
     batch.flush()
     return report
 
@@ -157,9 +160,7 @@ def ingest_robots_parquet(registry: Registry, path: Path, observed_at: datetime 
                 continue
             content = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
             when = _as_datetime(item.get("observed_at")) or observed_at
-            status, detail = classify_robots(content)
-            source = f"{path.name}#row={row}"
-            batch.add(Observation("robots", host, "", when, status, sha256_hex(content), source, detail), content)
+            batch.add_robots(host, when, content, f"{path.name}#row={row}", f"{path}: row {row}")
     batch.flush()
     return report
 
@@ -242,9 +243,12 @@ def _ingest_warc_response(record, source: str, batch: _Batch) -> None:  # noqa: 
                                    f"missing); not ingested")
         return
     if parts.path == "/robots.txt":
-        status, detail = robots_status_for_http(code) or classify_robots(body)
-        content = body if code < 300 else f"HTTP {code}".encode()
-        batch.add(Observation("robots", host, "", when, status, sha256_hex(content), source, detail), content)
+        if failure := robots_status_for_http(code):
+            status, detail = failure
+            content = f"HTTP {code}".encode()
+            batch.add(Observation("robots", host, "", when, status, sha256_hex(content), source, detail), content)
+        else:
+            batch.add_robots(host, when, body, source, f"{source} ({url})")
         return
     headers = [(k, v) for k, v in record.http_headers.headers if k.lower() in _PAGE_HEADERS]
     is_html = "html" in (record.http_headers.get_header("Content-Type") or "").lower()
