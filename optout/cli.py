@@ -20,7 +20,7 @@ from apertus_compliance.optout.ingest import (
     ingest_tdmrep,
     ingest_warc,
 )
-from apertus_compliance.optout.lookup import INVALID_URL, Snapshot
+from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, diff_snapshots
 from apertus_compliance.optout.registry import Registry
 from apertus_compliance.optout.robots import parse_robots
 from apertus_compliance.optout.snapshot import GRANULARITIES, SnapshotOptions, compile_snapshot
@@ -236,6 +236,26 @@ def _check_robots(robots_file: Path, agent: str, url: str, as_json: bool) -> Non
         where = f" by line {rule.line}: {rule.text!r}" if rule else " (no rule matches)"
         click.echo(f"{'allowed' if allowed else 'disallowed'}{where}")
     sys.exit(0 if allowed else RESERVED_EXIT_CODE)
+
+
+@optout.command()
+@click.argument("old", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print every changed observation and reservation as JSON.")
+def diff(old: Path, new: Path, as_json: bool) -> None:
+    """What changed from snapshot OLD to snapshot NEW: observations, and hosts that started or
+    stopped reserving, per signal."""
+    changes = diff_snapshots(Snapshot(old), Snapshot(new))
+    if as_json:
+        click.echo(json.dumps(changes, indent=2))
+        return
+    click.echo(f"{changes['old']['as_of']} ({changes['old']['snapshot_id'][:16]}) -> "
+               f"{changes['new']['as_of']} ({changes['new']['snapshot_id'][:16]})")
+    click.echo(f"  observations: {len(changes['observations_only_in_new'])} new or newer, "
+               f"{len(changes['observations_only_in_old'])} replaced or gone")
+    for label, key in (("+", "reservations_added"), ("-", "reservations_removed")):
+        for change in changes[key]:
+            click.echo(f"  {label} {change['signal']:<18} {change['scope']} {change['host']}")
 
 
 @optout.command("agents")

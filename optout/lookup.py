@@ -308,3 +308,37 @@ def _ranges(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int
             ranges[keys[start]] = (start, row)
             start = row
     return ranges
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
+    """What changed between two snapshots: the observations that count in one and not the other,
+    and the hosts (or domains) that started or stopped reserving, per signal.
+
+    Between two as-of dates of one registry, the changed observations are exactly those made
+    between the dates (and the ones they replaced).
+    """
+    def observations(snapshot: Snapshot) -> set[tuple]:
+        table = pq.read_table(snapshot.folder / "observations.parquet",
+                              columns=["kind", "host", "url", "observed_at", "evidence_sha256"])
+        return set(zip(*(column.to_pylist() for column in table.columns)))
+
+    def reserving(snapshot: Snapshot) -> set[tuple[str, str, str]]:
+        rules = pq.read_table(snapshot.folder / "rules.parquet", columns=["scope", "host", "signal", "allow"])
+        rules = rules.filter(pc.invert(rules["allow"]))
+        return set(zip(rules["scope"].to_pylist(), rules["host"].to_pylist(), rules["signal"].to_pylist()))
+
+    def listed(rows: set[tuple], fields: tuple[str, ...]) -> list[dict]:
+        return [{field: value.isoformat() if isinstance(value, datetime) else value
+                 for field, value in zip(fields, row)} for row in sorted(rows)]
+
+    old_obs, new_obs = observations(old), observations(new)
+    old_res, new_res = reserving(old), reserving(new)
+    obs_fields, res_fields = ("kind", "host", "url", "observed_at", "evidence_sha256"), ("scope", "host", "signal")
+    return {
+        "old": {"snapshot_id": old.snapshot_id, "as_of": old.as_of},
+        "new": {"snapshot_id": new.snapshot_id, "as_of": new.as_of},
+        "observations_only_in_old": listed(old_obs - new_obs, obs_fields),
+        "observations_only_in_new": listed(new_obs - old_obs, obs_fields),
+        "reservations_removed": listed(old_res - new_res, res_fields),
+        "reservations_added": listed(new_res - old_res, res_fields),
+    }

@@ -18,7 +18,8 @@ def run(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
 
 
 def test_help_everywhere():
-    for args in ([], ["optout"], ["optout", "ingest"], ["optout", "snapshot"], ["optout", "check"]):
+    for args in ([], ["optout"], ["optout", "ingest"], ["optout", "snapshot"], ["optout", "check"],
+                 ["optout", "diff"], ["optout", "agents"]):
         assert "Usage:" in run(*args, "--help").stdout
 
 
@@ -42,6 +43,11 @@ def test_ingest_snapshot_check_round_trip(tmp_path, signals):
     assert blocked["reservations"][0]["rule"]["text"] == "Disallow: /"
     assert blocked["reservations"][0]["agents"] == ["gptbot"]
     assert run("optout", "check", "--snapshot", snapshot, "https://free.example/").returncode == 0
+
+    run("optout", "snapshot", "--registry", registry, "--as-of", "2025-01-14", "--out", str(tmp_path / "early"))
+    changes = json.loads(run("optout", "diff", str(tmp_path / "early"), snapshot, "--json").stdout)
+    assert {c["host"] for c in changes["reservations_added"]} >= {"gpt-blocked.example", "paths.example"}
+    assert "+ robots             host gpt-blocked.example" in run("optout", "diff", str(tmp_path / "early"), snapshot).stdout
 
     # the same answer straight from the registry, compiled on the fly
     done = run("optout", "check", "--registry", registry, "--as-of", "2025-01-31", "--json",

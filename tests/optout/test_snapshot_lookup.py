@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from apertus_compliance.optout.agents import load_agent_list
 from apertus_compliance.optout.ingest import ingest_rightsholder_list, ingest_robots_dir, ingest_tdmrep
-from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, SnapshotError
+from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, SnapshotError, diff_snapshots
 from apertus_compliance.optout.registry import Registry
 from apertus_compliance.optout.robots import parse_robots
 from apertus_compliance.optout.snapshot import SnapshotOptions, compile_snapshot
@@ -97,21 +97,21 @@ def test_as_of_picks_the_latest_observation_before_the_date(make_snapshot):
     assert signal_of(make_snapshot("2024-06-30"), "https://gpt-blocked.example/a") is None  # nothing seen yet
 
 
-def test_snapshots_differ_exactly_by_the_observations_between_their_dates(tmp_path, registry, make_snapshot):
-    import pyarrow.parquet as pq
-
+def test_snapshots_differ_exactly_by_the_observations_between_their_dates(registry, make_snapshot):
     early, late = make_snapshot("2024-12-31"), make_snapshot("2025-01-31")
-    read = lambda s, name: {tuple(sorted(r.items())) for r in pq.read_table(s.folder / name).to_pylist()}  # noqa: E731
-    between = {
-        (row[0], row[1]) for row in registry.con.execute(
-            "SELECT kind, host FROM observations WHERE observed_at > '2024-12-31 23:59:59' "
-            "AND observed_at < '2025-02-01'").fetchall()
-    }
-    obs_changed = read(early, "observations.parquet") ^ read(late, "observations.parquet")
-    assert {(dict(r)["kind"], dict(r)["host"]) for r in obs_changed} == between
-    rules_changed = read(early, "rules.parquet") ^ read(late, "rules.parquet")
-    assert rules_changed
-    assert {dict(r)["host"] for r in rules_changed} <= {host for _, host in between}
+    changes = diff_snapshots(early, late)
+    between = registry.con.execute(
+        "SELECT kind, host, url, observed_at, evidence_sha256 FROM observations "
+        "WHERE observed_at >= '2025-01-01' AND observed_at < '2025-02-01'").fetchall()
+    new = [tuple(o.values()) for o in changes["observations_only_in_new"]]
+    assert sorted(new) == sorted((k, h, u, t.isoformat(), e) for k, h, u, t, e in between)
+    replaced = {(o["kind"], o["host"], o["url"]) for o in changes["observations_only_in_old"]}
+    assert replaced <= {(k, h, u) for k, h, u, _, _ in between}  # only superseded ones go
+    assert {(c["host"], c["signal"]) for c in changes["reservations_added"]} == {
+        ("changes.example", "robots"), ("aipref.example", "aipref"), ("blog.coarse.co.uk", "robots"),
+        ("tdm.example", "tdmrep")}
+    assert [(c["host"], c["signal"]) for c in changes["reservations_removed"]] == [("unblocks.example", "robots")]
+    assert diff_snapshots(late, late)["observations_only_in_new"] == []
 
 
 def test_strict_mode_reserves_unparsable_robots(make_snapshot):
