@@ -1,8 +1,10 @@
 """Compile the registry, as of a date and for an agent list, into an immutable snapshot.
 
 A snapshot is a folder: ``rules.parquet`` (every rule that can reserve a URL, with the
-observation it came from), ``observations.parquet`` (every observation that counted as of the
-date, reserving or not) and ``manifest.json`` (as-of date, agent list, granularity, counts per
+observation it came from), ``groups.parquet`` and ``rulesets.parquet`` (an index of those rules
+for lookups: which rule sets each host has, and each distinct rule set once),
+``observations.parquet`` (every observation that counted as of the date, reserving or not) and
+``manifest.json`` (as-of date, agent list, granularity, counts per
 signal, file hashes and ``snapshot_id``, the sha256 of the rest of the manifest). The same
 registry content, date and options give the same bytes, so the id pins a rebuild's opt-outs.
 
