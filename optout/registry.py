@@ -144,7 +144,7 @@ class Registry:
 
     def current(self, as_of: date, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         """For each (kind, host, url), the latest observation at or before ``as_of``, with its evidence,
-        in batches (a registry of millions of hosts does not fit in memory at once).
+        in batches (a registry of millions of hosts does not fit in memory at once), host by host.
 
         Ties on the same instant are broken by evidence hash so the answer never depends on
         ingest order.
@@ -157,7 +157,7 @@ class Registry:
             QUALIFY row_number() OVER (
                 PARTITION BY o.kind, o.host, o.url
                 ORDER BY o.observed_at DESC, o.evidence_sha256 DESC) = 1
-            ORDER BY o.kind, o.host, o.url
+            ORDER BY o.host, o.kind, o.url
             """,
             params=[end_of_day(as_of)],
         ).to_arrow_reader(batch_size)

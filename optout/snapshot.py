@@ -14,7 +14,9 @@ observation before the as-of date says applies to documents of every crawl.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +24,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tldextract
 
@@ -92,31 +93,30 @@ def registered_domain(host: str) -> str:
 def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) -> dict:
     """Write the snapshot of ``registry`` for ``options`` into ``out``; returns its manifest.
 
-    Observations stream from DuckDB in batches and their rules are kept as Arrow tables, so
-    memory follows the size of the rules, not of Python objects for them.
+    Observations stream from DuckDB host by host and rules are written as they are made, so
+    memory follows one host and the index, not the whole registry.
     """
     tokens = options.agent_list.tokens
     parse = lru_cache(maxsize=10_000)(parse_robots)  # many hosts serve byte-identical robots.txt files
-    rule_tables, observation_tables = [], []
-    for batch in registry.current(options.as_of):
-        rows = [row for observation in batch.to_pylist()
-                for row in _reservation_rows(observation, options, tokens, parse)]
-        rule_tables.append(pa.Table.from_pylist(rows, schema=RULE_SCHEMA))
-        observation_tables.append(pa.Table.from_batches([batch]).drop_columns(["evidence"]))
-    rules = pa.concat_tables(rule_tables or [RULE_SCHEMA.empty_table()])
-    observations = pa.concat_tables(observation_tables) if observation_tables else _empty_observations(registry)
-    if options.granularity == "domain":
-        rules = _widen_to_domains(rules)
-    rules = rules.sort_by([(name, "ascending") for name in _ROW_ORDER])
-    groups, rulesets = _group_rows(rules)
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, table in (("rules.parquet", rules), ("groups.parquet", groups), ("rulesets.parquet", rulesets),
-                        ("observations.parquet", observations)):
-        pq.write_table(table, out / name, compression="zstd")
-        files[name] = sha256_hex((out / name).read_bytes())
+    writer = _RuleWriter(out)
+    statuses: Counter[str] = Counter()
+    host, host_rows = None, []
+    with pq.ParquetWriter(out / "observations.parquet", registry.observations_schema(), compression="zstd") as seen:
+        for batch in registry.current(options.as_of):
+            seen.write_table(pa.Table.from_batches([batch]).drop_columns(["evidence"]).cast(seen.schema))
+            for observation in batch.to_pylist():
+                statuses[f"{observation['kind']}:{observation['status']}"] += 1
+                if observation["host"] != host:
+                    writer.add_host(host_rows, options.granularity)
+                    host, host_rows = observation["host"], []
+                host_rows.extend(_reservation_rows(observation, options, tokens, parse))
+    writer.add_host(host_rows, options.granularity)
+    counts = writer.finish()
+
+    files = {name: sha256_hex((out / name).read_bytes())
+             for name in ("rules.parquet", "groups.parquet", "rulesets.parquet", "observations.parquet")}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -129,7 +129,7 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
         },
         "granularity": options.granularity,
         "strict": options.strict,
-        "counts": _counts(rules, observations),
+        "counts": {"observations": dict(sorted(statuses.items())), **counts},
         "files": files,
         "toolkit_version": __version__,
     }
@@ -213,74 +213,128 @@ def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "
     }
 
 
-def _widen_to_domains(rules: pa.Table) -> pa.Table:
-    """Domain granularity (Apertus's coarse mode): a registered domain is reserved entirely when
-    any of its hosts reserves anything. One row per domain and signal keeps the evidence of the
-    first such host."""
-    reserving = rules.filter(pc.invert(rules["allow"])).sort_by([(name, "ascending") for name in _ROW_ORDER])
-    widened: dict[tuple[str, str], dict] = {}
-    for row in reserving.to_pylist():
-        domain = registered_domain(row["host"]) if row["scope"] == "host" else row["host"]
-        key = (domain, row["signal"])
-        if key not in widened:
-            text = f"domain {domain} reserved because {row['host']}: {row['text']}"
-            widened[key] = {**row, "scope": "domain", "host": domain, "pattern": "/", "exact": False, "text": text[:300]}
-    return pa.Table.from_pylist(list(widened.values()), schema=RULE_SCHEMA)
+class _RuleWriter:
+    """Writes rule rows host by host and indexes them on the way: groups (one rule set of one host
+    or domain) and distinct rule sets (the same rules served by many hosts are stored once).
 
-
-def _group_rows(rules: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Index the sorted rule rows for fast lookups.
-
-    A group is one rule set of one host or domain (rows with the same scope, host, signal and
-    agents); a ruleset is the distinct content of a group (pattern, allow, exact), shared by every
-    host that serves the same rules, so a lookup compiles it once.
+    Host rows go to a temporary file as they come; domain rows (rights-holder domains, domain
+    granularity) are few and kept until the end, when they are written first.
     """
-    starts = _group_starts(rules)
-    firsts = rules.select(["scope", "host", "signal"]).take(pa.array(starts, pa.int64())).to_pylist()
-    contents = list(zip(*(rules[name].to_pylist() for name in ("pattern", "allow", "exact"))))
-    ruleset_ids: dict[tuple, int] = {}
-    groups: list[dict] = []
-    for first, start, end in zip(firsts, starts, starts[1:] + [len(rules)]):
-        ruleset = ruleset_ids.setdefault(tuple(contents[start:end]), len(ruleset_ids))
-        groups.append({**first, "ruleset": ruleset, "first_row": start, "rows": end - start})
-    groups.sort(key=lambda g: (g["scope"], g["host"], SIGNALS.index(g["signal"]), g["first_row"]))
-    rulesets = [
-        {"ruleset": ruleset, "pattern": pattern, "allow": allow, "exact": exact}
-        for content, ruleset in ruleset_ids.items()
-        for pattern, allow, exact in content
-    ]
-    group_schema = pa.schema([("scope", pa.string()), ("host", pa.string()), ("signal", pa.string()),
-                              ("ruleset", pa.int32()), ("first_row", pa.int64()), ("rows", pa.int32())])
-    ruleset_schema = pa.schema([("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()),
-                                ("exact", pa.bool_())])
-    return pa.Table.from_pylist(groups, schema=group_schema), pa.Table.from_pylist(rulesets, schema=ruleset_schema)
+
+    CHUNK = 50_000
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.host_file = folder / "host-rules.parquet.tmp"
+        self.host_writer = pq.ParquetWriter(self.host_file, RULE_SCHEMA, compression="zstd")
+        self.pending: list[dict] = []
+        self.host_rows = 0
+        self.domain_rows: list[dict] = []
+        self.widened: dict[tuple[str, str], tuple[tuple, dict]] = {}
+        self.groups: dict[str, list] = {name: [] for name in ("scope", "host", "signal", "ruleset", "first_row", "rows")}
+        self.ruleset_ids: dict[bytes, int] = {}
+        self.ruleset_writer = pq.ParquetWriter(folder / "rulesets.parquet", _RULESET_SCHEMA, compression="zstd")
+        self.reserving: set[tuple[str, str, str]] = set()
+
+    def add_host(self, rows: list[dict], granularity: str) -> None:
+        rows.sort(key=_row_order)
+        host_rows = [row for row in rows if row["scope"] == "host"]
+        self.domain_rows += [row for row in rows if row["scope"] == "domain"]
+        if granularity == "domain":
+            self._widen(host_rows)
+            return
+        self._index(host_rows, self.host_rows)
+        self.pending += host_rows
+        self.host_rows += len(host_rows)
+        if len(self.pending) >= self.CHUNK:
+            self.host_writer.write_table(pa.Table.from_pylist(self.pending, schema=RULE_SCHEMA))
+            self.pending = []
+
+    def _widen(self, rows: list[dict]) -> None:
+        """Domain granularity (Apertus's coarse mode): a registered domain is reserved entirely when
+        any of its hosts reserves anything; one row per domain and signal keeps the evidence of the
+        first such host."""
+        for row in rows:
+            if row["allow"]:
+                continue
+            domain = registered_domain(row["host"])
+            key, order = (domain, row["signal"]), _row_order(row)
+            if key not in self.widened or order < self.widened[key][0]:
+                text = f"domain {domain} reserved because {row['host']}: {row['text']}"
+                self.widened[key] = (order, {**row, "scope": "domain", "host": domain, "pattern": "/",
+                                             "exact": False, "text": text[:300]})
+
+    def _index(self, rows: list[dict], first_row: int) -> None:
+        """Record the groups of one host's (or all domains') sorted rows, in SIGNALS order."""
+        found = []
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end < len(rows) and _group_key(rows[end]) == _group_key(rows[start]):
+                continue
+            scope, host, signal, _ = _group_key(rows[start])
+            found.append((scope, host, SIGNALS.index(signal), first_row + start, signal,
+                          self._ruleset(rows[start:end]), end - start))
+            if any(not row["allow"] for row in rows[start:end]):
+                self.reserving.add((scope, host, signal))
+            start = end
+        for scope, host, _, first, signal, ruleset, count in sorted(found):
+            for name, value in (("scope", scope), ("host", host), ("signal", signal), ("ruleset", ruleset),
+                                ("first_row", first), ("rows", count)):
+                self.groups[name].append(value)
+
+    def _ruleset(self, rows: list[dict]) -> int:
+        content = [(row["pattern"], row["allow"], row["exact"]) for row in rows]
+        digest = hashlib.sha256(json.dumps(content).encode()).digest()
+        if digest not in self.ruleset_ids:
+            ruleset = self.ruleset_ids[digest] = len(self.ruleset_ids)
+            self.ruleset_writer.write_table(pa.Table.from_pylist(
+                [{"ruleset": ruleset, "pattern": p, "allow": a, "exact": e} for p, a, e in content],
+                schema=_RULESET_SCHEMA))
+        return self.ruleset_ids[digest]
+
+    def finish(self) -> dict:
+        """Write rules.parquet (domain rows, then host rows), groups.parquet and rulesets.parquet."""
+        if self.pending:
+            self.host_writer.write_table(pa.Table.from_pylist(self.pending, schema=RULE_SCHEMA))
+        self.host_writer.close()
+        domain_rows = sorted(self.domain_rows + [row for _, row in self.widened.values()], key=_row_order)
+        host_groups = {name: values[:] for name, values in self.groups.items()}
+        for values in self.groups.values():
+            values.clear()
+        self._index(domain_rows, 0)
+        for name, values in host_groups.items():
+            shifted = [v + len(domain_rows) for v in values] if name == "first_row" else values
+            self.groups[name] += shifted
+        self.ruleset_writer.close()
+        with pq.ParquetWriter(self.folder / "rules.parquet", RULE_SCHEMA, compression="zstd") as rules:
+            rules.write_table(pa.Table.from_pylist(domain_rows, schema=RULE_SCHEMA))
+            host_rules = pq.ParquetFile(self.host_file)
+            for group in range(host_rules.num_row_groups):
+                rules.write_table(host_rules.read_row_group(group))
+        self.host_file.unlink()
+        pq.write_table(pa.table(self.groups, schema=_GROUP_SCHEMA), self.folder / "groups.parquet", compression="zstd")
+        signals = Counter(signal for _, _, signal in self.reserving)
+        return {
+            "reserving_hosts_by_signal": {signal: signals[signal] for signal in SIGNALS},
+            "reserving_hosts": len({(scope, host) for scope, host, _ in self.reserving}),
+            "rules": len(domain_rows) + self.host_rows,
+        }
 
 
-def _group_starts(rules: pa.Table) -> list[int]:
-    """Rows where a new group (scope, host, signal, agents) begins, found with Arrow compute."""
-    if len(rules) == 0:
-        return []
-    key = pc.binary_join_element_wise(*(rules[name] for name in ("scope", "host", "signal", "agents")), "\x1f")
-    changed = pc.not_equal(key.slice(1), key.slice(0, len(rules) - 1))
-    return [0] + [int(i) + 1 for i in pc.indices_nonzero(changed).to_pylist()]
+_GROUP_SCHEMA = pa.schema([("scope", pa.string()), ("host", pa.string()), ("signal", pa.string()),
+                           ("ruleset", pa.int32()), ("first_row", pa.int64()), ("rows", pa.int32())])
+_RULESET_SCHEMA = pa.schema([("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()),
+                             ("exact", pa.bool_())])
+
+
+def _group_key(row: dict) -> tuple:
+    return (row["scope"], row["host"], row["signal"], row["agents"])
+
+
+def _row_order(row: dict) -> tuple:
+    return tuple(row[name] if name != "line" else (row["line"] or 0) for name in _ROW_ORDER)
 
 
 _ROW_ORDER = ("scope", "host", "signal", "agents", "pattern", "allow", "exact", "line", "text", "observed_at",
               "evidence_sha256")
 """Rule rows are stored in this order, so each group's rows are contiguous and the file is reproducible."""
-
-
-def _counts(rules: pa.Table, observations: pa.Table) -> dict:
-    statuses = observations.group_by(["kind", "status"]).aggregate([([], "count_all")]).to_pylist()
-    reserving = rules.filter(pc.invert(rules["allow"])).group_by(["scope", "host", "signal"]).aggregate([])
-    signals = reserving["signal"].to_pylist()
-    return {
-        "observations": dict(sorted((f"{s['kind']}:{s['status']}", s["count_all"]) for s in statuses)),
-        "reserving_hosts_by_signal": {signal: signals.count(signal) for signal in SIGNALS},
-        "reserving_hosts": len(reserving.group_by(["scope", "host"]).aggregate([])),
-        "rules": len(rules),
-    }
-
-
-def _empty_observations(registry: Registry) -> pa.Table:
-    return registry.observations_schema().empty_table()
