@@ -101,7 +101,7 @@ def baseline_worker(robots_folder: Path, urls_file: Path, sample_size: int, capa
     for _ in range(REPEATS):
         parser_for = lru_cache(maxsize=capacity)(lambda host: Protego.parse(robots_text.get(host, "")))
 
-        def reserved(batch: list[str]) -> list[bool]:
+        def reserved(batch: list[str], parser_for=parser_for) -> list[bool]:
             return [not all(parser_for(u.split("/")[2]).can_fetch(u, a) for a in agents) for u in batch]
 
         empty.append(timed(reserved, sample)[1])

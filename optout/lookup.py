@@ -190,8 +190,8 @@ class Snapshot:
                 path = url[path_start:].partition("#")[0]  # what url_path gives, without its search
                 if path[:1] != "/":
                     path = "/" + path
-                found = None
-                for signal, match, allows, offsets, first_row, _ in plan:  # unpacking beats attributes here
+                found = None  # _RuleSet.reservation_row, inlined: this loop runs once per URL
+                for signal, match, allows, offsets, first_row, _ in plan:
                     matched = match(path)
                     if matched is not None and not allows[matched.lastindex]:
                         found = reservation(signal, first_row + offsets[matched.lastindex])

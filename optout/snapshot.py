@@ -231,7 +231,7 @@ class _RuleWriter:
         self.host_rows = 0
         self.domain_rows: list[dict] = []
         self.widened: dict[tuple[str, str], tuple[tuple, dict]] = {}
-        self.groups: dict[str, list] = {name: [] for name in ("scope", "host", "signal", "ruleset", "first_row", "rows")}
+        self.host_groups = _group_columns()
         self.ruleset_ids: dict[bytes, int] = {}
         self.ruleset_writer = pq.ParquetWriter(folder / "rulesets.parquet", _RULESET_SCHEMA, compression="zstd")
         self.reserving: set[tuple[str, str, str]] = set()
@@ -243,7 +243,7 @@ class _RuleWriter:
         if granularity == "domain":
             self._widen(host_rows)
             return
-        self._index(host_rows, self.host_rows)
+        self._index(host_rows, self.host_rows, self.host_groups)
         self.pending += host_rows
         self.host_rows += len(host_rows)
         if len(self.pending) >= self.CHUNK:
@@ -264,8 +264,8 @@ class _RuleWriter:
                 self.widened[key] = (order, {**row, "scope": "domain", "host": domain, "pattern": "/",
                                              "exact": False, "text": text[:300]})
 
-    def _index(self, rows: list[dict], first_row: int) -> None:
-        """Record the groups of one host's (or all domains') sorted rows, in SIGNALS order."""
+    def _index(self, rows: list[dict], first_row: int, groups: dict[str, list]) -> None:
+        """Append to ``groups`` the groups of one host's (or all domains') sorted rows, in SIGNALS order."""
         found = []
         start = 0
         for end in range(1, len(rows) + 1):
@@ -280,7 +280,7 @@ class _RuleWriter:
         for scope, host, _, first, signal, ruleset, count in sorted(found):
             for name, value in (("scope", scope), ("host", host), ("signal", signal), ("ruleset", ruleset),
                                 ("first_row", first), ("rows", count)):
-                self.groups[name].append(value)
+                groups[name].append(value)
 
     def _ruleset(self, rows: list[dict]) -> int:
         content = [(row["pattern"], row["allow"], row["exact"]) for row in rows]
@@ -298,13 +298,11 @@ class _RuleWriter:
             self.host_writer.write_table(pa.Table.from_pylist(self.pending, schema=RULE_SCHEMA))
         self.host_writer.close()
         domain_rows = sorted(self.domain_rows + [row for _, row in self.widened.values()], key=_row_order)
-        host_groups = {name: values[:] for name, values in self.groups.items()}
-        for values in self.groups.values():
-            values.clear()
-        self._index(domain_rows, 0)
-        for name, values in host_groups.items():
-            shifted = [v + len(domain_rows) for v in values] if name == "first_row" else values
-            self.groups[name] += shifted
+        groups = _group_columns()
+        self._index(domain_rows, 0, groups)  # domain rows come first in rules.parquet: host rows shift
+        self.host_groups["first_row"] = [first + len(domain_rows) for first in self.host_groups["first_row"]]
+        for name, values in self.host_groups.items():
+            groups[name] += values
         self.ruleset_writer.close()
         with pq.ParquetWriter(self.folder / "rules.parquet", RULE_SCHEMA, compression="zstd") as rules:
             rules.write_table(pa.Table.from_pylist(domain_rows, schema=RULE_SCHEMA))
@@ -312,13 +310,17 @@ class _RuleWriter:
             for group in range(host_rules.num_row_groups):
                 rules.write_table(host_rules.read_row_group(group))
         self.host_file.unlink()
-        pq.write_table(pa.table(self.groups, schema=_GROUP_SCHEMA), self.folder / "groups.parquet", compression="zstd")
+        pq.write_table(pa.table(groups, schema=_GROUP_SCHEMA), self.folder / "groups.parquet", compression="zstd")
         signals = Counter(signal for _, _, signal in self.reserving)
         return {
             "reserving_hosts_by_signal": {signal: signals[signal] for signal in SIGNALS},
             "reserving_hosts": len({(scope, host) for scope, host, _ in self.reserving}),
             "rules": len(domain_rows) + self.host_rows,
         }
+
+
+def _group_columns() -> dict[str, list]:
+    return {name: [] for name in _GROUP_SCHEMA.names}
 
 
 _GROUP_SCHEMA = pa.schema([("scope", pa.string()), ("host", pa.string()), ("signal", pa.string()),
