@@ -4,6 +4,7 @@ import click
 
 from apertus_compliance import __version__
 from apertus_compliance.optout.cli import optout
+from apertus_compliance.pipeline.cli import rebuild_command, verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +15,5 @@ def main() -> None:
 
 
 main.add_command(optout)
+main.add_command(rebuild_command)
+main.add_command(verify_command)

@@ -1,0 +1,301 @@
+"""Run a recipe: per source, one datatrove pass (read, opt-out, PII, filters) into staging, one
+exact budget cut, then the lock file that makes the run verifiable.
+
+Run directory::
+
+    optout/            registry and snapshot (when the recipe compiles one)
+    mixture/<source>/  the kept documents, zstd parquet, one shard per task
+    removed/<reason>/<source>/   every dropped document, with the evidence in ``detail``
+    logs/<source>/{filter,budget}/  datatrove logs, stats and completions (resume)
+    rebuild.lock.json  recipe, inputs, snapshot, versions, shards, counts
+
+The budget cut is exact and order-free: every candidate has a keyed-hash ``sample_key``; the
+candidates with the smallest keys whose tokens reach the target are kept. When a source's
+candidates fit in its budget the staging shards simply become the mixture shards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from apertus_compliance.optout.lookup import Snapshot, SnapshotError
+from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, Source
+from apertus_compliance.pipeline.steps import (
+    BudgetSampler,
+    DocumentValidator,
+    OptOutFilter,
+    ReasonAs,
+    SampleKey,
+    SourceReader,
+    TokenCounter,
+    load_tokenizer,
+    mixture_writer,
+    removed_writer,
+)
+
+RUN_STATE = "logs/run.json"
+
+
+@dataclass
+class SourcePlan:
+    """What preflight found for one source: its data folder, files and task count."""
+
+    source: Source
+    data_folder: str
+    files: list[str]
+    tasks: int
+    inputs: list[dict] = field(default_factory=list)
+
+
+def _echo(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# preflight: everything that can be wrong is found before any work starts
+
+
+def plan_sources(loaded: LoadedRecipe) -> list[SourcePlan]:
+    """List and check every input; a missing, unreadable or wrongly shaped input is an error."""
+    plans = []
+    for source in loaded.recipe.sources:
+        if source.hub:
+            plans.append(_plan_hub_source(source))
+            continue
+        paths = loaded.input_files(source)
+        root = Path(*_common_parts(paths))
+        for path in paths:
+            _check_input(source, path)
+        files = [str(path.relative_to(root)) for path in paths]
+        tasks = min(source.tasks or len(files), len(files))
+        plans.append(SourcePlan(source, str(root), files, tasks))
+    return plans
+
+
+def _common_parts(paths: list[Path]) -> tuple[str, ...]:
+    parts = paths[0].parent.parts
+    for path in paths[1:]:
+        other = path.parent.parts
+        length = 0
+        while length < min(len(parts), len(other)) and parts[length] == other[length]:
+            length += 1
+        parts = parts[:length]
+    return parts
+
+
+def _check_input(source: Source, path: Path) -> None:
+    where = f"source {source.id}: {path}"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise RecipeError(f"{where}: cannot read it ({error.strerror})") from error
+    if source.format == "parquet":
+        try:
+            names = pq.ParquetFile(path).schema_arrow.names
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError...: all mean "not parquet"
+            raise RecipeError(f"{where}: not a readable parquet file ({error})") from error
+        fields = source.fields.model_dump()
+        missing = [f"fields.{role} = {column!r}" for role, column in fields.items()
+                   if column is not None and column not in names]
+        if missing:
+            raise RecipeError(f"{where}: no column for {', '.join(missing)} (columns: {', '.join(names)})")
+    elif source.format == "warc" and head[:2] != b"\x1f\x8b" and not head.startswith(b"WARC"):
+        raise RecipeError(f"{where}: not a WARC file (neither gzip nor 'WARC/' at the start)")
+
+
+def _plan_hub_source(source: Source) -> SourcePlan:
+    """A hub source: the revision is resolved to a commit, so the lock pins what was read."""
+    from huggingface_hub import HfFileSystem
+
+    hub = source.hub
+    filesystem = HfFileSystem()
+    try:
+        resolved = filesystem.resolve_path(f"datasets/{hub['repo']}@{hub['revision']}")
+        root = f"datasets/{hub['repo']}@{resolved.revision}"
+        files = sorted(path[len(root) + 1:] for path in filesystem.glob(f"{root}/{hub['glob']}"))
+    except Exception as error:  # network, auth, missing repo: all stop the run before it starts
+        raise RecipeError(f"source {source.id}: cannot list {source.location} ({error})") from error
+    if not files:
+        raise RecipeError(f"source {source.id}: no files match {source.location}")
+    plan = SourcePlan(source, f"hf://{root}", files, min(source.tasks or len(files), len(files)))
+    plan.inputs = [{"path": name, "revision": resolved.revision} for name in files]
+    return plan
+
+
+def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo) -> Snapshot | None:
+    """The recipe's opt-out snapshot: a compiled one, or compiled now into ``run_dir/optout``."""
+    optout = loaded.recipe.optout
+    if optout is None:
+        return None
+    if optout.snapshot is not None:
+        return _load_snapshot(loaded.resolve(optout.snapshot))
+    target = run_dir / "optout" / "snapshot"
+    if (target / "manifest.json").is_file():
+        return _load_snapshot(target)
+    from apertus_compliance.optout import Registry, SnapshotOptions, compile_snapshot, load_agent_list
+    from apertus_compliance.optout.ingest import ingest_bundled_sample
+
+    if optout.registry == "bundled-sample":
+        registry_path = run_dir / "optout" / "registry.duckdb"
+        registry_path.parent.mkdir(parents=True, exist_ok=True)
+        registry_path.unlink(missing_ok=True)
+        with Registry(registry_path) as registry:
+            report = ingest_bundled_sample(registry)
+        echo(f"opt-out: ingested the bundled signals ({sum(report.outcomes.values())} observations)")
+    else:
+        registry_path = loaded.resolve(optout.registry)
+        if not registry_path.is_file():
+            raise RecipeError(f"optout.registry: {registry_path} does not exist")
+    options = SnapshotOptions(as_of=optout.as_of, agent_list=load_agent_list(optout.agents),
+                              granularity=optout.granularity, strict=optout.strict)
+    staging = target.with_name("snapshot.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    with Registry(registry_path, read_only=True) as registry:
+        compile_snapshot(registry, options, staging)
+    staging.rename(target)
+    snapshot = _load_snapshot(target)
+    echo(f"opt-out: snapshot {snapshot.snapshot_id[:12]} as of {snapshot.as_of} ({optout.agents}, {optout.granularity})")
+    return snapshot
+
+
+def _load_snapshot(folder: Path) -> Snapshot:
+    try:
+        return Snapshot(folder)
+    except SnapshotError as error:
+        raise RecipeError(f"optout: {error}") from error
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
+def _executor(steps: list, tasks: int, workers: int, logging_dir: Path) -> object:
+    from datatrove.executor import LocalPipelineExecutor
+
+    return LocalPipelineExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir),
+                                 start_method="spawn" if workers > 1 else "forkserver")
+
+
+def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Snapshot | None, run_dir: Path) -> list:
+    """Read -> count -> validate -> opt-out -> mask -> recipe filters -> key -> staging shards."""
+    source, removed = plan.source, run_dir / "removed"
+    steps = [
+        SourceReader(plan.data_folder, plan.files, source.id, source.format, source.fields),
+        TokenCounter(loaded.recipe.tokenizer, str(loaded.folder)),
+        DocumentValidator(require_url=source.optout, exclusion_writer=removed_writer(removed, source.id, "invalid")),
+    ]
+    if source.optout:
+        steps.append(OptOutFilter(str(snapshot.folder), exclusion_writer=removed_writer(removed, source.id)))
+    if source.pii:
+        from apertus_compliance.pipeline.pii import PIIMasker
+
+        steps.append(PIIMasker(public_ip_only=source.public_ip_only))
+    for extra in source.filters:
+        steps.append(ReasonAs(extra.build(), extra.id, exclusion_writer=removed_writer(removed, source.id, extra.id)))
+    steps += [SampleKey(loaded.recipe.seed), mixture_writer(run_dir / "staging" / source.id)]
+    return steps
+
+
+def budget_cutoff(folder: Path, target_tokens: int) -> dict:
+    """The smallest (sample_key, id) at which the candidates' cumulative tokens reach the target.
+
+    ``binding`` is False when all candidates fit: then nothing is cut.
+    """
+    shards = sorted(folder.glob("*.parquet"))
+    if not shards:
+        return {"candidates": 0, "candidate_tokens": 0, "binding": False}
+    with duckdb.connect() as con:
+        files = [str(path) for path in shards]
+        count, tokens = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM read_parquet(?)", [files]).fetchone()
+        result = {"candidates": count, "candidate_tokens": int(tokens), "binding": tokens > target_tokens}
+        if result["binding"]:
+            key, doc_id = con.execute(
+                """SELECT sample_key, id FROM (
+                     SELECT sample_key, id, sum(tokens) OVER (ORDER BY sample_key, id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS filled
+                     FROM read_parquet(?))
+                   WHERE filled >= ? ORDER BY sample_key, id LIMIT 1""",
+                [files, target_tokens],
+            ).fetchone()
+            result |= {"cutoff_key": int(key), "cutoff_id": doc_id}
+    return result
+
+
+def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, echo: Callable[[str], None]) -> dict:
+    source = plan.source
+    staging, mixture = run_dir / "staging" / source.id, run_dir / "mixture" / source.id
+    decision_file = run_dir / "logs" / source.id / "budget.json"
+    if decision_file.is_file():  # resumed: the cut was decided on the complete staging set
+        decision = json.loads(decision_file.read_text())
+    else:
+        decision = budget_cutoff(staging, source.target_tokens)
+        decision_file.write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
+    if not decision["binding"]:
+        mixture.mkdir(parents=True, exist_ok=True)
+        for shard in sorted(staging.glob("*.parquet")):
+            shard.rename(mixture / shard.name)
+        return decision
+    from datatrove.pipeline.readers import ParquetReader
+
+    echo(f"  {source.id}: {decision['candidate_tokens']:,} candidate tokens > budget "
+         f"{source.target_tokens:,}: sampling by key")
+    steps = [
+        ParquetReader(str(staging), glob_pattern="*.parquet"),
+        BudgetSampler(decision["cutoff_key"], decision["cutoff_id"],
+                      exclusion_writer=removed_writer(run_dir / "removed", source.id, "budget")),
+        mixture_writer(mixture),
+    ]
+    _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "budget").run()
+    return decision
+
+
+def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
+            echo: Callable[[str], None] = _echo) -> dict:
+    """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it."""
+    from apertus_compliance.pipeline.lock import conservation_errors, write_lock
+
+    recipe = loaded.recipe
+    if recipe.executor.name != "local":
+        raise RecipeError(f"executor {recipe.executor.name!r}: only 'local' runs in this version "
+                          "(Ray and Slurm come with the scale-out work)")
+    workers = workers or recipe.executor.workers
+    run_dir = Path(run_dir).resolve()
+    _claim_run_dir(loaded, run_dir)
+    load_tokenizer(recipe.tokenizer, loaded.folder)  # fail now, not in a worker
+    plans = plan_sources(loaded)
+    snapshot = prepare_snapshot(loaded, run_dir, echo)
+    decisions = {}
+    for plan in plans:
+        source = plan.source
+        echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} worker(s)")
+        steps = filter_pipeline(loaded, plan, snapshot, run_dir)  # completed tasks are skipped (resume)
+        _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()
+        decisions[source.id] = _apply_budget(plan, run_dir, workers, echo)
+    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers)
+    if problems := conservation_errors(lock):
+        raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
+    shutil.rmtree(run_dir / "staging", ignore_errors=True)
+    return lock
+
+
+def _claim_run_dir(loaded: LoadedRecipe, run_dir: Path) -> None:
+    """A run directory belongs to one recipe text: resuming with another would mix outputs."""
+    state = run_dir / RUN_STATE
+    if state.is_file():
+        previous = json.loads(state.read_text())
+        if previous.get("recipe_sha256") != loaded.sha256:
+            raise RecipeError(f"{run_dir} holds a run of another recipe ({previous.get('recipe')}); "
+                              "use a new --out or remove it")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RecipeError(f"{run_dir} is not empty and holds no rebuild; use a new --out")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"recipe": str(loaded.path), "recipe_sha256": loaded.sha256}, indent=2) + "\n")

@@ -1,0 +1,254 @@
+"""Mixture recipes: a YAML file, validated by pydantic, that says what to rebuild and how.
+
+A recipe names its sources (where, which format, which fields), what each source goes through
+(opt-out, PII masking, extra datatrove filters), a token budget per source, the seed of the
+sampler, the tokenizer that counts tokens and the opt-out snapshot. Unknown keys are errors, and
+so is anything that cannot work (an impossible budget, a missing file): the run must fail before
+it starts, never half-way.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib
+import re
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from apertus_compliance.paths import bundled_data
+
+HF_LOCATION = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<revision>[^/]+))?/(?P<glob>.+)$")
+FORMATS = ("parquet", "jsonl", "warc")
+SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+FALLBACK_TOKENIZER = "utf8-bytes/4"
+"""Token counter used when the recipe names no tokenizer: ceil(UTF-8 bytes / 4), the usual rule of
+thumb for BPE vocabularies. It is recorded in the lock, so nobody mistakes it for real counts."""
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fields(_Strict):
+    """Which column of the source holds what; ``None`` where the source has no such column."""
+
+    text: str = "text"
+    id: str | None = "id"
+    url: str | None = "url"
+    date: str | None = "date"
+    language: str | None = "language"
+
+
+class ExtraFilter(_Strict):
+    """A datatrove filter (any ``BaseFilter`` subclass, by import path) run after PII masking.
+
+    Documents it drops go to ``removed/<id>/`` with datatrove's own reason as the detail.
+    """
+
+    id: str
+    step: str
+    args: dict = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_folder_name(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError(f"{value!r} is not a lower-case folder name")
+        return value
+
+    def build(self, **kwargs: object) -> object:
+        """Instantiate the filter; an import path that is not a datatrove filter is an error."""
+        from datatrove.pipeline.filters.base_filter import BaseFilter
+
+        module_name, _, class_name = self.step.rpartition(".")
+        try:
+            step_class = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise RecipeError(f"filter {self.id}: cannot import {self.step!r} ({error})") from error
+        if not (isinstance(step_class, type) and issubclass(step_class, BaseFilter)):
+            raise RecipeError(f"filter {self.id}: {self.step} is not a datatrove BaseFilter")
+        try:
+            return step_class(**self.args, **kwargs)
+        except TypeError as error:
+            raise RecipeError(f"filter {self.id}: bad arguments for {self.step}: {error}") from error
+
+
+class Source(_Strict):
+    id: str
+    location: str
+    """A local glob (relative to the recipe's folder) or ``hf://datasets/ORG/NAME@REVISION/GLOB``."""
+    format: Literal["parquet", "jsonl", "warc"]
+    fields: Fields = Field(default_factory=Fields)
+    target_tokens: int
+    optout: bool = True
+    pii: bool = True
+    """Mask emails, IPs and IBANs. Apertus masked web text, not code or math (false positives)."""
+    public_ip_only: bool = False
+    filters: list[ExtraFilter] = Field(default_factory=list)
+    tasks: int | None = None
+    """datatrove tasks for this source; default one per input file. Fixed tasks fix the output."""
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_folder_name(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError(f"{value!r} is not a lower-case folder name (letters, digits, . _ -)")
+        return value
+
+    @field_validator("target_tokens")
+    @classmethod
+    def _positive_budget(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"a token budget must be positive, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _url_when_filtering(self) -> Source:
+        if self.optout and self.fields.url is None:
+            raise ValueError("optout is on but fields.url is null: opt-outs are decided per URL")
+        if self.format == "warc" and self.fields != Fields():
+            raise ValueError("fields cannot be mapped for warc: text, url, date and id come from the records")
+        return self
+
+    @property
+    def hub(self) -> dict | None:
+        """``{"repo", "revision", "glob"}`` for an ``hf://`` location, else None."""
+        matched = HF_LOCATION.match(self.location)
+        return matched.groupdict() | {"revision": matched["revision"] or "main"} if matched else None
+
+
+class OptOut(_Strict):
+    """Which opt-out snapshot the run uses: a compiled one, or one compiled from a registry."""
+
+    snapshot: str | None = None
+    registry: str | None = None
+    """A registry DuckDB file, or ``bundled-sample`` for the signals shipped with the package."""
+    as_of: date | None = None
+    agents: str = "apertus-2025-01"
+    granularity: Literal["url", "domain"] = "url"
+    strict: bool = False
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> OptOut:
+        if (self.snapshot is None) == (self.registry is None):
+            raise ValueError("give exactly one of snapshot (a compiled snapshot folder) or registry")
+        if self.registry is not None and self.as_of is None:
+            raise ValueError("a registry needs as_of: the date whose observations count")
+        return self
+
+
+class SlurmSettings(_Strict):
+    partition: str | None = None
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    sbatch_args: dict[str, str] = Field(default_factory=dict)
+
+
+class Executor(_Strict):
+    name: Literal["local", "slurm", "ray"] = "local"
+    workers: int = 1
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"workers must be at least 1, got {value}")
+        return value
+
+
+class Recipe(_Strict):
+    name: str
+    description: str = ""
+    seed: int
+    tokenizer: str | None = None
+    """A tokenizer.json path (relative to the recipe) or a hub id; None counts with the fallback."""
+    total_tokens: int | None = None
+    """Optional check: the per-source budgets must add up to this."""
+    optout: OptOut | None = None
+    executor: Executor = Field(default_factory=Executor)
+    sources: list[Source]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if not self.sources:
+            raise ValueError("a recipe needs at least one source")
+        ids = [source.id for source in self.sources]
+        if duplicated := sorted({source_id for source_id in ids if ids.count(source_id) > 1}):
+            raise ValueError(f"source ids must be unique: {', '.join(duplicated)}")
+        budget = sum(source.target_tokens for source in self.sources)
+        if self.total_tokens is not None and budget != self.total_tokens:
+            raise ValueError(f"the sources' target_tokens add up to {budget:,}, not total_tokens {self.total_tokens:,}")
+        if self.optout is None and any(source.optout for source in self.sources):
+            raise ValueError("sources have optout on but the recipe has no optout section")
+        return self
+
+
+class LoadedRecipe(BaseModel):
+    """A recipe with where it came from: relative paths resolve against its folder."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    recipe: Recipe
+    path: Path
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        return (self.folder / relative).resolve()
+
+    def input_files(self, source: Source) -> list[Path]:
+        """The local files of ``source``, sorted; an empty match is an error that names the glob."""
+        if source.hub:
+            raise RecipeError(f"source {source.id}: {source.location} is on the hub, not local")
+        pattern = str(self.folder / source.location)
+        files = sorted(Path(name).resolve() for name in glob.glob(pattern, recursive=True) if Path(name).is_file())
+        if not files:
+            raise RecipeError(f"source {source.id}: no files match {source.location} (looked for {pattern})")
+        return files
+
+
+def bundled_recipe(name: str = "sample") -> Path:
+    """A recipe shipped with the package (``recipes/<name>.yaml``)."""
+    return bundled_data().parent / "recipes" / f"{name}.yaml"
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read and validate a recipe; every problem is reported with the file and the field."""
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError(f"recipe {path}: cannot read it ({error})") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RecipeError(f"recipe {path}: not valid YAML ({error})") from error
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path}: expected a mapping at the top level")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or '(top level)'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise RecipeError(f"recipe {path}: {problems}") from error
+    return LoadedRecipe(recipe=recipe, path=path, text=text)

@@ -1,0 +1,422 @@
+"""The rebuild's datatrove steps. Each is an ordinary datatrove step: drop it into any pipeline.
+
+Detect, then act: the reader never drops a row, it marks what is wrong (``metadata["invalid"]``);
+``DocumentValidator`` decides. Filters send what they drop to ``removed/<reason>/`` with the
+evidence in a ``detail`` column, so every document read is either in the mixture or in
+``removed/``, and the counts add up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.readers.base import BaseDiskReader
+from datatrove.pipeline.writers.parquet import ParquetWriter
+
+from apertus_compliance.optout.lookup import INVALID_URL, Snapshot
+from apertus_compliance.pipeline.recipe import FALLBACK_TOKENIZER, Fields
+
+QUIET_ENV = "APERTUS_COMPLIANCE_QUIET_DATATROVE"
+"""Set by the CLI: datatrove re-installs its own INFO logger in every task, so quieting it has to
+happen where the steps are imported, which includes every spawned worker."""
+if os.environ.get(QUIET_ENV):
+    from loguru import logger
+
+    logger.disable("datatrove")
+
+_COMMON = [
+    ("id", pa.string()),
+    ("text", pa.string()),
+    ("url", pa.string()),
+    ("date", pa.string()),
+    ("language", pa.string()),
+    ("source", pa.string()),
+    ("tokens", pa.int64()),
+]
+MIXTURE_SCHEMA = pa.schema(
+    _COMMON
+    + [
+        ("sample_key", pa.uint64()),
+        ("pii_email", pa.int32()),
+        ("pii_ip", pa.int32()),
+        ("pii_iban", pa.int32()),
+    ]
+)
+"""Columns of every mixture shard (and of the staging shards before the budget)."""
+REMOVED_SCHEMA = pa.schema(_COMMON + [("reason", pa.string()), ("detail", pa.string())])
+"""Columns of every ``removed/`` shard: the document as read, why it went, and the evidence."""
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+class SourceReader(BaseDiskReader):
+    """Reads parquet, JSONL or WARC with a field mapping and yields every row as a Document.
+
+    Rows that cannot be used (no text, undecodable bytes, bad JSON, a truncated record) are
+    still yielded, marked ``metadata["invalid"] = <why>``, so they can be counted and kept in
+    ``removed/invalid/`` instead of vanishing (datatrove's readers skip empty texts silently).
+    """
+
+    name = "📖 Source reader"
+
+    def __init__(self, data_folder: str, files: list[str], source_id: str, file_format: str,
+                 fields: Fields) -> None:
+        super().__init__(data_folder, text_key=fields.text, id_key=fields.id or "id", add_file_path=False)
+        self.files = files
+        self.source_id = source_id
+        self.file_format = file_format
+        self.fields = fields
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for document in self.read_files_shard(self.files[rank::world_size]):
+            self.stat_update("read")
+            yield document
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        readers = {"parquet": self._parquet_rows, "jsonl": self._jsonl_rows, "warc": self._warc_rows}
+        for row_number, row, invalid in readers[self.file_format](filepath):
+            yield self._document(filepath, row_number, row, invalid)
+
+    def _document(self, filepath: str, row_number: int, row: dict, invalid: str | None) -> Document:
+        fields = self.fields
+        text = row.get(fields.text)
+        if invalid is None:
+            if not isinstance(text, str):
+                invalid = "missing-text" if text is None else f"text is {type(text).__name__}, not a string"
+            elif not text.strip(" \t\r\n\x00\x0b\x0c"):
+                invalid = "empty-text"
+        doc_id = row.get(fields.id) if fields.id else None
+        metadata = {
+            "source": self.source_id,
+            "url": _as_str(row.get(fields.url)) if fields.url else None,
+            "date": _as_str(row.get(fields.date)) if fields.date else None,
+            "language": _as_str(row.get(fields.language)) if fields.language else None,
+        }
+        if invalid:
+            metadata["invalid"] = invalid
+        return Document(
+            text=text if isinstance(text, str) else "",
+            id=str(doc_id) if doc_id not in (None, "") else f"{self.source_id}/{filepath}#{row_number}",
+            metadata=metadata,
+        )
+
+    def _parquet_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
+        wanted = {self.fields.text, self.fields.id, self.fields.url, self.fields.date, self.fields.language} - {None}
+        with self.data_folder.open(filepath, "rb") as handle, pq.ParquetFile(handle) as parquet:
+            columns = [name for name in parquet.schema_arrow.names if name in wanted]
+            row_number = 0
+            for batch in parquet.iter_batches(batch_size=1000, columns=columns):
+                for row in batch.to_pylist():
+                    invalid = None
+                    text = row.get(self.fields.text)
+                    if isinstance(text, bytes):  # a binary text column: decode here, never crash later
+                        try:
+                            row[self.fields.text] = text.decode("utf-8")
+                        except UnicodeDecodeError as error:
+                            row[self.fields.text] = text.decode("utf-8", errors="replace")
+                            invalid = f"non-utf8 text ({error.reason} at byte {error.start})"
+                    yield row_number, row, invalid
+                    row_number += 1
+
+    def _jsonl_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
+        import orjson
+
+        with self.data_folder.open(filepath, "rb", compression="infer") as handle:
+            for row_number, line in enumerate(handle):
+                if not line.strip():
+                    yield row_number, {}, "blank line"
+                    continue
+                try:
+                    row = orjson.loads(line)  # orjson refuses invalid UTF-8 as well as bad JSON
+                except orjson.JSONDecodeError as error:
+                    text = line.decode("utf-8", errors="replace").rstrip("\n")
+                    yield row_number, {self.fields.text: text}, f"line {row_number + 1}: {error}"
+                    continue
+                if not isinstance(row, dict):
+                    yield row_number, {self.fields.text: line.decode("utf-8", "replace")}, "not a JSON object"
+                    continue
+                yield row_number, row, None
+
+    def _warc_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
+        from warcio.archiveiterator import ArchiveIterator
+
+        with self.data_folder.open(filepath, "rb") as handle:
+            row_number = 0
+            for record in ArchiveIterator(handle):
+                if record.rec_type not in ("response", "resource", "conversion"):
+                    continue
+                if record.format != "warc":
+                    raise ValueError(f"{filepath}: not a WARC file (read as {record.format})")
+                body = record.content_stream().read()
+                invalid = "truncated record" if record.raw_stream.limit else None
+                charset = "utf-8"
+                if record.http_headers is not None:
+                    content_type = record.http_headers.get_header("Content-Type") or ""
+                    charset = content_type.partition("charset=")[2].split(";")[0].strip() or "utf-8"
+                try:
+                    text = body.decode(charset)
+                except (UnicodeDecodeError, LookupError) as error:
+                    text = body.decode("utf-8", errors="replace")
+                    invalid = invalid or f"body not decodable as {charset} ({error})"
+                headers = record.rec_headers
+                row = {"text": text, "url": headers.get_header("WARC-Target-URI"),
+                       "date": headers.get_header("WARC-Date"), "id": headers.get_header("WARC-Record-ID")}
+                yield row_number, row, invalid
+                row_number += 1
+
+
+def _as_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# counting and deciding
+
+
+def load_tokenizer(name: str | None, folder: Path) -> object | None:
+    """A ``tokenizers.Tokenizer`` from a tokenizer.json (relative to ``folder``) or a hub id.
+
+    ``None`` means the fallback counter. A named tokenizer that cannot be loaded is an error:
+    falling back silently would change every count and so the sample.
+    """
+    if name is None:
+        return None
+    from tokenizers import Tokenizer
+
+    path = (folder / name) if not Path(name).is_absolute() else Path(name)
+    if path.is_file():
+        return Tokenizer.from_file(str(path))
+    if path.suffix == ".json":
+        raise ValueError(f"tokenizer {name}: no such file ({path})")
+    try:
+        return Tokenizer.from_pretrained(name)
+    except Exception as error:  # the hub client raises many kinds; all mean "not available here"
+        raise ValueError(f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
+                         f"to count with the fallback ({FALLBACK_TOKENIZER})") from error
+
+
+def tokenizer_description(name: str | None, folder: Path) -> dict:
+    """What the lock records about the token counter."""
+    if name is None:
+        return {"name": FALLBACK_TOKENIZER, "kind": "fallback"}
+    path = folder / name
+    if path.is_file():
+        return {"name": name, "kind": "file", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"name": name, "kind": "hub"}
+
+
+class TokenCounter(PipelineStep):
+    """Sets ``metadata["tokens"]``: the document's tokens as read (before masking), so removed
+    documents are counted in the same unit as kept ones."""
+
+    name = "🔢 Token counter"
+    type = "🔢 - TOKENS"
+
+    def __init__(self, tokenizer_name: str | None, folder: str) -> None:
+        super().__init__()
+        self.tokenizer_name = tokenizer_name
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        tokenizer = load_tokenizer(self.tokenizer_name, Path(self.folder))
+        for document in data:
+            if tokenizer is None:
+                tokens = math.ceil(len(document.text.encode("utf-8")) / 4)
+            else:
+                tokens = len(tokenizer.encode(document.text, add_special_tokens=False).ids)
+            document.metadata["tokens"] = tokens
+            self.stat_update("tokens", value=tokens)
+            yield document
+
+
+class DocumentValidator(BaseFilter):
+    """Drops documents the reader marked invalid, and (where opt-outs apply) documents whose URL
+    has no host: a URL that cannot be checked cannot be kept."""
+
+    name = "🩺 Document validator"
+
+    def __init__(self, require_url: bool, exclusion_writer: ParquetWriter | None = None) -> None:
+        super().__init__(exclusion_writer)
+        self.require_url = require_url
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        problem = doc.metadata.get("invalid")
+        if problem is None and self.require_url:
+            url = doc.metadata.get("url")
+            if not url:
+                problem = "no url"
+            else:
+                try:
+                    host = urlsplit(url).hostname
+                except ValueError:
+                    host = None
+                if not host:
+                    problem = f"url without a host: {url[:200]!r}"
+        if problem is None:
+            return True
+        doc.metadata["detail"] = json.dumps({"invalid": problem})
+        return False, "invalid"
+
+
+_SNAPSHOTS: dict[str, Snapshot] = {}
+
+
+def _snapshot(folder: str) -> Snapshot:
+    """One loaded snapshot per process and folder (tasks of one worker share it)."""
+    if folder not in _SNAPSHOTS:
+        _SNAPSHOTS[folder] = Snapshot(folder)
+    return _SNAPSHOTS[folder]
+
+
+class OptOutFilter(BaseFilter):
+    """Drops documents whose URL an opt-out reserves as of the snapshot's date, whatever the
+    crawl date (retroactive). The reason is the signal (``robots``, ``tdmrep``, ``aipref``...),
+    the detail the rule and the observation it came from."""
+
+    name = "🚫 Opt-out filter"
+
+    def __init__(self, snapshot: str, exclusion_writer: ParquetWriter | None = None, batch_size: int = 1000) -> None:
+        super().__init__(exclusion_writer, batch_size=batch_size)
+        self.snapshot = str(snapshot)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        reservations = _snapshot(self.snapshot).lookup([doc.metadata.get("url") or "" for doc in batch])
+        results: list[bool | tuple[bool, str]] = []
+        for doc, reservation in zip(batch, reservations):
+            if reservation is None:
+                results.append(True)
+                continue
+            if reservation is INVALID_URL:
+                detail = {"signal": "invalid-url"}
+            else:
+                rule = reservation.rule
+                detail = {"signal": reservation.signal, "host": reservation.host, "agents": reservation.agents,
+                          "rule": rule.text, "line": rule.line, "observed_at": str(reservation.observed_at),
+                          "evidence": reservation.source, "evidence_sha256": reservation.evidence_sha256}
+            doc.metadata["detail"] = json.dumps(detail, sort_keys=True)
+            results.append((False, detail["signal"]))
+        return results
+
+
+def sample_key(doc_id: str, seed: int) -> int:
+    """A 64-bit key from the document id and the seed (keyed BLAKE2b). Selection by this key
+    does not depend on the order of documents, on tasks or on workers."""
+    key = seed.to_bytes(8, "big", signed=True)
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8, key=key).digest(), "big")
+
+
+class SampleKey(PipelineStep):
+    """Sets ``metadata["sample_key"]`` for the budget cut."""
+
+    name = "🔑 Sample key"
+    type = "🎲 - SAMPLER"
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for document in data:
+            document.metadata["sample_key"] = sample_key(document.id, self.seed)
+            yield document
+
+
+class BudgetSampler(BaseFilter):
+    """Keeps documents whose (sample_key, id) is at or below the cutoff that fills the budget.
+
+    The cutoff comes from all candidates at once (see ``rebuild.budget_cutoff``): the documents
+    with the smallest keys whose tokens reach the target, so the choice is the same on any
+    number of workers.
+    """
+
+    name = "🎯 Budget sampler"
+
+    def __init__(self, cutoff_key: int, cutoff_id: str, exclusion_writer: ParquetWriter | None = None) -> None:
+        super().__init__(exclusion_writer)
+        self.cutoff = (cutoff_key, cutoff_id)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if (doc.metadata["sample_key"], doc.id) <= self.cutoff:
+            return True
+        doc.metadata["detail"] = json.dumps({"sample_key": doc.metadata["sample_key"], "cutoff_key": self.cutoff[0]})
+        return False, "budget"
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def _mixture_row(self: ParquetWriter, document: Document) -> dict:
+    metadata = document.metadata
+    return {
+        "id": document.id, "text": document.text, "url": metadata.get("url"), "date": metadata.get("date"),
+        "language": metadata.get("language"), "source": metadata.get("source"), "tokens": metadata.get("tokens"),
+        "sample_key": metadata.get("sample_key"), "pii_email": metadata.get("pii_email", 0),
+        "pii_ip": metadata.get("pii_ip", 0), "pii_iban": metadata.get("pii_iban", 0),
+    }
+
+
+def _removed_row(self: ParquetWriter, document: Document) -> dict:
+    metadata = document.metadata
+    return {
+        "id": document.id, "text": document.text, "url": metadata.get("url"), "date": metadata.get("date"),
+        "language": metadata.get("language"), "source": metadata.get("source"), "tokens": metadata.get("tokens"),
+        "reason": metadata.get("filter_reason"),
+        "detail": metadata.get("detail") or json.dumps({"reason": metadata.get("filter_reason")}),
+    }
+
+
+def mixture_writer(folder: str | Path) -> ParquetWriter:
+    """zstd parquet, one shard per task (``00000.parquet``...), fixed columns: stable bytes."""
+    return ParquetWriter(str(folder), output_filename="${rank}.parquet", compression="zstd",
+                         adapter=_mixture_row, schema=MIXTURE_SCHEMA, max_file_size=-1)
+
+
+def removed_writer(removed_root: str | Path, source_id: str, reason: str | None = None) -> ParquetWriter:
+    """``removed/<reason>/<source>/<rank>.parquet``; ``reason`` None takes the filter's reason."""
+    folder = reason if reason is not None else "${filter_reason}"
+    return ParquetWriter(str(removed_root), output_filename=f"{folder}/{source_id}/${{rank}}.parquet",
+                         compression="zstd", adapter=_removed_row, schema=REMOVED_SCHEMA, max_file_size=-1)
+
+
+class ReasonAs(BaseFilter):
+    """Wraps a recipe's extra datatrove filter so its drops land in ``removed/<id>/`` with the
+    filter's own reason as detail (datatrove reasons vary per filter and would scatter folders)."""
+
+    name = "🧹 Recipe filter"
+
+    def __init__(self, inner: BaseFilter, reason: str, exclusion_writer: ParquetWriter | None = None) -> None:
+        super().__init__(exclusion_writer, batch_size=getattr(inner, "batch_size", 1))
+        self.inner = inner
+        self.reason = reason
+        self.name = f"🧹 {reason}: {inner.name}"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        results = []
+        for doc, result in zip(batch, self.inner.filter_batch(batch)):
+            keep, inner_reason = result if isinstance(result, tuple) else (result, None)
+            if keep:
+                results.append(True)
+                continue
+            doc.metadata["detail"] = json.dumps({"filter": self.inner.name, "reason": inner_reason})
+            results.append((False, self.reason))
+        return results
