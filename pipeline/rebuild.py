@@ -130,15 +130,20 @@ def _plan_hub_source(source: Source) -> SourcePlan:
     return plan
 
 
-def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo) -> Snapshot | None:
-    """The recipe's opt-out snapshot: a compiled one, or compiled now into ``run_dir/optout``."""
+def snapshot_folder(loaded: LoadedRecipe, run_dir: Path) -> Path | None:
+    """Where the run's opt-out snapshot is (or will be, once ``prepare_snapshot`` compiled it)."""
     optout = loaded.recipe.optout
     if optout is None:
         return None
-    if optout.snapshot is not None:
-        return _load_snapshot(loaded.resolve(optout.snapshot))
-    target = run_dir / "optout" / "snapshot"
-    if (target / "manifest.json").is_file():
+    return loaded.resolve(optout.snapshot) if optout.snapshot is not None else run_dir / "optout" / "snapshot"
+
+
+def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo) -> Snapshot | None:
+    """The recipe's opt-out snapshot: a compiled one, or one compiled now into ``run_dir/optout``."""
+    optout, target = loaded.recipe.optout, snapshot_folder(loaded, run_dir)
+    if target is None:
+        return None
+    if optout.snapshot is not None or (target / "manifest.json").is_file():
         return _load_snapshot(target)
     from apertus_compliance.optout import Registry, SnapshotOptions, compile_snapshot, load_agent_list
     from apertus_compliance.optout.ingest import ingest_bundled_sample
@@ -152,8 +157,6 @@ def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], 
         echo(f"opt-out: ingested the bundled signals ({sum(report.outcomes.values())} observations)")
     else:
         registry_path = loaded.resolve(optout.registry)
-        if not registry_path.is_file():
-            raise RecipeError(f"optout.registry: {registry_path} does not exist")
     options = SnapshotOptions(as_of=optout.as_of, agent_list=load_agent_list(optout.agents),
                               granularity=optout.granularity, strict=optout.strict)
     staging = target.with_name("snapshot.partial")
@@ -184,7 +187,7 @@ def _executor(steps: list, tasks: int, workers: int, logging_dir: Path) -> objec
                                  start_method="spawn" if workers > 1 else "forkserver")
 
 
-def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Snapshot | None, run_dir: Path) -> list:
+def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | None, run_dir: Path) -> list:
     """Read -> count -> validate -> opt-out -> mask -> recipe filters -> key -> staging shards."""
     source, removed = plan.source, run_dir / "removed"
     steps = [
@@ -193,7 +196,7 @@ def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Snapshot |
         DocumentValidator(require_url=source.optout, exclusion_writer=removed_writer(removed, source.id, "invalid")),
     ]
     if source.optout:
-        steps.append(OptOutFilter(str(snapshot.folder), exclusion_writer=removed_writer(removed, source.id)))
+        steps.append(OptOutFilter(str(snapshot), exclusion_writer=removed_writer(removed, source.id)))
     if source.pii:
         from apertus_compliance.pipeline.pii import PIIMasker
 
@@ -268,16 +271,19 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
                           "(Ray and Slurm come with the scale-out work)")
     workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
-    _claim_run_dir(loaded, run_dir)
-    load_tokenizer(recipe.tokenizer, loaded.folder)  # fail now, not in a worker
+    load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
     plans = plan_sources(loaded)
+    pipelines = [filter_pipeline(loaded, plan, snapshot_folder(loaded, run_dir), run_dir) for plan in plans]
+    if recipe.optout and recipe.optout.registry not in (None, "bundled-sample"):
+        if not loaded.resolve(recipe.optout.registry).is_file():
+            raise RecipeError(f"optout.registry: {loaded.resolve(recipe.optout.registry)} does not exist")
+    _claim_run_dir(loaded, run_dir)
     snapshot = prepare_snapshot(loaded, run_dir, echo)
     decisions = {}
-    for plan in plans:
+    for plan, steps in zip(plans, pipelines):
         source = plan.source
         echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} worker(s)")
-        steps = filter_pipeline(loaded, plan, snapshot, run_dir)  # completed tasks are skipped (resume)
-        _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()
+        _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()  # skips completed tasks
         decisions[source.id] = _apply_budget(plan, run_dir, workers, echo)
     lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers)
     if problems := conservation_errors(lock):

@@ -1,0 +1,226 @@
+"""The rebuild on small sources the tests write: determinism, budgets, resume, bad input, verify."""
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from apertus_compliance.optout import Snapshot
+from apertus_compliance.paths import bundled_data
+from apertus_compliance.pipeline.lock import check_run_files, conservation_errors, verify_run
+from apertus_compliance.pipeline.rebuild import budget_cutoff
+from apertus_compliance.pipeline.recipe import RecipeError
+from apertus_compliance.pipeline.steps import sample_key
+
+COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
+
+
+def web_source(**overrides) -> dict:
+    return {"id": "web", "location": "sources/*.parquet", "format": "parquet", "target_tokens": 10**9,
+            "pii": False} | overrides
+
+
+def read_rows(run_dir: Path, pattern: str) -> list[dict]:
+    return [row for path in sorted(run_dir.glob(pattern)) for row in pq.read_table(path).to_pylist()]
+
+
+def test_opt_outs_apply_to_every_crawl_and_removed_rows_carry_evidence(kit, bundled_snapshot):
+    rows = kit.web_rows(600)
+    kit.write_parquet("a.parquet", rows[:300])
+    kit.write_parquet("b.parquet", rows[300:])
+    lock = kit.run(kit.write_recipe([web_source()]))
+    run_dir = kit.root / "run"
+    snapshot = Snapshot(bundled_snapshot)
+
+    kept = read_rows(run_dir, "mixture/web/*.parquet")
+    assert snapshot.lookup([row["url"] for row in kept]) == [None] * len(kept)
+    removed = read_rows(run_dir, "removed/*/web/*.parquet")
+    assert removed and all(reservation is not None for reservation in snapshot.lookup([row["url"] for row in removed]))
+    assert {row["date"][:4] for row in removed} >= {"2013", "2016", "2019"}  # retroactive: old crawls go too
+    robots = [row for row in removed if row["reason"] == "robots"]
+    detail = json.loads(robots[0]["detail"])
+    assert detail["signal"] == "robots" and "allow" in detail["rule"].lower() and detail["line"] >= 1
+    assert detail["observed_at"].startswith(("2024", "2025")) and len(detail["evidence_sha256"]) == 64
+
+    documents = lock["sources"]["web"]["documents"]
+    assert documents["read"] == 600 == documents["kept"] + sum(documents["removed"].values())
+    assert documents["kept"] == len(kept) and {row["id"] for row in kept} | {row["id"] for row in removed} == {
+        row["id"] for row in rows}
+
+
+def test_one_and_two_workers_and_two_runs_give_identical_bytes(kit, hashes):
+    rows = kit.web_rows(900, seed=3)
+    for part in range(3):
+        kit.write_parquet(f"part-{part}.parquet", rows[part * 300:(part + 1) * 300])
+    recipe = kit.write_recipe([web_source(target_tokens=20_000, pii=True)])
+    first, again, parallel = kit.run(recipe, "one"), kit.run(recipe, "again"), kit.run(recipe, "two", workers=2)
+    assert hashes(kit.root / "one") == hashes(kit.root / "again") == hashes(kit.root / "two")
+    assert len(hashes(kit.root / "one")) > 5
+    assert first["outputs"] == again["outputs"] == parallel["outputs"]
+    assert first["sources"] == parallel["sources"]
+
+
+def test_budget_is_exact_and_independent_of_how_files_are_split(kit):
+    rows = kit.web_rows(500, seed=5)
+    kit.write_parquet("all.parquet", rows)
+    one_file = kit.run(kit.write_recipe([web_source(target_tokens=15_000)], "one.yaml"), "one")
+    shutil.rmtree(kit.root / "sources")
+    for part in range(4):
+        kit.write_parquet(f"p{part}.parquet", list(reversed(rows))[part::4])
+    four_files = kit.run(kit.write_recipe([web_source(target_tokens=15_000)], "four.yaml"), "four")
+
+    def kept_ids(run: str) -> set[str]:
+        return {row["id"] for row in read_rows(kit.root / run, "mixture/web/*.parquet")}
+
+    assert kept_ids("one") == kept_ids("four")
+    for lock in (one_file, four_files):
+        assert lock["sources"]["web"]["budget"]["binding"]
+    # exact: the kept documents are the smallest keys, and without the last one the budget is not reached
+    kept = sorted(read_rows(kit.root / "one", "mixture/web/*.parquet"), key=lambda row: (row["sample_key"], row["id"]))
+    budget_removed = read_rows(kit.root / "one", "removed/budget/web/*.parquet")
+    assert all(row["sample_key"] == sample_key(row["id"], 7) for row in kept)
+    assert max((row["sample_key"], row["id"]) for row in kept) < min(
+        (sample_key(row["id"], 7), row["id"]) for row in budget_removed)
+    tokens = sum(row["tokens"] for row in kept)
+    assert tokens >= 15_000 > tokens - kept[-1]["tokens"]
+    assert one_file["sources"]["web"]["tokens"]["kept"] == tokens
+
+
+def test_budget_cutoff_when_everything_fits(tmp_path):
+    assert budget_cutoff(tmp_path, 100) == {"candidates": 0, "candidate_tokens": 0, "binding": False}
+
+
+def test_bad_documents_are_counted_in_removed_invalid(kit):
+    good = kit.web_rows(20, seed=9)
+    lines = [json.dumps(row).encode() for row in good]
+    lines += [
+        b'{"text": "caf\xe9 ohne utf-8", "id": "latin1", "url": "https://a.example/"}',  # not UTF-8
+        b'{"text": "unterminated',  # bad JSON
+        b"",  # blank line
+        b'["a", "list"]',  # not an object
+        json.dumps({"text": "   ", "id": "blank", "url": "https://a.example/b"}).encode(),
+        json.dumps({"id": "no-text", "url": "https://a.example/c"}).encode(),
+        json.dumps({"text": "no url here", "id": "no-url"}).encode(),
+        json.dumps({"text": "relative", "id": "relative", "url": "/just/a/path"}).encode(),
+    ]
+    source = kit.root / "sources" / "docs.jsonl.gz"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(gzip.compress(b"\n".join(lines) + b"\n", mtime=0))
+    binary_text = pa.schema([("text", pa.binary()), ("id", pa.string()), ("url", pa.string())])
+    kit.write_parquet("binary.parquet", [{"text": b"ok text", "id": "b-ok", "url": "https://a.example/d"},
+                                         {"text": b"bad \xff\xfe", "id": "b-bad", "url": "https://a.example/e"}],
+                      schema=binary_text)
+    warc = bundled_data() / "sample" / "signals" / "warc" / "truncated.warc.gz"
+    shutil.copy(warc, kit.root / "sources" / "cut.warc.gz")
+    recipe = kit.write_recipe([
+        web_source(id="jsonl", location="sources/*.jsonl.gz", format="jsonl",
+                   fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None}),
+        web_source(id="binary", fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None},
+                   location="sources/binary.parquet"),
+        web_source(id="warc", location="sources/*.warc.gz", format="warc"),
+    ])
+    lock = kit.run(recipe)
+    assert conservation_errors(lock) == []
+    jsonl = lock["sources"]["jsonl"]["documents"]
+    assert jsonl["read"] == len(lines) and jsonl["removed"]["invalid"] == 8
+    invalid = {row["id"]: json.loads(row["detail"])["invalid"]
+               for row in read_rows(kit.root / "run", "removed/invalid/*/*.parquet")}
+    assert invalid["blank"] == "empty-text" and invalid["no-text"] == "missing-text"
+    assert invalid["no-url"] == "no url" and invalid["relative"].startswith("url without a host")
+    assert "line 21" in invalid["jsonl/docs.jsonl.gz#20"]  # the non-UTF-8 line, named by its number
+    assert invalid["b-bad"].startswith("non-utf8 text")
+    assert lock["sources"]["binary"]["documents"]["read"] == 2
+    warc_counts = lock["sources"]["warc"]["documents"]
+    assert warc_counts["read"] >= 10 and warc_counts["removed"].get("invalid", 0) >= 1
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_output(kit, hashes):
+    rows = kit.web_rows(4000, seed=11)
+    for part in range(8):
+        kit.write_parquet(f"part-{part}.parquet", rows[part::8])
+    recipe = kit.write_recipe([web_source(target_tokens=50_000, pii=True)])
+    kit.run(recipe, "whole")
+
+    run_dir = kit.root / "killed"
+    process = subprocess.Popen([COMMAND, "rebuild", "--recipe", str(recipe), "--out", str(run_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    completions = run_dir / "logs" / "web" / "filter" / "completions"
+    deadline = time.monotonic() + 60
+    while not (completions.is_dir() and any(completions.iterdir())) and process.poll() is None:
+        assert time.monotonic() < deadline, "the rebuild never completed a task"
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "rebuild.lock.json").exists(), "killed too late to test a resume"
+    done = len(list(completions.iterdir()))
+    assert 0 < done < 8
+
+    kit.run(recipe, "killed")
+    assert hashes(run_dir) == hashes(kit.root / "whole")
+    assert json.loads((run_dir / "rebuild.lock.json").read_text())["outputs"] == json.loads(
+        (kit.root / "whole" / "rebuild.lock.json").read_text())["outputs"]
+
+
+def test_rerun_is_idempotent_and_a_run_dir_belongs_to_one_recipe(kit, hashes):
+    kit.write_parquet("a.parquet", kit.web_rows(100))
+    recipe = kit.write_recipe([web_source()])
+    first = kit.run(recipe)
+    before = hashes(kit.root / "run")
+    assert kit.run(recipe) == first and hashes(kit.root / "run") == before
+    other = kit.write_recipe([web_source(target_tokens=5)], "other.yaml")
+    with pytest.raises(RecipeError, match="holds a run of another recipe"):
+        kit.run(other)
+    (kit.root / "stray").mkdir()
+    (kit.root / "stray" / "file.txt").write_text("mine")
+    with pytest.raises(RecipeError, match="is not empty and holds no rebuild"):
+        kit.run(recipe, "stray")
+
+
+def test_verify_detects_changed_shards_inputs_and_recipes(kit):
+    kit.write_parquet("a.parquet", kit.web_rows(200))
+    recipe = kit.write_recipe([web_source(target_tokens=3000)])
+    kit.run(recipe)
+    run_dir = kit.root / "run"
+    assert verify_run(run_dir, echo=lambda message: None) == []
+
+    shard = next((run_dir / "mixture" / "web").glob("*.parquet"))
+    original = shard.read_bytes()
+    pq.write_table(pq.read_table(shard).slice(1), shard)
+    (run_dir / "removed" / "extra.parquet").write_bytes(b"")
+    problems = check_run_files(json.loads((run_dir / "rebuild.lock.json").read_text()), run_dir)
+    assert f"mixture/web/{shard.name}: sha256 differs from the lock" in problems
+    assert "removed/extra.parquet: not in the lock" in problems
+    shard.write_bytes(original)
+    (run_dir / "removed" / "extra.parquet").unlink()
+
+    kit.write_parquet("a.parquet", kit.web_rows(200, seed=99))
+    assert verify_run(run_dir, echo=lambda message: None) == [
+        "input sources/a.parquet (web): sha256 differs from the lock"]
+    recipe.write_text(recipe.read_text() + "\n# edited\n")
+    assert verify_run(run_dir, echo=lambda message: None)[-1].endswith("sha256 differs from the lock (the recipe changed)")
+
+
+def test_token_counts_use_a_named_tokenizer(kit):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(["river mountain village"], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tokenizer.save(str(kit.root / "tokenizer.json"))
+    rows = kit.web_rows(30)
+    kit.write_parquet("a.parquet", rows)
+    lock = kit.run(kit.write_recipe([web_source(optout=False)], tokenizer="tokenizer.json"))
+    assert lock["tokenizer"]["kind"] == "file" and len(lock["tokenizer"]["sha256"]) == 64
+    assert lock["sources"]["web"]["tokens"]["kept"] == sum(len(row["text"].split()) for row in rows)
+
+    with pytest.raises(ValueError, match="tokenizer missing.json: no such file"):
+        kit.run(kit.write_recipe([web_source()], "r2.yaml", tokenizer="missing.json"), "r2")
