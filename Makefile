@@ -14,12 +14,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-## demo: the main job on the bundled sample, offline: registry -> as-of snapshot -> checks with evidence
+## demo: the main job on the bundled sample, offline: rebuild the sample mixture, then verify it from its lock
 demo: $(VENV)/.installed
-	rm -rf $(OUT)/registry.duckdb $(OUT)/snapshot
-	$(BIN)/apertus-compliance optout ingest --bundled-sample --registry $(OUT)/registry.duckdb
-	$(BIN)/apertus-compliance optout snapshot --registry $(OUT)/registry.duckdb --as-of 2025-01-31 --out $(OUT)/snapshot
-	$(BIN)/apertus-compliance optout check --snapshot $(OUT)/snapshot $$(cat data/sample/demo-urls.txt) || [ $$? -eq 3 ]
+	rm -rf $(OUT)/run
+	$(BIN)/apertus-compliance rebuild --out $(OUT)/run
+	$(BIN)/apertus-compliance verify $(OUT)/run
 
 ## test: install what the tests need and run them
 test: $(VENV)/.installed
@@ -28,6 +27,7 @@ test: $(VENV)/.installed
 ## bench: the benchmarks whose figures are in BENCHMARKS.md
 bench: $(VENV)/.installed
 	$(BIN)/python bench/optout_bench.py
+	$(BIN)/python bench/rebuild_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
