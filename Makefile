@@ -20,8 +20,9 @@ demo: $(VENV)/.installed
 	$(BIN)/apertus-compliance rebuild --out $(OUT)/run
 	$(BIN)/apertus-compliance verify $(OUT)/run
 
-## test: install what the tests need and run them
+## test: install what the tests need, lint (pyflakes, bugbear) and run them
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 ## bench: the benchmarks whose figures are in BENCHMARKS.md

@@ -132,10 +132,10 @@ class Snapshot:
         rulesets = self._verified_table("rulesets.parquet").to_pydict()
         self._group_signal, self._group_ruleset = groups["signal"], groups["ruleset"]
         self._group_first_row = groups["first_row"]
-        self._group_ranges = _ranges(list(zip(groups["scope"], groups["host"])))
+        self._group_ranges = _ranges(list(zip(groups["scope"], groups["host"], strict=True)))
         self._has_domains = "domain" in set(groups["scope"])
         self._ruleset_rules: dict[int, list[Rule]] = {}
-        for ruleset, pattern, allow, exact in zip(*rulesets.values()):
+        for ruleset, pattern, allow, exact in zip(*rulesets.values(), strict=True):
             self._ruleset_rules.setdefault(ruleset, []).append(Rule(pattern, allow, exact=exact))
         self._compiled: dict[int, tuple | None] = {}
         # Plans keyed by the URL authority as written (lower-cased); every snapshot host is planned
@@ -182,7 +182,7 @@ class Snapshot:
         authorities, path_starts = _split_urls(array)
         plans, reservation, results = self._plans, self._reservation, []  # locals: this loop is the hot path
         append = results.append
-        for url, authority, path_start in zip(urls, authorities, path_starts):
+        for url, authority, path_start in zip(urls, authorities, path_starts, strict=True):
             plan = plans.get(authority, _UNPLANNED)
             if plan is _UNPLANNED:
                 plan = self._plan_authority(authority)
@@ -320,16 +320,16 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
     def observations(snapshot: Snapshot) -> set[tuple]:
         table = pq.read_table(snapshot.folder / "observations.parquet",
                               columns=["kind", "host", "url", "observed_at", "evidence_sha256"])
-        return set(zip(*(column.to_pylist() for column in table.columns)))
+        return set(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def reserving(snapshot: Snapshot) -> set[tuple[str, str, str]]:
         rules = pq.read_table(snapshot.folder / "rules.parquet", columns=["scope", "host", "signal", "allow"])
         rules = rules.filter(pc.invert(rules["allow"]))
-        return set(zip(rules["scope"].to_pylist(), rules["host"].to_pylist(), rules["signal"].to_pylist()))
+        return set(zip(rules["scope"].to_pylist(), rules["host"].to_pylist(), rules["signal"].to_pylist(), strict=True))
 
     def listed(rows: set[tuple], fields: tuple[str, ...]) -> list[dict]:
         return [{field: value.isoformat() if isinstance(value, datetime) else value
-                 for field, value in zip(fields, row)} for row in sorted(rows)]
+                 for field, value in zip(fields, row, strict=True)} for row in sorted(rows)]
 
     old_obs, new_obs = observations(old), observations(new)
     old_res, new_res = reserving(old), reserving(new)

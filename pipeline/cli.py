@@ -35,7 +35,7 @@ def summary_table(lock: dict) -> str:
                      f"{tokens['kept']:,} / {tokens['target']:,} ({share:.0%})"))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) if column in (0, 3) else cell.rjust(width)
-                       for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
+                       for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -47,17 +47,20 @@ def summary_table(lock: dict) -> str:
               show_default=True, help="Run directory; re-running resumes and is idempotent.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel worker processes (default: the recipe's). Does not change the output.")
+@click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None,
+              help="datatrove executor (default: the recipe's). Only local runs in this version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lock as JSON instead of the table.")
 @click.option("--verbose", is_flag=True, help="Show datatrove's own progress logs.")
-def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None, as_json: bool, verbose: bool) -> None:
+def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None, executor: str | None,
+                    as_json: bool, verbose: bool) -> None:
     """Rebuild a mixture from its recipe: opt-outs, PII masking, budgets, a verifiable lock."""
     _quiet_datatrove(verbose)
     try:
         loaded = load_recipe(recipe_path or bundled_recipe("sample"))
         echo = (lambda message: click.echo(message, err=True)) if as_json else click.echo
         echo(f"rebuild: {loaded.recipe.name} ({loaded.path}) -> {run_dir.resolve()}")
-        lock = rebuild(loaded, run_dir, workers=workers, echo=echo)
-    except (RecipeError, OSError) as error:
+        lock = rebuild(loaded, run_dir, workers=workers, echo=echo, executor=executor)
+    except (RecipeError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps(lock, indent=2, sort_keys=True))

@@ -261,14 +261,18 @@ def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, echo: Callable[
 
 
 def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
-            echo: Callable[[str], None] = _echo) -> dict:
-    """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it."""
+            echo: Callable[[str], None] = _echo, executor: str | None = None) -> dict:
+    """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it.
+
+    ``workers`` and ``executor`` override the recipe's; neither changes the output.
+    """
     from apertus_compliance.pipeline.lock import conservation_errors, write_lock
 
     recipe = loaded.recipe
-    if recipe.executor.name != "local":
-        raise RecipeError(f"executor {recipe.executor.name!r}: only 'local' runs in this version "
-                          "(Ray and Slurm come with the scale-out work)")
+    executor = executor or recipe.executor.name
+    if executor != "local":
+        raise RecipeError(f"executor {executor!r}: only 'local' runs in this version "
+                          "(datatrove's Ray and Slurm executors come with the scale-out work)")
     workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
     load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
@@ -280,7 +284,7 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     _claim_run_dir(loaded, run_dir)
     snapshot = prepare_snapshot(loaded, run_dir, echo)
     decisions = {}
-    for plan, steps in zip(plans, pipelines):
+    for plan, steps in zip(plans, pipelines, strict=True):
         source = plan.source
         echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} worker(s)")
         _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()  # skips completed tasks

@@ -123,18 +123,30 @@ class SourceReader(BaseDiskReader):
         with self.data_folder.open(filepath, "rb") as handle, pq.ParquetFile(handle) as parquet:
             columns = [name for name in parquet.schema_arrow.names if name in wanted]
             row_number = 0
-            for batch in parquet.iter_batches(batch_size=1000, columns=columns):
-                for row in batch.to_pylist():
-                    invalid = None
-                    text = row.get(self.fields.text)
-                    if isinstance(text, bytes):  # a binary text column: decode here, never crash later
-                        try:
-                            row[self.fields.text] = text.decode("utf-8")
-                        except UnicodeDecodeError as error:
-                            row[self.fields.text] = text.decode("utf-8", errors="replace")
-                            invalid = f"non-utf8 text ({error.reason} at byte {error.start})"
-                    yield row_number, row, invalid
+            for group in range(parquet.num_row_groups):
+                size = parquet.metadata.row_group(group).num_rows
+                try:
+                    rows = parquet.read_row_group(group, columns=columns).to_pylist()
+                except (OSError, pa.ArrowException) as error:  # a corrupt page: its rows are counted, not lost
+                    for _ in range(size):
+                        yield row_number, {}, f"unreadable row group {group} ({error})"
+                        row_number += 1
+                    continue
+                for row in rows:
+                    yield row_number, row, self._decoded(row)
                     row_number += 1
+
+    def _decoded(self, row: dict) -> str | None:
+        """Decode a binary text column in place; undecodable bytes make the row invalid, not the run fail."""
+        text = row.get(self.fields.text)
+        if not isinstance(text, bytes):
+            return None
+        try:
+            row[self.fields.text] = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            row[self.fields.text] = text.decode("utf-8", errors="replace")
+            return f"non-utf8 text ({error.reason} at byte {error.start})"
+        return None
 
     def _jsonl_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
         import orjson
@@ -258,7 +270,7 @@ class CountingFilter(BaseFilter):
         counts: dict[str, int] = {}
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
             for batch in batched(data, self.batch_size):
-                for doc, result in zip(batch, self.filter_batch(batch)):
+                for doc, result in zip(batch, self.filter_batch(batch), strict=True):
                     keep, reason = result if isinstance(result, tuple) else (result, None)
                     if keep:
                         counts[StatHints.forwarded] = counts.get(StatHints.forwarded, 0) + 1
@@ -328,7 +340,7 @@ class OptOutFilter(CountingFilter):
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         reservations = _snapshot(self.snapshot).lookup([doc.metadata.get("url") or "" for doc in batch])
         results: list[bool | tuple[bool, str]] = []
-        for doc, reservation in zip(batch, reservations):
+        for doc, reservation in zip(batch, reservations, strict=True):
             if reservation is None:
                 results.append(True)
                 continue
@@ -448,7 +460,7 @@ class ReasonAs(CountingFilter):
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         results = []
-        for doc, result in zip(batch, self.inner.filter_batch(batch)):
+        for doc, result in zip(batch, self.inner.filter_batch(batch), strict=True):
             keep, inner_reason = result if isinstance(result, tuple) else (result, None)
             if keep:
                 results.append(True)

@@ -191,7 +191,7 @@ def test_robots_answers_match_direct_evaluation(make_snapshot, kit):
                     min_size=1, max_size=30))
     def agrees(pairs):
         urls = [f"https://{host}{path}" for host, path in pairs]
-        for url, (host, _), found in zip(urls, pairs, snapshot.lookup(urls)):
+        for url, (host, _), found in zip(urls, pairs, snapshot.lookup(urls), strict=True):
             robots = parse_robots(files[host])
             assert (found is not None) is any(not robots.allowed(agent, url) for agent in agents), url
 

@@ -1,6 +1,7 @@
 """rebuild and verify as a user runs them: the installed console script, a fresh directory."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,22 @@ def test_errors_name_the_input(tmp_path):
     failed = run("rebuild", "--recipe", str(recipe), cwd=tmp_path, ok=1)
     assert str(recipe) in failed.stderr and "flavour: Extra inputs are not permitted" in failed.stderr
     assert "Traceback" not in failed.stderr
+    failed = run("rebuild", "--executor", "ray", "--out", "ray-run", cwd=tmp_path, ok=1)
+    assert "executor 'ray': only 'local' runs in this version" in failed.stderr
+    assert not (tmp_path / "ray-run").exists()  # refused before anything was written
     (tmp_path / "empty").mkdir()
     failed = run("verify", "empty", cwd=tmp_path, ok=1)
     assert "no rebuild.lock.json" in failed.stderr
+
+
+def test_a_hub_source_that_cannot_be_listed_stops_before_any_work(tmp_path):
+    recipe = tmp_path / "hub.yaml"
+    recipe.write_text(
+        "name: hub\nseed: 1\nsources:\n"
+        "  - {id: web, location: 'hf://datasets/HuggingFaceFW/fineweb-2@v2.0.1/data/*.parquet', format: parquet,\n"
+        "     target_tokens: 10, optout: false}\n")
+    done = subprocess.run([COMMAND, "rebuild", "--recipe", str(recipe), "--out", "run"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 1
+    assert "source web: cannot list hf://datasets/HuggingFaceFW/fineweb-2@v2.0.1/data/*.parquet" in done.stderr
+    assert "offline mode" in done.stderr and not (tmp_path / "run").exists()

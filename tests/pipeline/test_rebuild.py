@@ -224,3 +224,22 @@ def test_token_counts_use_a_named_tokenizer(kit):
 
     with pytest.raises(ValueError, match="tokenizer missing.json: no such file"):
         kit.run(kit.write_recipe([web_source()], "r2.yaml", tokenizer="missing.json"), "r2")
+
+
+def test_a_corrupt_row_group_is_counted_row_by_row(kit):
+    rows = kit.web_rows(400, seed=4)
+    path = kit.root / "sources" / "two-groups.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=200, compression="zstd")
+    first = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    data = bytearray(path.read_bytes())
+    middle = first.data_page_offset + first.total_compressed_size // 2
+    data[middle:middle + 64] = b"\x00" * 64  # the footer still reads; the first text pages do not
+    path.write_bytes(bytes(data))
+    lock = kit.run(kit.write_recipe([web_source()]))
+    documents = lock["sources"]["web"]["documents"]
+    assert documents["read"] == 400 and documents["removed"]["invalid"] == 200
+    assert conservation_errors(lock) == []
+    invalid = read_rows(kit.root / "run", "removed/invalid/web/*.parquet")
+    groups = {json.loads(row["detail"])["invalid"][:23] for row in invalid}
+    assert len(groups) == 1 and groups.pop().startswith("unreadable row group ")  # one group lost, the other read
