@@ -15,10 +15,10 @@ import importlib
 import re
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from apertus_compliance.paths import bundled_data
 
@@ -32,6 +32,16 @@ thumb for BPE vocabularies. It is recorded in the lock, so nobody mistakes it fo
 
 class RecipeError(ValueError):
     """A recipe that cannot run; the message names the file and the field."""
+
+
+def _folder_name(value: str) -> str:
+    if not SOURCE_ID.match(value):
+        raise ValueError(f"{value!r} is not a lower-case folder name (letters, digits, . _ -)")
+    return value
+
+
+FolderName = Annotated[str, AfterValidator(_folder_name)]
+"""Source and filter ids name folders under mixture/ and removed/."""
 
 
 class _Strict(BaseModel):
@@ -54,16 +64,9 @@ class ExtraFilter(_Strict):
     Documents it drops go to ``removed/<id>/`` with datatrove's own reason as the detail.
     """
 
-    id: str
+    id: FolderName
     step: str
     args: dict = Field(default_factory=dict)
-
-    @field_validator("id")
-    @classmethod
-    def _id_is_a_folder_name(cls, value: str) -> str:
-        if not SOURCE_ID.match(value):
-            raise ValueError(f"{value!r} is not a lower-case folder name")
-        return value
 
     def build(self, **kwargs: object) -> object:
         """Instantiate the filter; an import path that is not a datatrove filter is an error."""
@@ -83,7 +86,7 @@ class ExtraFilter(_Strict):
 
 
 class Source(_Strict):
-    id: str
+    id: FolderName
     location: str
     """A local glob (relative to the recipe's folder) or ``hf://datasets/ORG/NAME@REVISION/GLOB``."""
     format: Literal["parquet", "jsonl", "warc"]
@@ -96,13 +99,6 @@ class Source(_Strict):
     filters: list[ExtraFilter] = Field(default_factory=list)
     tasks: int | None = None
     """datatrove tasks for this source; default one per input file. Fixed tasks fix the output."""
-
-    @field_validator("id")
-    @classmethod
-    def _id_is_a_folder_name(cls, value: str) -> str:
-        if not SOURCE_ID.match(value):
-            raise ValueError(f"{value!r} is not a lower-case folder name (letters, digits, . _ -)")
-        return value
 
     @field_validator("target_tokens")
     @classmethod
