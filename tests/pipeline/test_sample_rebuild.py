@@ -67,3 +67,22 @@ def test_code_is_not_masked(sample_run):
     code = texts(sample_run.dir, "mixture/starcoder/*.parquet")
     assert code and not any("-pii>" in text for text in code.values())
     assert sum("@" in text for text in code.values()) > 50  # license-header emails stay in code
+
+
+def test_two_workers_give_the_same_bytes_as_one(sample_run, tmp_path, hashes):
+    from apertus_compliance.pipeline.rebuild import rebuild
+    from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
+
+    lock = rebuild(load_recipe(bundled_recipe("sample")), tmp_path / "two", workers=2, echo=lambda message: None)
+    assert hashes(tmp_path / "two") == hashes(sample_run.dir)
+    assert lock["outputs"] == sample_run.lock["outputs"] and lock["sources"] == sample_run.lock["sources"]
+
+
+def test_recipe_filters_drop_into_their_own_folder(sample_run):
+    import json
+
+    dropped = [row for path in sorted(sample_run.dir.glob("removed/too-short/dclm-edu/*.parquet"))
+               for row in pq.read_table(path).to_pylist()]
+    assert len(dropped) == sample_run.lock["sources"]["dclm-edu"]["documents"]["removed"]["too-short"] > 0
+    assert all(len(row["text"]) < 600 and row["reason"] == "too-short" for row in dropped)
+    assert json.loads(dropped[0]["detail"])["filter"] == "🕵 Regex"
