@@ -1,0 +1,278 @@
+"""Redact deletion-list entries (and optionally presidio's pattern and NER classes) from text,
+whole or streamed.
+
+Matching hashes every window of 1..k normalized tokens (k = the release's longest entry) and
+looks the hashes up in the release's sorted arrays. Spans that overlap are merged, so nothing of
+either is left. Replacement goes through presidio-anonymizer's ``replace`` operator.
+
+Streaming releases text as soon as no future chunk can change it: it holds back only the
+trailing tokens that are a prefix of some listed entry (the release stores prefix hashes for
+this), a word that may still grow, a trailing run of phone digits, and for pattern recognizers
+the last ``PATTERN_HOLDBACK`` characters. So the pieces add up to ``redact(full_text)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from apertus_compliance.filters.deletion_list import (
+    CATEGORIES,
+    DeletionList,
+    sequence_hash,
+    token_hashes,
+    window_hashes,
+)
+from apertus_compliance.filters.normalize import PHONE_SEPARATORS, TOKEN, digit_runs, tokens_with_spans
+
+DEFAULT_PLACEHOLDER = "[REDACTED]"
+PATTERN_CLASSES = ("email", "phone", "iban", "ip", "credit_card")
+PATTERN_HOLDBACK = 64
+"""Characters a stream holds back when pattern recognizers are on: regexes cannot say whether a
+partial match may still complete, so the longest pattern (an IBAN) bounds the wait."""
+LONGEST_PHONE_GROUPS = 8
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    start: int
+    end: int
+    category: str
+
+
+class Redactor:
+    """``Redactor(DeletionList.load(DIR, public_key=KEY)).redact(text) -> str``.
+
+    ``patterns``: presidio recognizers to redact always (any of ``PATTERN_CLASSES``).
+    ``ner_model``: a spaCy model name or path for presidio's NER (PERSON, LOCATION); never
+    downloaded. ``placeholders``: per category (``name``, ``email``, ..., ``person``).
+    """
+
+    def __init__(self, deletion_list: DeletionList | None = None, *, patterns: Iterable[str] = (),
+                 ner_model: str | None = None, placeholder: str = DEFAULT_PLACEHOLDER,
+                 placeholders: dict[str, str] | None = None) -> None:
+        self.deletion_list = deletion_list
+        self.patterns = tuple(patterns)
+        unknown = sorted(set(self.patterns) - set(PATTERN_CLASSES))
+        if unknown:
+            raise ValueError(f"unknown pattern classes {unknown}: choose from {', '.join(PATTERN_CLASSES)}")
+        self.ner_model = ner_model
+        self.placeholder = placeholder
+        self.placeholders = dict(placeholders or {})
+        if ner_model is not None:
+            _ = self._ner_analyzer  # load now: a missing model is a configuration error, not a request error
+
+    # -- detection ---------------------------------------------------------------------------
+
+    def find(self, text: str) -> list[Span]:
+        """Spans to redact, merged where they overlap, sorted."""
+        return _merged(self._candidates(text))
+
+    def _candidates(self, text: str) -> list[Span]:
+        found = self._list_spans(text) if self.deletion_list is not None else []
+        for recognizer in self._pattern_recognizers:
+            for result in recognizer.analyze(text, entities=recognizer.supported_entities, nlp_artifacts=None) or []:
+                found.append(Span(result.start, result.end, _PRESIDIO_CATEGORY.get(result.entity_type, "other")))
+        if self.ner_model is not None:
+            for result in self._ner_analyzer.analyze(text, language="en", entities=["PERSON", "LOCATION"]):
+                found.append(Span(result.start, result.end, result.entity_type.lower()))
+        return found
+
+    def _list_spans(self, text: str) -> list[Span]:
+        listed = self.deletion_list
+        spans = tokens_with_spans(text)
+        if not spans:
+            return []
+        found = []
+        for width, hashes in enumerate(window_hashes(token_hashes([token for token, _, _ in spans], listed.key),
+                                                     listed.max_tokens), start=1):
+            categories = listed.categories_of(hashes)
+            for first in np.flatnonzero(categories >= 0):
+                found.append(Span(spans[first][1], spans[first + width - 1][2], CATEGORIES[categories[first]]))
+        if listed.has_phones:
+            runs = list(digit_runs(text, spans, LONGEST_PHONE_GROUPS))
+            if runs:
+                hashes = np.array([sequence_hash((digits,), listed.key) for digits, *_ in runs], dtype=np.uint64)
+                for (_, _, _, start, end), category in zip(runs, listed.categories_of(hashes), strict=True):
+                    if category >= 0:
+                        found.append(Span(start, end, CATEGORIES[category]))
+        return found
+
+    @cached_property
+    def _pattern_recognizers(self) -> list:
+        if not self.patterns:
+            return []
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            IbanRecognizer,
+            IpRecognizer,
+            PhoneRecognizer,
+        )
+
+        factories = {"email": _offline_email_recognizer, "phone": PhoneRecognizer, "iban": IbanRecognizer,
+                     "ip": IpRecognizer, "credit_card": CreditCardRecognizer}
+        return [factories[name]() for name in self.patterns]
+
+    @cached_property
+    def _ner_analyzer(self) -> object:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        configuration = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": self.ner_model}]}
+        try:
+            engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
+        except (OSError, ValueError) as error:  # spaCy: "Can't find model"; never downloaded here
+            raise ValueError(f"NER model {self.ner_model!r} is not installed or not a spaCy model ({error})") from error
+        registry = RecognizerRegistry(recognizers=[SpacyRecognizer(supported_language="en")])
+        return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
+
+    # -- replacement -------------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        return self.redact_with_counts(text)[0]
+
+    def redact_with_counts(self, text: str) -> tuple[str, Counter[str]]:
+        return self._replace(text, self.find(text))
+
+    def _replace(self, text: str, spans: list[Span]) -> tuple[str, Counter[str]]:
+        counts = Counter(span.category for span in spans)
+        if not spans:
+            return text, counts
+        from presidio_anonymizer import AnonymizerEngine
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        results = [RecognizerResult(entity_type=span.category, start=span.start, end=span.end, score=1.0)
+                   for span in spans]
+        operators = {category: OperatorConfig("replace", {"new_value": self.placeholders.get(category, self.placeholder)})
+                     for category in counts}
+        return _anonymizer(AnonymizerEngine).anonymize(text=text, analyzer_results=results, operators=operators).text, counts
+
+    def stream(self) -> RedactionStream:
+        return RedactionStream(self)
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def safe_cut(self, text: str) -> tuple[int, list[Span]]:
+        """How much of ``text`` can be released now, and the spans inside that part."""
+        cut = len(text)
+        spans = complete = tokens_with_spans(text)
+        if spans and spans[-1][2] == len(text):
+            cut = spans[-1][1]  # the last word may still grow
+            complete = spans[:-1]
+        listed = self.deletion_list
+        if listed is not None and complete:
+            tail = complete[-(listed.max_tokens - 1):] if listed.max_tokens > 1 else []
+            if tail:
+                windows = window_hashes(token_hashes([token for token, _, _ in tail], listed.key), len(tail))
+                for width in range(len(tail), 0, -1):  # the longest suffix first: it starts earliest
+                    if listed.is_prefix(windows[width - 1][-1:])[0]:
+                        cut = min(cut, tail[len(tail) - width][1])
+                        break
+            if listed.has_phones:
+                cut = min(cut, _trailing_digit_run(text, spans))
+        if self.patterns:
+            cut = min(cut, _token_start_before(text, len(text) - PATTERN_HOLDBACK))
+        if self.ner_model is not None:
+            cut = min(cut, _last_sentence_end(text))
+        merged = self.find(text)
+        moved = True
+        while moved:  # a span that straddles the cut is not decided yet: release only before it
+            moved = False
+            for span in merged:
+                if span.start < cut < span.end:
+                    cut, moved = span.start, True
+        return cut, [span for span in merged if span.end <= cut]
+
+
+class RedactionStream:
+    """``feed(chunk) -> str`` releases what is safe; ``close() -> str`` the rest."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.pending = ""
+        self.counts: Counter[str] = Counter()
+
+    def feed(self, chunk: str) -> str:
+        self.pending += chunk
+        cut, spans = self.redactor.safe_cut(self.pending)
+        if cut == 0:
+            return ""
+        released, counts = self.redactor._replace(self.pending[:cut], spans)
+        self.pending = self.pending[cut:]
+        self.counts.update(counts)
+        return released
+
+    def close(self) -> str:
+        released, counts = self.redactor.redact_with_counts(self.pending)
+        self.pending = ""
+        self.counts.update(counts)
+        return released
+
+
+_PRESIDIO_CATEGORY = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "IBAN_CODE": "iban", "IP_ADDRESS": "ip",
+                      "CREDIT_CARD": "credit_card"}
+_ENGINES: dict[type, object] = {}
+
+
+def _anonymizer(engine_class: type) -> object:
+    if engine_class not in _ENGINES:
+        _ENGINES[engine_class] = engine_class()
+    return _ENGINES[engine_class]
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Overlapping spans become one covering span, labelled by its longest member."""
+    merged: list[Span] = []
+    best: Span | None = None
+    for span in sorted(spans, key=lambda span: (span.start, -span.end)):
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            if span.end - span.start > best.end - best.start:
+                best = span
+            merged[-1] = Span(last.start, max(last.end, span.end), best.category)
+            continue
+        merged.append(span)
+        best = span
+    return merged
+
+
+def _trailing_digit_run(text: str, spans: list[tuple[str, int, int]]) -> int:
+    """Start of a run of digit tokens at the end of ``text`` (a phone number may continue)."""
+    index = len(spans) - 1
+    if index < 0 or not spans[index][0].isdigit() or not set(text[spans[index][2]:]) <= PHONE_SEPARATORS:
+        return len(text)
+    while index > 0 and spans[index - 1][0].isdigit() and set(text[spans[index - 1][2]:spans[index][1]]) <= PHONE_SEPARATORS:
+        index -= 1
+    return spans[index][1]
+
+
+def _token_start_before(text: str, position: int) -> int:
+    """``position``, moved back to the start of the word it falls in."""
+    position = max(position, 0)
+    while 0 < position < len(text) and TOKEN.fullmatch(text[position - 1]) and TOKEN.fullmatch(text[position]):
+        position -= 1
+    return position
+
+
+def _last_sentence_end(text: str) -> int:
+    ends = [text.rfind(mark) for mark in (". ", "! ", "? ", "\n")]
+    return max(ends) + 1 if max(ends) >= 0 else 0
+
+
+def _offline_email_recognizer() -> object:
+    """presidio's EmailRecognizer with its domain check on tldextract's bundled suffix list
+    (presidio's own check would try to download the list)."""
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    from apertus_compliance.optout.snapshot import _domain_extractor
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(_domain_extractor()(pattern_text.rpartition("@")[2]).suffix)
+
+    return OfflineEmailRecognizer()
