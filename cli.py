@@ -3,6 +3,7 @@
 import click
 
 from apertus_compliance import __version__
+from apertus_compliance.filters.cli import deletion_list, redact
 from apertus_compliance.optout.cli import optout
 from apertus_compliance.pipeline.cli import rebuild_command, verify_command
 
@@ -17,3 +18,5 @@ def main() -> None:
 main.add_command(optout)
 main.add_command(rebuild_command)
 main.add_command(verify_command)
+main.add_command(deletion_list)
+main.add_command(redact)

@@ -39,9 +39,25 @@ class ReleaseError(ValueError):
 # hashing: token hashes (keyed BLAKE2b) combined per window, vectorized with numpy
 
 
+_TOKEN_CACHE: dict[bytes, dict[str, int]] = {}
+TOKEN_CACHE_SIZE = 200_000
+"""Words repeat: most tokens of a generation were hashed before. The cache is per hash key and
+is dropped whole when full (simple, bounded: about 30 MB)."""
+
+
 def token_hashes(tokens: list[str], key: bytes) -> np.ndarray:
-    return np.fromiter((int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8, key=key).digest(), "little")
-                        for token in tokens), dtype=np.uint64, count=len(tokens))
+    """Keyed BLAKE2b-64 of each normalized token."""
+    cache = _TOKEN_CACHE.setdefault(key, {})
+    if len(cache) > TOKEN_CACHE_SIZE:
+        cache.clear()
+    values = []
+    for token in tokens:
+        value = cache.get(token)
+        if value is None:
+            value = cache[token] = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8, key=key).digest(),
+                                                  "little")
+        values.append(value)
+    return np.array(values, dtype=np.uint64)
 
 
 def _finalize(values: np.ndarray, width: int) -> np.ndarray:

@@ -21,6 +21,8 @@ PHONE_SEPARATORS = frozenset(" -./()+\u00a0")
 
 
 def normal_token(token: str) -> str:
+    if token.isascii():  # NFKC leaves ASCII alone and casefold is lower(): the common case, 5x faster
+        return token.lower()
     return unicodedata.normalize("NFKC", token).casefold()
 
 

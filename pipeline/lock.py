@@ -52,12 +52,12 @@ def _shard(path: Path, run_dir: Path) -> dict:
             "documents": table.num_rows, "tokens": int(pc.sum(table["tokens"]).as_py() or 0)}
 
 
-def _documents_read(logs: Path) -> int:
-    """The reader's ``read`` counter over every task's stats (tasks of earlier attempts included)."""
+def _stat_total(logs: Path, name: str) -> int:
+    """A step counter (``read``, ``redacted``) summed over every task's stats, earlier attempts included."""
     total = 0
     for stats_file in sorted((logs / "stats").glob("*.json")):
         for step in json.loads(stats_file.read_text()):
-            counter = step.get("stats", {}).get("read")
+            counter = step.get("stats", {}).get(name)
             if counter is not None:
                 total += counter["total"] if isinstance(counter, dict) else counter
     return total
@@ -91,13 +91,16 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
                       "filters": [extra.id for extra in source.filters]},
             "tasks": plan.tasks,
             "inputs": inputs,
-            "documents": {"read": _documents_read(run_dir / "logs" / source.id / "filter"),
+            "documents": {"read": _stat_total(run_dir / "logs" / source.id / "filter", "read"),
                           "kept": sum(shard["documents"] for shard in kept_shards),
                           "removed": dict(sorted(removed_docs.items()))},
             "tokens": {"target": source.target_tokens, "kept": sum(shard["tokens"] for shard in kept_shards),
                        "removed": dict(sorted(removed_tokens.items()))},
             "budget": decisions[source.id],
         }
+        if recipe.deletion_list is not None and source.deletion_list:
+            sources[source.id]["deletion_list_redactions"] = _stat_total(run_dir / "logs" / source.id / "filter",
+                                                                         "redacted")
         outputs += kept_shards
         removed += removed_shards
     lock = {
@@ -110,6 +113,7 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
             "agent_list": snapshot.manifest["agent_list"]["name"], "granularity": snapshot.manifest["granularity"],
             "strict": snapshot.manifest["strict"],
         },
+        "deletion_list": _deletion_list_entry(loaded),
         "executor": {"name": recipe.executor.name, "workers": workers},
         "versions": _versions(),
         "sources": sources,
@@ -118,6 +122,16 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
     }
     (run_dir / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
     return lock
+
+
+def _deletion_list_entry(loaded: LoadedRecipe) -> dict | None:
+    from apertus_compliance.pipeline.rebuild import check_deletion_list
+
+    manifest = check_deletion_list(loaded)
+    if manifest is None:
+        return None
+    return {"list_version": manifest["list_version"], "created": manifest["created"],
+            "payload_sha256": manifest["payload_sha256"], "signing_key_id": manifest["signing_key_id"]}
 
 
 def conservation_errors(lock: dict) -> list[str]:

@@ -29,6 +29,7 @@ from apertus_compliance.optout.lookup import Snapshot, SnapshotError
 from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, Source
 from apertus_compliance.pipeline.steps import (
     BudgetSampler,
+    DeletionListRedaction,
     DocumentValidator,
     OptOutFilter,
     ReasonAs,
@@ -169,6 +170,19 @@ def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], 
     return snapshot
 
 
+def check_deletion_list(loaded: LoadedRecipe) -> dict | None:
+    """The recipe's deletion list, verified (signature, payload hash) before any work."""
+    listed = loaded.recipe.deletion_list
+    if listed is None:
+        return None
+    from apertus_compliance.filters import ReleaseError, verify_release
+
+    try:
+        return verify_release(loaded.resolve(listed.release), loaded.resolve(listed.public_key))[0]
+    except ReleaseError as error:
+        raise RecipeError(f"deletion_list: {error}") from error
+
+
 def _load_snapshot(folder: Path) -> Snapshot:
     try:
         return Snapshot(folder)
@@ -201,6 +215,9 @@ def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | Non
         from apertus_compliance.pipeline.pii import PIIMasker
 
         steps.append(PIIMasker(public_ip_only=source.public_ip_only))
+    listed = loaded.recipe.deletion_list
+    if listed is not None and source.deletion_list:
+        steps.append(DeletionListRedaction(str(loaded.resolve(listed.release)), str(loaded.resolve(listed.public_key))))
     for extra in source.filters:
         steps.append(ReasonAs(extra.build(), extra.id, exclusion_writer=removed_writer(removed, source.id, extra.id)))
     steps += [SampleKey(loaded.recipe.seed), mixture_writer(run_dir / "staging" / source.id)]
@@ -276,6 +293,7 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
     load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
+    check_deletion_list(loaded)
     plans = plan_sources(loaded)
     pipelines = [filter_pipeline(loaded, plan, snapshot_folder(loaded, run_dir), run_dir) for plan in plans]
     if recipe.optout and recipe.optout.registry not in (None, "bundled-sample"):

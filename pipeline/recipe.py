@@ -97,6 +97,8 @@ class Source(_Strict):
     """Mask emails, IPs and IBANs. Apertus masked web text, not code or math (false positives)."""
     public_ip_only: bool = False
     filters: list[ExtraFilter] = Field(default_factory=list)
+    deletion_list: bool = True
+    """Redact the recipe's deletion list from this source (when the recipe names one)."""
     tasks: int | None = None
     """datatrove tasks for this source; default one per input file. Fixed tasks fix the output."""
 
@@ -142,6 +144,14 @@ class OptOut(_Strict):
         return self
 
 
+class DeletionListConfig(_Strict):
+    """A signed deletion-list release applied to training text too, so a data subject's request
+    reaches the data as well as the outputs."""
+
+    release: str
+    public_key: str
+
+
 class SlurmSettings(_Strict):
     partition: str | None = None
     time: str = "24:00:00"
@@ -172,6 +182,7 @@ class Recipe(_Strict):
     total_tokens: int | None = None
     """Optional check: the per-source budgets must add up to this."""
     optout: OptOut | None = None
+    deletion_list: DeletionListConfig | None = None
     executor: Executor = Field(default_factory=Executor)
     sources: list[Source]
 

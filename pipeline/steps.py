@@ -362,6 +362,30 @@ def _evidence(snapshot: str, reservation: Reservation) -> str:
                       sort_keys=True)
 
 
+class DeletionListRedaction(PipelineStep):
+    """Redacts a verified deletion-list release from ``doc.text`` (the output filter's Redactor,
+    applied to training data); the number of redactions is in the stats as ``redacted``."""
+
+    name = "🧽 Deletion list"
+    type = "🔒 - PII"
+
+    def __init__(self, release: str, public_key: str) -> None:
+        super().__init__()
+        self.release = release
+        self.public_key = public_key
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from apertus_compliance.filters import DeletionList, Redactor
+
+        redactor = Redactor(DeletionList.load(self.release, self.public_key))
+        redacted = 0
+        for document in data:
+            document.text, counts = redactor.redact_with_counts(document.text)
+            redacted += sum(counts.values())
+            yield document
+        self.stat_update("redacted", value=redacted)
+
+
 def sample_key(doc_id: str, seed: int) -> int:
     """A 64-bit key from the document id and the seed (keyed BLAKE2b). Selection by this key
     does not depend on the order of documents, on tasks or on workers."""

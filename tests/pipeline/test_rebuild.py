@@ -243,3 +243,29 @@ def test_a_corrupt_row_group_is_counted_row_by_row(kit):
     invalid = read_rows(kit.root / "run", "removed/invalid/web/*.parquet")
     groups = {json.loads(row["detail"])["invalid"][:23] for row in invalid}
     assert len(groups) == 1 and groups.pop().startswith("unreadable row group ")  # one group lost, the other read
+
+
+def test_a_deletion_list_reaches_the_training_text(kit):
+    from apertus_compliance.filters import build_release, generate_keypair
+
+    requests = kit.root / "requests.csv"
+    requests.write_text("value,category\nHans Müller,name\nanna.muster@beispiel.de,email\n")
+    generate_keypair(kit.root / "keys")
+    build_release(requests, kit.root / "keys" / "private.key", kit.root / "release", "2026.11")
+    rows = kit.web_rows(60, seed=8)
+    for number, row in enumerate(rows[:20]):
+        row["text"] += " Interview mit Hans Mueller." if number % 2 else " Kontakt: Anna.Muster@beispiel.de"
+    kit.write_parquet("a.parquet", rows)
+    listed = {"release": "release", "public_key": "keys/public.key"}
+    lock = kit.run(kit.write_recipe([web_source(optout=False)], deletion_list=listed))
+    assert lock["deletion_list"]["list_version"] == "2026.11"
+    assert lock["sources"]["web"]["deletion_list_redactions"] == 20
+    texts = [row["text"] for row in read_rows(kit.root / "run", "mixture/web/*.parquet")]
+    assert not any("Mueller" in text or "Muster@" in text for text in texts)
+    assert sum("[REDACTED]" in text for text in texts) == 20
+
+    payload = kit.root / "release" / "payload.bin"
+    payload.write_bytes(payload.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(RecipeError, match="deletion_list: .*payload.bin"):
+        kit.run(kit.write_recipe([web_source(optout=False)], "r2.yaml", deletion_list=listed), "tampered")
+    assert not (kit.root / "tampered").exists()

@@ -1,0 +1,132 @@
+"""``apertus-compliance deletion-list ...`` and ``redact``: thin shells over ``filters``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from apertus_compliance.filters.deletion_list import (
+    DeletionList,
+    ReleaseError,
+    build_release,
+    diff_releases,
+    generate_keypair,
+    verify_release,
+)
+from apertus_compliance.filters.redactor import PATTERN_CLASSES, Redactor
+
+
+def _fail(error: Exception) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@click.group("deletion-list")
+def deletion_list() -> None:
+    """Build, sign, verify and compare deletion-list releases (the output PII filter's input)."""
+
+
+@deletion_list.command("keygen")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for private.key and public.key.")
+def keygen(out: Path) -> None:
+    """Make an ed25519 signing key pair. Keep private.key with the operator; publish public.key."""
+    try:
+        private, public = generate_keypair(out)
+    except ReleaseError as error:
+        raise _fail(error) from error
+    click.echo(f"wrote {private} (keep it secret) and {public} (give it to deployers)")
+
+
+@deletion_list.command("build")
+@click.option("--input", "requests", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="CSV with columns value,category[,region]; never leaves this machine.")
+@click.option("--key", "private_key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The signing key (private.key from keygen).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Release folder.")
+@click.option("--version", "list_version", default=None, help="List version (default: the UTC date, YYYY.MM.DD).")
+@click.option("--created", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]), default=None,
+              help="Creation time to record (default: now); fixed values make builds byte-identical.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def build(requests: Path, private_key: Path, out: Path, list_version: str | None, created: datetime | None,
+          as_json: bool) -> None:
+    """Hash, sign and write a release from the operator's private requests."""
+    from datetime import UTC
+
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    version = list_version or (created or datetime.now(UTC)).strftime("%Y.%m.%d")
+    try:
+        manifest = build_release(requests, private_key, out, version, created=created)
+    except ReleaseError as error:
+        raise _fail(error) from error
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+        return
+    counts = ", ".join(f"{category} {count}" for category, count in manifest["counts"].items() if count)
+    click.echo(f"wrote release {manifest['list_version']} to {out}: {counts}; {manifest['entries']} hashes, "
+               f"longest entry {manifest['max_tokens']} tokens")
+
+
+@deletion_list.command("verify")
+@click.argument("release", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The publisher's public key (configured by the deployer, never taken from the release).")
+def verify(release: Path, public_key: Path) -> None:
+    """Check the signature and the payload hash of a release. Exit 1 when it does not verify."""
+    try:
+        manifest, _ = verify_release(release, public_key)
+    except ReleaseError as error:
+        raise _fail(error) from error
+    click.echo(f"{release}: verified, version {manifest['list_version']} created {manifest['created']}, "
+               f"{manifest['entries']} hashes")
+
+
+@deletion_list.command("diff")
+@click.argument("old", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("new", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def diff(old: Path, new: Path) -> None:
+    """Counts that changed between two releases (JSON). The hashes reveal nothing more."""
+    try:
+        manifests = [json.loads((folder / "manifest.json").read_text()) for folder in (old, new)]
+    except (OSError, json.JSONDecodeError) as error:
+        raise _fail(ReleaseError(f"cannot read a manifest: {error}")) from error
+    click.echo(json.dumps(diff_releases(*manifests), indent=2, sort_keys=True))
+
+
+@click.command("redact")
+@click.option("--deletion-list", "release", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="A release folder.")
+@click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The publisher's public key (required with --deletion-list).")
+@click.option("--pattern", "patterns", multiple=True, type=click.Choice(PATTERN_CLASSES),
+              help="Also redact this class always (presidio recognizer); repeatable.")
+@click.option("--placeholder", default="[REDACTED]", show_default=True)
+@click.option("--stream", is_flag=True, help="Redact line by line as input arrives (same output).")
+def redact(release: Path | None, public_key: Path | None, patterns: tuple[str, ...], placeholder: str,
+           stream: bool) -> None:
+    """Redact standard input to standard output. Counts per category go to standard error."""
+    if release is None and not patterns:
+        raise click.UsageError("give --deletion-list (with --public-key) or at least one --pattern")
+    if release is not None and public_key is None:
+        raise click.UsageError("--deletion-list needs --public-key: the release alone proves nothing")
+    try:
+        listed = DeletionList.load(release, public_key) if release is not None else None
+    except ReleaseError as error:
+        raise _fail(error) from error
+    redactor = Redactor(listed, patterns=patterns, placeholder=placeholder)
+    source = click.get_text_stream("stdin", errors="replace")  # undecodable bytes become U+FFFD, never a crash
+    if stream:
+        pieces = redactor.stream()
+        for line in source:
+            sys.stdout.write(pieces.feed(line))
+            sys.stdout.flush()
+        sys.stdout.write(pieces.close())
+        counts = pieces.counts
+    else:
+        text, counts = redactor.redact_with_counts(source.read())
+        sys.stdout.write(text)
+    click.echo(json.dumps({"redacted": dict(sorted(counts.items()))}), err=True)
