@@ -235,7 +235,9 @@ def verify_release(folder: str | Path, public_key: str | Path) -> tuple[dict, by
         raise ReleaseError(f"{folder}: {Path(error.filename).name} is missing") from error
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReleaseError(f"{folder}/manifest.json: unreadable ({error})") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict):
+        raise ReleaseError(f"{folder}/manifest.json: not a JSON object")
+    if manifest.get("format") != FORMAT:
         raise ReleaseError(f"{folder}: not a deletion-list release (format {manifest.get('format')!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ReleaseError(f"{folder}: format version {manifest.get('format_version')!r}, this reader knows "

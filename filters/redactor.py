@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -27,13 +28,16 @@ from apertus_compliance.filters.deletion_list import (
     token_hashes,
     window_hashes,
 )
-from apertus_compliance.filters.normalize import PHONE_SEPARATORS, TOKEN, digit_runs, tokens_with_spans
+from apertus_compliance.filters.normalize import PHONE_SEPARATORS, digit_runs, tokens_with_spans
 
 DEFAULT_PLACEHOLDER = "[REDACTED]"
 PATTERN_CLASSES = ("email", "phone", "iban", "ip", "credit_card")
 PATTERN_HOLDBACK = 64
 """Characters a stream holds back when pattern recognizers are on: regexes cannot say whether a
-partial match may still complete, so the longest pattern (an IBAN) bounds the wait."""
+partial match may still complete. 64 covers the patterns with spaces (IBAN, card, phone); the
+trailing run without whitespace (an email, an address) is held back too, up to ``LONGEST_WORD_RUN``."""
+LONGEST_WORD_RUN = 256
+"""Longer than any email address (RFC 5321 allows 254); a longer run without spaces is released."""
 LONGEST_PHONE_GROUPS = 8
 
 
@@ -123,6 +127,12 @@ class Redactor:
         from presidio_analyzer.nlp_engine import NlpEngineProvider
         from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+        import spacy.util
+
+        if not (spacy.util.is_package(self.ner_model) or Path(self.ner_model).exists()):
+            # presidio would call spacy.cli.download here; models are installed on purpose, never fetched
+            raise ValueError(f"NER model {self.ner_model!r} is not installed (pip-install a spaCy model package "
+                             "or give the path of a model folder)")
         configuration = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": self.ner_model}]}
         try:
             engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
@@ -150,7 +160,9 @@ class Redactor:
                    for span in spans]
         operators = {category: OperatorConfig("replace", {"new_value": self.placeholders.get(category, self.placeholder)})
                      for category in counts}
-        return _anonymizer(AnonymizerEngine).anonymize(text=text, analyzer_results=results, operators=operators).text, counts
+        engine = _anonymizer(AnonymizerEngine)  # no merging across whitespace: a stream could not do the same
+        return engine.anonymize(text=text, analyzer_results=results, operators=operators,
+                                merge_entities_with_spaces=False).text, counts
 
     def stream(self) -> RedactionStream:
         return RedactionStream(self)
@@ -175,8 +187,8 @@ class Redactor:
                         break
             if listed.has_phones:
                 cut = min(cut, _trailing_digit_run(text, spans))
-        if self.patterns:
-            cut = min(cut, _token_start_before(text, len(text) - PATTERN_HOLDBACK))
+        if self.patterns:  # patterns see their left context: cut only where whitespace begins a run
+            cut = min(cut, _run_start_before(text, len(text) - PATTERN_HOLDBACK))
         if self.ner_model is not None:
             cut = min(cut, _last_sentence_end(text))
         merged = self.find(text)
@@ -251,10 +263,12 @@ def _trailing_digit_run(text: str, spans: list[tuple[str, int, int]]) -> int:
     return spans[index][1]
 
 
-def _token_start_before(text: str, position: int) -> int:
-    """``position``, moved back to the start of the word it falls in."""
+def _run_start_before(text: str, position: int) -> int:
+    """``position``, moved back to the start of the whitespace-free run it falls in (at most
+    ``LONGEST_WORD_RUN`` characters back: a longer run cannot be one email or address)."""
     position = max(position, 0)
-    while 0 < position < len(text) and TOKEN.fullmatch(text[position - 1]) and TOKEN.fullmatch(text[position]):
+    floor = max(0, position - LONGEST_WORD_RUN)
+    while position > floor and not text[position - 1].isspace():
         position -= 1
     return position
 
