@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import regex
 
 from apertus_compliance.filters.deletion_list import (
     CATEGORIES,
@@ -39,6 +40,7 @@ trailing run without whitespace (an email, an address) is held back too, up to `
 LONGEST_WORD_RUN = 256
 """Longer than any email address (RFC 5321 allows 254); a longer run without spaces is released."""
 LONGEST_PHONE_GROUPS = 8
+_WORD = regex.compile(r"\w")
 
 
 @dataclass(frozen=True, order=True)
@@ -270,6 +272,8 @@ def _run_start_before(text: str, position: int) -> int:
     floor = max(0, position - LONGEST_WORD_RUN)
     while position > floor and not text[position - 1].isspace():
         position -= 1
+    while 0 < position < len(text) and _WORD.match(text, position - 1) and _WORD.match(text, position):
+        position -= 1  # never inside a word: its second half would be read as a word of its own
     return position
 
 

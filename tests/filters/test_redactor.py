@@ -402,6 +402,17 @@ def test_stream_with_email_pattern_and_a_long_address(email_redactor):
     assert not any("teil0" in piece for piece in pieces)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_stream_with_email_pattern_and_a_long_run_without_whitespace(email_redactor, chunk):
+    """A whitespace-free run longer than the pattern hold-back (base64, a minified line): the
+    stream must still cut between words, never inside one, or the rest is tokenized differently
+    than in the whole text (here "…aHans" would become "Hans" and match)."""
+    text = "a" * 400 + "Hans-Müller" + ".x" * 200 + " Ende"
+    assert email_redactor.redact(text) == text  # "aaa…aHans" is one word: no listed name
+    pieces, _, _ = stream_pieces(email_redactor, [text[i:i + chunk] for i in range(0, len(text), chunk)])
+    assert "".join(pieces) == email_redactor.redact(text)
+
+
 # --------------------------------------------------------------------------------------------
 # streaming: properties
 
