@@ -29,6 +29,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/optout_bench.py
 	$(BIN)/python bench/rebuild_bench.py
+	$(BIN)/python bench/filter_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
