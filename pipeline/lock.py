@@ -86,6 +86,12 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
         ]
         sources[source.id] = {
             "location": source.location,
+            "content_type": source.content_type,
+            "dataset": source.dataset or (source.hub or {}).get("repo"),
+            "revision": (source.hub or {}).get("revision"),
+            "homepage": source.homepage,
+            "license": source.license,
+            "crawled_by_provider": source.crawled_by_provider,
             "format": source.format,
             "steps": {"optout": source.optout, "pii": source.pii, "public_ip_only": source.public_ip_only,
                       "filters": [extra.id for extra in source.filters]},

@@ -87,6 +87,15 @@ class ExtraFilter(_Strict):
 
 class Source(_Strict):
     id: FolderName
+    content_type: Literal["web", "educational-web", "code", "math", "encyclopedia", "parallel", "instruction",
+                          "synthetic", "other"] = "web"
+    """What the documents are, for the EU summary's types of content and the dataset card."""
+    dataset: str | None = None
+    """The public dataset's name as its publisher gives it (a hub id, 'Wikipedia'), for section 2.1."""
+    homepage: str | None = None
+    license: str | None = None
+    crawled_by_provider: bool = False
+    """True when the provider crawled these pages itself (EU summary section 2.3 then applies)."""
     location: str
     """A local glob (relative to the recipe's folder) or ``hf://datasets/ORG/NAME@REVISION/GLOB``."""
     format: Literal["parquet", "jsonl", "warc"]
