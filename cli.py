@@ -4,6 +4,7 @@ import click
 
 from apertus_compliance import __version__
 from apertus_compliance.filters.cli import deletion_list, redact
+from apertus_compliance.manifests.cli import manifest
 from apertus_compliance.optout.cli import optout
 from apertus_compliance.pipeline.cli import rebuild_command, verify_command
 
@@ -20,3 +21,4 @@ main.add_command(rebuild_command)
 main.add_command(verify_command)
 main.add_command(deletion_list)
 main.add_command(redact)
+main.add_command(manifest)

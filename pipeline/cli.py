@@ -49,18 +49,30 @@ def summary_table(lock: dict) -> str:
               help="Parallel worker processes (default: the recipe's). Does not change the output.")
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None,
               help="datatrove executor (default: the recipe's). Only local runs in this version.")
+@click.option("--provider", "provider_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Provider file: end by writing the EU documents into RUN/documents "
+                                 "(default for the bundled sample: its example provider).")
 @click.option("--json", "as_json", is_flag=True, help="Print the lock as JSON instead of the table.")
 @click.option("--verbose", is_flag=True, help="Show datatrove's own progress logs.")
 def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None, executor: str | None,
-                    as_json: bool, verbose: bool) -> None:
-    """Rebuild a mixture from its recipe: opt-outs, PII masking, budgets, a verifiable lock."""
+                    provider_file: Path | None, as_json: bool, verbose: bool) -> None:
+    """Rebuild a mixture from its recipe: opt-outs, PII masking, budgets, a verifiable lock,
+    then (with a provider file) the EU AI Act documents."""
+    from apertus_compliance.manifests.cli import sample_provider, write_documents
+    from apertus_compliance.manifests.provider import ProviderError
+    from apertus_compliance.manifests.run import RunError
+
     _quiet_datatrove(verbose)
+    if recipe_path is None and provider_file is None:
+        provider_file = sample_provider()
+    echo = (lambda message: click.echo(message, err=True)) if as_json else click.echo
     try:
         loaded = load_recipe(recipe_path or bundled_recipe("sample"))
-        echo = (lambda message: click.echo(message, err=True)) if as_json else click.echo
         echo(f"rebuild: {loaded.recipe.name} ({loaded.path}) -> {run_dir.resolve()}")
         lock = rebuild(loaded, run_dir, workers=workers, echo=echo, executor=executor)
-    except (RecipeError, OSError, ValueError) as error:
+        run_dir = run_dir.resolve()
+        documents = write_documents([run_dir], provider_file, run_dir / "documents") if provider_file else []
+    except (RecipeError, ProviderError, RunError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps(lock, indent=2, sort_keys=True))
@@ -68,6 +80,9 @@ def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None
     click.echo("")
     click.echo(summary_table(lock))
     click.echo(f"\nlock: {run_dir / 'rebuild.lock.json'}  (check it with: apertus-compliance verify {run_dir})")
+    if documents:
+        click.echo(f"documents ({provider_file.name}): " + ", ".join(str(path.relative_to(run_dir))
+                                                                      for path in documents))
 
 
 @click.command("verify")

@@ -26,6 +26,9 @@ def test_rebuild_with_no_arguments_runs_the_sample_and_verifies(tmp_path):
         assert f"\n{source_id} " in done.stdout
     assert "robots" in done.stdout and "tokens kept / target" in done.stdout
     assert (tmp_path / "out" / "rebuild.lock.json").is_file()
+    for document in ("documents/eu-public-summary.md", "documents/eu-public-summary.html", "croissant.json",
+                     "README.md", "documents/copyright-policy.md", "documents/model-documentation-data.json"):
+        assert (tmp_path / "out" / document).is_file(), document  # the sample run ends with its documents
     again = run("rebuild", "--json", cwd=tmp_path)  # resumes: nothing to do, same lock
     assert json.loads(again.stdout) == json.loads((tmp_path / "out" / "rebuild.lock.json").read_text())
 
