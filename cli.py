@@ -1,5 +1,8 @@
 """The ``apertus-compliance`` command: one click group, a sub-group per area."""
 
+import os
+import sys
+
 import click
 
 from apertus_compliance import __version__
@@ -22,3 +25,18 @@ main.add_command(verify_command)
 main.add_command(deletion_list)
 main.add_command(redact)
 main.add_command(manifest)
+
+
+def entry_point() -> None:
+    """The console script: run ``main``, then leave with its exit code without running native
+    finalizers. With pandas installed, pyarrow's and pandas' static destructors abort the
+    process at exit now and then ("terminate called without an active exception", exit 134)
+    after all the work is done and written; the exit code must say how the command went."""
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

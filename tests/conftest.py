@@ -1,9 +1,33 @@
-"""Suite-wide settings. CI runs hypothesis derandomized (``HYPOTHESIS_PROFILE=ci``, set by
-.ci/run) so a landing never depends on luck; local runs keep exploring new examples."""
+"""Suite-wide settings.
+
+CI runs hypothesis derandomized (``HYPOTHESIS_PROFILE=ci``, set by .ci/run) so a landing never
+depends on luck; local runs keep exploring new examples.
+
+The session ends with ``os._exit(exit status)``, as the console script does (see
+``apertus_compliance.cli.entry_point``): with pandas installed (mlcroissant brings it), pyarrow's
+and pandas' native destructors abort the interpreter at exit now and then, after every test has
+run and been reported. The exit code must be pytest's verdict, not that accident.
+"""
 
 import os
+import sys
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+_EXIT_STATUS: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "code" in _EXIT_STATUS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["code"])
