@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from apertus_compliance.manifests.languages import ISO_639_3_TO_1
 from apertus_compliance.manifests.provider import Provider
 from apertus_compliance.manifests.run import Run
 from apertus_compliance.optout.snapshot import SIGNALS
@@ -47,25 +48,12 @@ PROTOCOLS: dict[str, str] = {
 PII_CATEGORIES = {"email": "email addresses", "ip": "IP addresses (IPv4 and IPv6)",
                   "iban": "IBANs (checksum-validated, any grouping)"}
 
-ISO639_3_TO_1 = {
-    "afr": "af", "amh": "am", "ara": "ar", "arb": "ar", "azj": "az", "aze": "az", "bel": "be", "ben": "bn",
-    "bos": "bs", "bul": "bg", "cat": "ca", "ces": "cs", "cmn": "zh", "cym": "cy", "dan": "da", "deu": "de",
-    "ekk": "et", "ell": "el", "eng": "en", "est": "et", "eus": "eu", "fas": "fa", "fin": "fi", "fra": "fr",
-    "gle": "ga", "glg": "gl", "guj": "gu", "heb": "he", "hin": "hi", "hrv": "hr", "hun": "hu", "hye": "hy",
-    "ind": "id", "isl": "is", "ita": "it", "jpn": "ja", "kat": "ka", "kaz": "kk", "khk": "mn", "kor": "ko",
-    "lav": "lv", "lit": "lt", "ltz": "lb", "lvs": "lv", "mal": "ml", "mar": "mr", "mkd": "mk", "mlt": "mt",
-    "msa": "ms", "nld": "nl", "nno": "nn", "nob": "nb", "nor": "no", "pes": "fa", "pol": "pl", "por": "pt",
-    "roh": "rm", "ron": "ro", "rus": "ru", "slk": "sk", "slv": "sl", "spa": "es", "sqi": "sq", "als": "sq",
-    "srp": "sr", "swa": "sw", "swe": "sv", "tam": "ta", "tel": "te", "tgl": "tl", "tha": "th", "tur": "tr",
-    "ukr": "uk", "urd": "ur", "uzn": "uz", "vie": "vi", "zho": "zh", "zsm": "ms",
-}
-"""ISO 639-3 (FineWeb-2's ``deu_Latn``) to ISO 639-1 where one exists; other codes stay 639-3."""
 
 
 def language_code(label: str) -> str:
     """``deu_Latn`` -> ``de``, ``EN`` -> ``en``, ``gsw_Latn`` -> ``gsw``; anything else lower-cased."""
     base = label.strip().split("_")[0].lower()
-    return ISO639_3_TO_1.get(base, base)
+    return ISO_639_3_TO_1.get(base, base)
 
 
 def natural_languages(run: Run) -> tuple[dict[str, int], dict[str, int]]:
