@@ -3,12 +3,10 @@ run: the front matter parses, every figure equals the lock's, the policy names t
 of the snapshot and the complaint contact."""
 
 import json
-import os
 import re
 
 import pytest
 import yaml
-from loguru import logger
 
 from apertus_compliance.manifests.card import dataset_card, hub_licences, size_category, write_card
 from apertus_compliance.manifests.model_doc import (
@@ -19,27 +17,9 @@ from apertus_compliance.manifests.model_doc import (
     model_documentation,
     to_markdown,
 )
-from apertus_compliance.manifests.provider import Crawling, load_provider
+from apertus_compliance.manifests.provider import Crawling
 from apertus_compliance.manifests.run import Run
-from apertus_compliance.paths import bundled_data
-from apertus_compliance.pipeline.rebuild import rebuild
-from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
-from apertus_compliance.pipeline.steps import QUIET_ENV
 
-os.environ[QUIET_ENV] = "1"
-logger.disable("datatrove")
-
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> Run:
-    run_dir = tmp_path_factory.mktemp("card") / "run"
-    rebuild(load_recipe(bundled_recipe("sample")), run_dir, workers=1, echo=lambda message: None)
-    return Run.open(run_dir)
-
-
-@pytest.fixture(scope="session")
-def provider():
-    return load_provider(bundled_data() / "providers" / "sample.yaml")
 
 
 @pytest.fixture(scope="session")

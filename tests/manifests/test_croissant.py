@@ -3,40 +3,20 @@ shards offline, every shard is listed with the lock's sha256, the RAI fields say
 
 import hashlib
 import json
-import os
 import socket
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
 from apertus_compliance.manifests.croissant import COLUMNS, croissant_metadata, licence_url, write_croissant
-from apertus_compliance.manifests.provider import load_provider
 from apertus_compliance.manifests.run import Run
-from apertus_compliance.paths import bundled_data
-from apertus_compliance.pipeline.rebuild import rebuild
-from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
-from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA, QUIET_ENV
+from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA
 
-os.environ[QUIET_ENV] = "1"
-logger.disable("datatrove")
 
 RAI_FIELDS = ("rai:dataCollection", "rai:dataCollectionType", "rai:dataPreprocessingProtocol",
               "rai:personalSensitiveInformation", "rai:dataLimitations", "rai:dataBiases", "rai:dataSocialImpact")
 ARROW_TO_CROISSANT = {"string": {"sc:Text", "sc:URL"}, "int64": {"cr:Int64"}, "uint64": {"cr:UInt64"},
                       "int32": {"cr:Int32"}}
-
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> Run:
-    run_dir = tmp_path_factory.mktemp("croissant") / "run"
-    rebuild(load_recipe(bundled_recipe("sample")), run_dir, workers=1, echo=lambda message: None)
-    return Run.open(run_dir)
-
-
-@pytest.fixture(scope="session")
-def provider():
-    return load_provider(bundled_data() / "providers" / "sample.yaml")
 
 
 @pytest.fixture(scope="session")

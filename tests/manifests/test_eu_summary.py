@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from loguru import logger
 
 from apertus_compliance.manifests.eu_summary import (
     TEXT_BANDS,
@@ -32,10 +31,8 @@ from apertus_compliance.paths import bundled_data
 from apertus_compliance.pipeline.lock import LOCK_FORMAT, LOCK_FORMAT_VERSION, LOCK_NAME, file_sha256
 from apertus_compliance.pipeline.rebuild import rebuild
 from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
-from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA, QUIET_ENV, REMOVED_SCHEMA
+from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA, REMOVED_SCHEMA
 
-os.environ[QUIET_ENV] = "1"
-logger.disable("datatrove")
 
 PROVIDERS = bundled_data() / "providers"
 HEADINGS = [
@@ -66,12 +63,6 @@ HEADINGS = [
 def _quiet_rebuild(recipe: Path, run_dir: Path) -> Path:
     rebuild(load_recipe(recipe), run_dir, workers=1, echo=lambda message: None)
     return run_dir
-
-
-@pytest.fixture(scope="session")
-def sample_dir(tmp_path_factory) -> Path:
-    """The bundled sample recipe, run once."""
-    return _quiet_rebuild(bundled_recipe("sample"), tmp_path_factory.mktemp("eu-sample") / "run")
 
 
 @pytest.fixture(scope="session")
