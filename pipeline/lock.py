@@ -64,7 +64,8 @@ def _stat_total(logs: Path, name: str) -> int:
 
 
 def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decisions: dict,
-               run_dir: Path, workers: int) -> dict:
+               run_dir: Path, workers: int, deletion_list: dict | None = None) -> dict:
+    """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one."""
     from apertus_compliance.pipeline.steps import tokenizer_description
 
     recipe = loaded.recipe
@@ -119,7 +120,8 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
             "agent_list": snapshot.manifest["agent_list"]["name"], "granularity": snapshot.manifest["granularity"],
             "strict": snapshot.manifest["strict"],
         },
-        "deletion_list": _deletion_list_entry(loaded),
+        "deletion_list": None if deletion_list is None else {
+            key: deletion_list[key] for key in ("list_version", "created", "payload_sha256", "signing_key_id")},
         "executor": {"name": recipe.executor.name, "workers": workers},
         "versions": _versions(),
         "sources": sources,
@@ -128,16 +130,6 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
     }
     (run_dir / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
     return lock
-
-
-def _deletion_list_entry(loaded: LoadedRecipe) -> dict | None:
-    from apertus_compliance.pipeline.rebuild import check_deletion_list
-
-    manifest = check_deletion_list(loaded)
-    if manifest is None:
-        return None
-    return {"list_version": manifest["list_version"], "created": manifest["created"],
-            "payload_sha256": manifest["payload_sha256"], "signing_key_id": manifest["signing_key_id"]}
 
 
 def conservation_errors(lock: dict) -> list[str]:

@@ -293,7 +293,7 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
     load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
-    check_deletion_list(loaded)
+    deletion_list = check_deletion_list(loaded)
     plans = plan_sources(loaded)
     pipelines = [filter_pipeline(loaded, plan, snapshot_folder(loaded, run_dir), run_dir) for plan in plans]
     if recipe.optout and recipe.optout.registry not in (None, "bundled-sample"):
@@ -307,7 +307,7 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
         echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} worker(s)")
         _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()  # skips completed tasks
         decisions[source.id] = _apply_budget(plan, run_dir, workers, echo)
-    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers)
+    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers, deletion_list)
     if problems := conservation_errors(lock):
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)
