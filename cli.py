@@ -10,13 +10,14 @@ from apertus_compliance.filters.cli import deletion_list, redact
 from apertus_compliance.manifests.cli import manifest
 from apertus_compliance.optout.cli import optout
 from apertus_compliance.pipeline.cli import rebuild_command, verify_command
+from apertus_compliance.serve.cli import proxy_command, serve_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="apertus-compliance")
 def main() -> None:
-    """Opt-out registry, reproducible rebuilds, output PII filter and EU AI Act documents
-    for the Apertus models."""
+    """Opt-out registry, reproducible rebuilds, output PII filter, serving and EU AI Act
+    documents for the Apertus models."""
 
 
 main.add_command(optout)
@@ -24,6 +25,8 @@ main.add_command(rebuild_command)
 main.add_command(verify_command)
 main.add_command(deletion_list)
 main.add_command(redact)
+main.add_command(serve_command)
+main.add_command(proxy_command)
 main.add_command(manifest)
 
 

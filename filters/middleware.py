@@ -602,7 +602,9 @@ class _Exchange:
 
     async def on_start(self, message: Message) -> None:
         status = int(message.get("status", 200))
-        headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", [])]
+        # this layer's x-deletion-list* headers replace an upstream's (a proxy in front of a filtering server)
+        headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", [])
+                   if not bytes(name).lower().startswith(b"x-deletion-list")]
         if not 200 <= status < 300:
             self.mode = "pass"
             await self.downstream({**message, "headers": headers + self.extra_headers})

@@ -1,0 +1,142 @@
+"""Shared by the serving tests: a tiny random Apertus checkpoint, signed deletion-list releases, a
+logits processor that makes the engine say a listed name, and real uvicorn servers on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import torch
+import uvicorn
+
+from apertus_compliance.filters import build_release, generate_keypair
+from apertus_compliance.filters.refresh import RefreshingDeletionList
+from apertus_compliance.serve.engine import Engine
+from apertus_compliance.serve.output_filter import OutputFilter
+from apertus_compliance.serve.random_model import write_random_checkpoint
+
+NAME, EMAIL, OTHER_NAME = "Hans Müller", "anna.muster@beispiel.de", "Greta Beispiel"
+SAID = f" Guten Tag, hier spricht {NAME}. Schreiben Sie an {EMAIL}, Grüsse!"
+"""What ForceText makes the engine generate: a listed name and e-mail address, split into many tokens."""
+
+
+@pytest.fixture(scope="session")
+def words() -> dict[str, str]:
+    """The listed values and the forced answer, for the test modules (conftest is not importable)."""
+    return {"NAME": NAME, "EMAIL": EMAIL, "OTHER_NAME": OTHER_NAME, "SAID": SAID}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    torch.set_num_threads(1)
+    return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny-apertus")
+
+
+@pytest.fixture(scope="session")
+def releases(tmp_path_factory):
+    """Two signed releases: v1 lists NAME and EMAIL, v2 also OTHER_NAME; plus the public key."""
+    root = tmp_path_factory.mktemp("lists")
+    private, public = generate_keypair(root / "keys")
+    (root / "v1.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n", encoding="utf-8")
+    (root / "v2.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n{OTHER_NAME},name\n",
+                                 encoding="utf-8")
+    build_release(root / "v1.csv", private, root / "v1", "2026-11-v1")
+    build_release(root / "v2.csv", private, root / "v2", "2026-12-v2")
+    return {"v1": root / "v1", "v2": root / "v2", "public_key": public, "private_key": private}
+
+
+class ForceText:
+    """A transformers-style logits processor: the output continues ``text`` wherever it stands, then ends.
+
+    The tokens generated so far are found as the longest prefix of ``text``'s tokens that the
+    sequence ends with, so it works for any prompt that does not itself end in that text.
+    """
+
+    def __init__(self, tokenizer, text: str, *, fail_after: int | None = None) -> None:
+        self.target = tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.eos = tokenizer.eos_token_id
+        self.fail_after = fail_after
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        seen = input_ids[0].tolist()
+        done = max((size for size in range(len(self.target), 0, -1) if seen[-size:] == self.target[:size]), default=0)
+        if self.fail_after is not None and done >= self.fail_after:
+            raise RuntimeError("scripted failure in the middle of a generation")
+        forced = self.target[done] if done < len(self.target) else self.eos
+        out = torch.full_like(scores, float("-inf"))
+        out[:, forced] = 0.0
+        return out
+
+
+@pytest.fixture
+def make_engine(checkpoint):
+    """``make_engine(force=None|text, **options)``: an Engine on the tiny checkpoint, stopped after the test."""
+    engines = []
+
+    def make(force: str | None = None, fail_after: int | None = None, **options) -> Engine:
+        engine = Engine.load(str(checkpoint), name=options.pop("name", "tiny-apertus"), **options)
+        if force is not None:
+            engine.logits_processor = ForceText(engine.tokenizer, force, fail_after=fail_after)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port():
+    """``unused_port() -> int``: a loopback port nothing listens on now."""
+    return free_port
+
+
+@pytest.fixture
+def serve_app():
+    """``serve_app(asgi_app) -> base URL``: a real uvicorn server on loopback, in a thread, shut down after the test."""
+    servers = []
+
+    def start(app) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               timeout_graceful_shutdown=5))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def list_filter(releases, tmp_path):
+    """``list_filter(version="v1", strict=True)``: an OutputFilter reading a folder that holds that release."""
+
+    def make(version: str | None = "v1", *, strict: bool = True, **options) -> OutputFilter:
+        folder = tmp_path / f"published-{version}-{strict}"
+        if version is not None:
+            import shutil
+
+            shutil.copytree(releases[version], folder)
+        else:
+            folder.mkdir()
+        refresher = RefreshingDeletionList(folder, releases["public_key"], strict=strict)
+        return OutputFilter(refresher, strict=strict, **options)
+
+    return make

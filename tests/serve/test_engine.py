@@ -1,0 +1,185 @@
+"""The engine on its own: batching must not change what a request generates, sampling and text release."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apertus_compliance.serve.engine import (
+    EngineError,
+    EngineOverloaded,
+    SamplingParams,
+    TextReleaser,
+    nucleus_threshold,
+)
+
+PROMPTS = ["Hallo", "Guten Tag, hier spricht jemand aus Zürich. Wie geht es?", "Bonjour, je m'appelle Claire Dubois"]
+
+
+def test_greedy_in_a_batch_equals_greedy_alone_and_model_generate(make_engine):
+    """Left-padding, position ids and joining a running batch keep each request's own computation."""
+    engine = make_engine().start()
+    prompts = [engine.text_prompt(text) for text in PROMPTS]
+    greedy = SamplingParams(max_tokens=30, temperature=0, ignore_eos=True)
+    alone = [engine.submit(ids, greedy).result().text for ids in prompts]
+    together = [engine.submit(ids, greedy) for ids in prompts]  # prompts of 3 lengths join one batch
+    assert [generation.result().text for generation in together] == alone
+    assert engine.stats["batched_rows"] > engine.stats["steps"]
+    for ids, text in zip(prompts, alone, strict=True):
+        reference = engine.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=30, min_new_tokens=30)
+        assert engine.tokenizer.decode(reference[0, len(ids):], skip_special_tokens=True) == text
+
+
+def test_a_request_joining_later_matches_its_run_alone(make_engine):
+    engine = make_engine().start()
+    greedy = SamplingParams(max_tokens=20, temperature=0, ignore_eos=True)
+    late_ids = engine.text_prompt(PROMPTS[1])
+    alone = engine.submit(late_ids, greedy).result().text
+    early = engine.submit(engine.text_prompt(PROMPTS[0]), SamplingParams(max_tokens=400, temperature=0,
+                                                                         ignore_eos=True))
+    next(iter(early))  # the first request is decoding; the second joins its batch with a longer prompt
+    assert engine.submit(late_ids, greedy).result().text == alone
+    assert early.result().completion_tokens == 400
+
+
+def test_seeded_sampling_repeats_and_seeds_differ(make_engine):
+    engine = make_engine().start()
+    ids = engine.text_prompt(PROMPTS[0])
+    first = engine.submit(ids, SamplingParams(max_tokens=25, seed=3, ignore_eos=True)).result().text
+    assert engine.submit(ids, SamplingParams(max_tokens=25, seed=3, ignore_eos=True)).result().text == first
+    others = {engine.submit(ids, SamplingParams(max_tokens=25, seed=seed, ignore_eos=True)).result().text
+              for seed in range(4, 8)}
+    assert others - {first}
+
+
+def test_submission_errors(make_engine):
+    engine = make_engine(max_waiting=1)
+    with pytest.raises(EngineError, match="not running"):
+        engine.submit([1, 2], SamplingParams(max_tokens=2))
+    engine.start()
+    with pytest.raises(ValueError, match="exceeds the model's context of 65536"):
+        engine.submit([5] * 100, SamplingParams(max_tokens=65500))
+    with pytest.raises(ValueError, match="empty"):
+        engine.submit([], SamplingParams(max_tokens=2))
+    engine.max_batch_size = 1  # one decoding, one waiting, then the queue is full
+    running = engine.submit([5, 6], SamplingParams(max_tokens=3000, ignore_eos=True))
+    next(iter(running))
+    waiting = engine.submit([5, 6], SamplingParams(max_tokens=2))
+    with pytest.raises(EngineOverloaded):
+        engine.submit([5, 6], SamplingParams(max_tokens=2))
+    running.cancel()
+    assert waiting.result().completion_tokens == 2
+
+
+def test_stop_ends_every_request_with_an_error(make_engine):
+    engine = make_engine().start()
+    generation = engine.submit([5, 6], SamplingParams(max_tokens=60000, ignore_eos=True))
+    next(iter(generation))
+    engine.stop()
+    with pytest.raises(EngineError, match="shutting down"):
+        generation.result()
+    assert not engine.running()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"max_tokens": 5, "temperature": -0.1}, "temperature"),
+    ({"max_tokens": 5, "temperature": 2.5}, "temperature"),
+    ({"max_tokens": 5, "top_p": 0}, "top_p"),
+    ({"max_tokens": 5, "top_p": 1.5}, "top_p"),
+    ({"max_tokens": 5, "stop": ("",)}, "stop"),
+])
+def test_sampling_params_refuse_bad_values(options, message):
+    with pytest.raises(ValueError, match=message):
+        SamplingParams(**options)
+
+
+def test_generations_can_be_consumed_from_threads(make_engine):
+    engine = make_engine().start()
+    results = {}
+
+    def consume(index: int) -> None:
+        results[index] = engine.submit(engine.text_prompt(PROMPTS[index % 3]),
+                                       SamplingParams(max_tokens=15, seed=index, ignore_eos=True)).result()
+
+    threads = [threading.Thread(target=consume, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == list(range(6))
+    assert all(result.completion_tokens == 15 and result.finish_reason == "length" for result in results.values())
+
+
+# --------------------------------------------------------------------------------------------
+# top-p by bisection = top-p by sorting
+
+
+def sorted_nucleus(probs: torch.Tensor, top_p: float) -> set[int]:
+    """The reference: smallest set of most likely tokens whose mass reaches top_p (ties broken by the sort)."""
+    values, order = probs.sort(descending=True)
+    keep = int((values.cumsum(0) < top_p).sum()) + 1
+    return set(order[:keep].tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-6, 6), min_size=2, max_size=300, unique=True), st.floats(0.05, 1.0))
+def test_nucleus_threshold_keeps_the_top_p_set(logits, top_p):
+    probs = torch.softmax(torch.tensor([logits], dtype=torch.float32), dim=-1)
+    threshold = nucleus_threshold(probs, torch.tensor([top_p]))
+    kept = set(torch.nonzero(probs[0] >= threshold[0]).flatten().tolist())
+    reference = sorted_nucleus(probs[0], top_p)
+    assert reference <= kept
+    extra = kept - reference  # at most tokens within float rounding of the boundary
+    assert all(float(probs[0, index]) >= float(probs[0, sorted(reference, key=lambda i: probs[0, i])[0]]) - 1e-6
+               for index in extra)
+    assert float(probs[0, sorted(kept)].sum()) >= top_p - 1e-5
+
+
+# --------------------------------------------------------------------------------------------
+# releasing text
+
+
+@pytest.fixture
+def tokenizer(checkpoint):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(checkpoint)
+
+
+def release_all(tokenizer, text: str, stop: tuple[str, ...] = ()) -> tuple[list[str], bool]:
+    releaser = TextReleaser(tokenizer, stop)
+    pieces = []
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        piece, stopped = releaser.add(token)
+        pieces.append(piece)
+        if stopped:
+            return pieces, True
+    pieces.append(releaser.finish())
+    return pieces, False
+
+
+def test_split_characters_wait_until_whole(tokenizer):
+    text = "Preis: 5 € 🙂 ok"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text) - 3  # the rare characters are several byte tokens each
+    pieces, _ = release_all(tokenizer, text)
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in piece for piece in pieces)
+
+
+@pytest.mark.parametrize(("text", "stop", "released"), [
+    ("Guten Tag, hier spricht Hans", ("spricht",), "Guten Tag, hier "),
+    ("Guten Tag, hier spricht Hans", ("nie", "hier"), "Guten Tag, "),
+    ("Guten Tag", ("Tag, ",), "Guten Tag"),  # a stop prefix at the end is released at finish
+    ("Guten Tag", (), "Guten Tag"),
+])
+def test_stop_strings_cut_and_hold_back(tokenizer, text, stop, released):
+    pieces, _ = release_all(tokenizer, text, stop)
+    assert "".join(pieces) == released
+    for stop_string in stop:  # no piece ever showed a stop string, nor text after it
+        assert all(stop_string not in piece for piece in pieces)
