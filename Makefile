@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,serve]'
+	$(BIN)/python -m pip install --quiet -e '.[test,serve,scale]'
 	touch $@
 
 ## demo: the main job on the bundled sample, offline: rebuild the sample mixture, then verify it from its lock
@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/optout_bench.py
 	$(BIN)/python bench/rebuild_bench.py
 	$(BIN)/python bench/filter_bench.py
+	$(BIN)/python bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -48,7 +48,7 @@ def summary_table(lock: dict) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel worker processes (default: the recipe's). Does not change the output.")
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None,
-              help="datatrove executor (default: the recipe's). Only local runs in this version.")
+              help="datatrove executor (default: the recipe's): local processes, a Ray cluster, or Slurm jobs.")
 @click.option("--provider", "provider_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="Provider file: end by writing the EU documents into RUN/documents "
                                  "(default for the bundled sample: its example provider).")
@@ -72,7 +72,7 @@ def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None
         lock = rebuild(loaded, run_dir, workers=workers, echo=echo, executor=executor)
         run_dir = run_dir.resolve()
         documents = write_documents([run_dir], provider_file, run_dir / "documents") if provider_file else []
-    except (RecipeError, ProviderError, RunError, OSError, ValueError) as error:
+    except (RecipeError, ProviderError, RunError, OSError, ValueError, RuntimeError) as error:
         raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps(lock, indent=2, sort_keys=True))

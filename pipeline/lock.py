@@ -64,7 +64,7 @@ def _stat_total(logs: Path, name: str) -> int:
 
 
 def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decisions: dict,
-               run_dir: Path, workers: int, deletion_list: dict | None = None) -> dict:
+               run_dir: Path, workers: int, deletion_list: dict | None = None, executor: str = "local") -> dict:
     """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one."""
     from apertus_compliance.pipeline.steps import tokenizer_description
 
@@ -122,7 +122,7 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
         },
         "deletion_list": None if deletion_list is None else {
             key: deletion_list[key] for key in ("list_version", "created", "payload_sha256", "signing_key_id")},
-        "executor": {"name": recipe.executor.name, "workers": workers},
+        "executor": {"name": executor, "workers": workers},
         "versions": _versions(),
         "sources": sources,
         "outputs": outputs,

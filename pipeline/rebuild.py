@@ -16,9 +16,11 @@ candidates fit in its budget the staging shards simply become the mixture shards
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +28,9 @@ import duckdb
 import pyarrow.parquet as pq
 
 from apertus_compliance.optout.lookup import Snapshot, SnapshotError
-from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, Source
+from apertus_compliance.pipeline.recipe import Executor, LoadedRecipe, RecipeError, Source
 from apertus_compliance.pipeline.steps import (
+    QUIET_ENV,
     BudgetSampler,
     DeletionListRedaction,
     DocumentValidator,
@@ -194,11 +197,55 @@ def _load_snapshot(folder: Path) -> Snapshot:
 # running
 
 
-def _executor(steps: list, tasks: int, workers: int, logging_dir: Path) -> object:
-    from datatrove.executor import LocalPipelineExecutor
+def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor) -> object:
+    """datatrove's executor for one stage: local processes, or Ray tasks (``settings.name``)."""
+    if settings.name == "ray":
+        from datatrove.executor import RayPipelineExecutor
 
-    return LocalPipelineExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir),
-                                 start_method="spawn" if workers > 1 else "forkserver")
+        return RayPipelineExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks),
+                                   logging_dir=str(logging_dir), cpus_per_task=settings.ray.cpus_per_task,
+                                   mem_per_cpu_gb=settings.ray.mem_per_cpu_gb)
+    from apertus_compliance.pipeline.local_executor import WatchedLocalExecutor
+
+    return WatchedLocalExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir),
+                                start_method="spawn" if workers > 1 else "forkserver")
+
+
+def run_stage(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor, what: str) -> None:
+    """Run one stage (resuming: completed tasks are skipped) and insist that every task completed.
+
+    datatrove's Ray executor gives up on a task after three attempts with a warning only; a stage
+    with a task missing must stop the rebuild here, before the budget or the lock read its output.
+    """
+    executor = _executor(steps, tasks, workers, logging_dir, settings)
+    executor.run()
+    if missing := executor.get_incomplete_ranks(range(tasks), skip_completed=True):
+        raise RuntimeError(f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
+                           f"{', '.join(map(str, missing[:10]))}); see {logging_dir}/logs, then run the same "
+                           "command again to resume")
+
+
+@contextlib.contextmanager
+def ray_cluster(settings: Executor, workers: int) -> Iterator[None]:
+    """Connect to the recipe's Ray cluster (or ``RAY_ADDRESS``), or start a local one with ``workers`` CPUs
+    for this run; datatrove's Ray executor expects ``ray.init`` to have been called."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    quiet = {QUIET_ENV: os.environ[QUIET_ENV]} if os.environ.get(QUIET_ENV) else {}
+    address = settings.ray.address or os.environ.get("RAY_ADDRESS")
+    options = {"runtime_env": {"env_vars": quiet}, "log_to_driver": False, "configure_logging": False}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=workers * settings.ray.cpus_per_task, include_dashboard=False,
+                 object_store_memory=256 * 1024 * 1024, **options)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | None, run_dir: Path) -> list:
@@ -249,7 +296,8 @@ def budget_cutoff(folder: Path, target_tokens: int) -> dict:
     return result
 
 
-def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, echo: Callable[[str], None]) -> dict:
+def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Executor,
+                  echo: Callable[[str], None]) -> dict:
     source = plan.source
     staging, mixture = run_dir / "staging" / source.id, run_dir / "mixture" / source.id
     decision_file = run_dir / "logs" / source.id / "budget.json"
@@ -273,7 +321,8 @@ def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, echo: Callable[
                       exclusion_writer=removed_writer(run_dir / "removed", source.id, "budget")),
         mixture_writer(mixture),
     ]
-    _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "budget").run()
+    run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "budget", settings,
+              f"{source.id}: budget sampling")
     return decision
 
 
@@ -286,10 +335,10 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     from apertus_compliance.pipeline.lock import conservation_errors, write_lock
 
     recipe = loaded.recipe
-    executor = executor or recipe.executor.name
-    if executor != "local":
-        raise RecipeError(f"executor {executor!r}: only 'local' runs in this version "
-                          "(datatrove's Ray and Slurm executors come with the scale-out work)")
+    settings = recipe.executor.model_copy(update={"name": executor or recipe.executor.name})
+    if settings.name == "slurm":
+        raise RecipeError("executor 'slurm': submit with `rebuild --executor slurm` (see submit_slurm); "
+                          "the run itself then finishes with the local executor on one node")
     workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
     load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
@@ -302,12 +351,15 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     _claim_run_dir(loaded, run_dir)
     snapshot = prepare_snapshot(loaded, run_dir, echo)
     decisions = {}
-    for plan, steps in zip(plans, pipelines, strict=True):
-        source = plan.source
-        echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} worker(s)")
-        _executor(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter").run()  # skips completed tasks
-        decisions[source.id] = _apply_budget(plan, run_dir, workers, echo)
-    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers, deletion_list)
+    with ray_cluster(settings, workers) if settings.name == "ray" else contextlib.nullcontext():
+        for plan, steps in zip(plans, pipelines, strict=True):
+            source = plan.source
+            echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
+                 f"worker(s){' on Ray' if settings.name == 'ray' else ''}")
+            run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter", settings,
+                      f"{source.id}: filtering")
+            decisions[source.id] = _apply_budget(plan, run_dir, workers, settings, echo)
+    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers, deletion_list, executor=settings.name)
     if problems := conservation_errors(lock):
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)

@@ -169,10 +169,21 @@ class SlurmSettings(_Strict):
     sbatch_args: dict[str, str] = Field(default_factory=dict)
 
 
+class RaySettings(_Strict):
+    """Where the Ray cluster is and what one task reserves on it."""
+
+    address: str | None = None
+    """A running cluster (``ray://host:10001`` or ``host:6379``); None: ``RAY_ADDRESS``, else a local
+    cluster started for the run with ``workers`` CPUs."""
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2
+
+
 class Executor(_Strict):
     name: Literal["local", "slurm", "ray"] = "local"
     workers: int = 1
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("workers")
     @classmethod

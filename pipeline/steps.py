@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,31 +169,82 @@ class SourceReader(BaseDiskReader):
                 yield row_number, row, None
 
     def _warc_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
-        from warcio.archiveiterator import ArchiveIterator
+        """Every response/resource/conversion record; damage is counted, and reading goes on after it.
 
+        A record whose header block is damaged but framed is one invalid row. When warcio cannot go
+        on at all (a broken header line, a corrupt gzip member), the damage is one invalid row and
+        reading resumes at the next record start found after it (``WARC/1.`` or a gzip member).
+        """
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+        from warcio.statusandheaders import StatusAndHeadersParserException
+
+        unreadable = (ArchiveLoadFailed, StatusAndHeadersParserException, zlib.error, EOFError, ValueError)
         with self.data_folder.open(filepath, "rb") as handle:
-            row_number = 0
-            for record in ArchiveIterator(handle):
-                if record.rec_type not in ("response", "resource", "conversion"):
-                    continue
-                if record.format != "warc":
-                    raise ValueError(f"{filepath}: not a WARC file (read as {record.format})")
-                body = record.content_stream().read()
-                invalid = "truncated record" if record.raw_stream.limit else None
-                charset = "utf-8"
-                if record.http_headers is not None:
-                    content_type = record.http_headers.get_header("Content-Type") or ""
-                    charset = content_type.partition("charset=")[2].split(";")[0].strip() or "utf-8"
+            compressed = handle.read(2) == b"\x1f\x8b"
+            row_number, start = 0, 0
+            while start is not None:
+                handle.seek(start)
+                records = ArchiveIterator(handle)
                 try:
-                    text = body.decode(charset)
-                except (UnicodeDecodeError, LookupError) as error:
-                    text = body.decode("utf-8", errors="replace")
-                    invalid = invalid or f"body not decodable as {charset} ({error})"
-                headers = record.rec_headers
-                row = {"text": text, "url": headers.get_header("WARC-Target-URI"),
-                       "date": headers.get_header("WARC-Date"), "id": headers.get_header("WARC-Record-ID")}
-                yield row_number, row, invalid
-                row_number += 1
+                    for record in records:
+                        if record.rec_type is None:  # a damaged header block, still framed: counted
+                            yield row_number, {"text": ""}, (f"damaged WARC record header at byte "
+                                                             f"{start + records.get_record_offset()}")
+                            row_number += 1
+                            continue
+                        if record.rec_type not in ("response", "resource", "conversion"):
+                            continue  # requests, metadata, warcinfo, revisits: not documents
+                        if record.format != "warc":
+                            raise _NotWarc(f"{filepath}: not a WARC file (read as {record.format})")
+                        yield row_number, *self._warc_record(record)
+                        row_number += 1
+                    return
+                except unreadable as error:
+                    damaged = start + records.offset
+                    start = _next_record_start(handle, damaged + 1, compressed)
+                    resumed = "reading resumed at the next record" if start is not None else "the rest is unreadable"
+                    detail = ascii(str(error))[1:-1][:80]
+                    yield row_number, {"text": ""}, (f"damaged WARC data at byte {damaged} "
+                                                     f"({type(error).__name__}: {detail}); {resumed}")
+                    row_number += 1
+
+    @staticmethod
+    def _warc_record(record) -> tuple[dict, str | None]:
+        body = record.content_stream().read()
+        invalid = "truncated record" if record.raw_stream.limit else None
+        charset = "utf-8"
+        if record.http_headers is not None:
+            content_type = record.http_headers.get_header("Content-Type") or ""
+            charset = content_type.partition("charset=")[2].split(";")[0].strip() or "utf-8"
+        try:
+            text = body.decode(charset)
+        except (UnicodeDecodeError, LookupError) as error:
+            text = body.decode("utf-8", errors="replace")
+            invalid = invalid or f"body not decodable as {charset} ({error})"
+        headers = record.rec_headers
+        row = {"text": text, "url": headers.get_header("WARC-Target-URI"),
+               "date": headers.get_header("WARC-Date"), "id": headers.get_header("WARC-Record-ID")}
+        return row, invalid
+
+
+class _NotWarc(RuntimeError):
+    """A text file that warcio reads as ARC records: the whole file is refused, not resynchronized."""
+
+
+def _next_record_start(handle, position: int, compressed: bool, chunk: int = 1 << 20) -> int | None:
+    """The offset of the next gzip member (or line starting ``WARC/1.``) at or after ``position``, if any."""
+    marker, skip = (b"\x1f\x8b\x08", 0) if compressed else (b"\nWARC/1.", 1)
+    handle.seek(position)
+    carry, offset = b"", position
+    while block := handle.read(chunk):
+        data = carry + block
+        index = data.find(marker)
+        if index >= 0:
+            return offset - len(carry) + index + skip
+        carry = data[-len(marker):]
+        offset += len(block)
+    return None
 
 
 def _as_str(value: object) -> str | None:

@@ -46,9 +46,6 @@ def test_errors_name_the_input(tmp_path):
     failed = run("rebuild", "--recipe", str(recipe), cwd=tmp_path, ok=1)
     assert str(recipe) in failed.stderr and "flavour: Extra inputs are not permitted" in failed.stderr
     assert "Traceback" not in failed.stderr
-    failed = run("rebuild", "--executor", "ray", "--out", "ray-run", cwd=tmp_path, ok=1)
-    assert "executor 'ray': only 'local' runs in this version" in failed.stderr
-    assert not (tmp_path / "ray-run").exists()  # refused before anything was written
     (tmp_path / "empty").mkdir()
     failed = run("verify", "empty", cwd=tmp_path, ok=1)
     assert "no rebuild.lock.json" in failed.stderr
