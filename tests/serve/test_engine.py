@@ -14,7 +14,7 @@ from apertus_compliance.serve.engine import (
     EngineOverloaded,
     SamplingParams,
     TextReleaser,
-    nucleus_threshold,
+    top_p_order,
 )
 
 PROMPTS = ["Hallo", "Guten Tag, hier spricht jemand aus Zürich. Wie geht es?", "Bonjour, je m'appelle Claire Dubois"]
@@ -116,7 +116,7 @@ def test_generations_can_be_consumed_from_threads(make_engine):
 
 
 # --------------------------------------------------------------------------------------------
-# top-p by bisection = top-p by sorting
+# the top-p set
 
 
 def sorted_nucleus(probs: torch.Tensor, top_p: float) -> set[int]:
@@ -127,20 +127,19 @@ def sorted_nucleus(probs: torch.Tensor, top_p: float) -> set[int]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-6, 6), min_size=2, max_size=300, unique=True), st.floats(0.05, 1.0))
-def test_nucleus_threshold_keeps_the_top_p_set(logits, top_p):
-    probs = torch.softmax(torch.tensor([logits], dtype=torch.float32), dim=-1)
-    threshold = nucleus_threshold(probs, torch.tensor([top_p]))
-    kept = set(torch.nonzero(probs[0] >= threshold[0]).flatten().tolist())
-    reference = sorted_nucleus(probs[0], top_p)
-    assert reference <= kept
-    extra = kept - reference  # at most tokens within float rounding of the boundary
-    assert all(float(probs[0, index]) >= float(probs[0, sorted(reference, key=lambda i: probs[0, i])[0]]) - 1e-6
-               for index in extra)
-    assert float(probs[0, sorted(kept)].sum()) >= top_p - 1e-5
+@given(st.lists(st.floats(-6, 6), min_size=2, max_size=300), st.floats(0.05, 1.0))
+def test_top_p_order_keeps_the_top_p_set_and_ties(logits, top_p):
+    probs = torch.softmax(torch.tensor(logits, dtype=torch.float32), dim=-1)
+    negated, running, size = top_p_order(probs.numpy(), top_p)
+    kept_probabilities = -negated[:size]
+    threshold = kept_probabilities[-1]
+    kept = set(torch.nonzero(probs >= float(threshold)).flatten().tolist())
+    assert len(kept) == size  # the set is exactly "p >= the last kept probability": ties are kept together
+    assert sorted_nucleus(probs, top_p) <= kept
+    assert running[size - 1] >= top_p - 1e-5 or size == len(logits)
+    assert size == 1 or running[size - 2] < top_p + 1e-6 or kept_probabilities[-2] == threshold
 
 
-# --------------------------------------------------------------------------------------------
 # releasing text
 
 
