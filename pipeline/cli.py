@@ -69,6 +69,13 @@ def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None
     try:
         loaded = load_recipe(recipe_path or bundled_recipe("sample"))
         echo(f"rebuild: {loaded.recipe.name} ({loaded.path}) -> {run_dir.resolve()}")
+        if (executor or loaded.recipe.executor.name) == "slurm":
+            from apertus_compliance.pipeline.slurm import submit_slurm
+
+            jobs = submit_slurm(loaded, run_dir, workers=workers, echo=echo, provider_file=provider_file)
+            if as_json:
+                click.echo(json.dumps({"submitted": jobs}, indent=2, sort_keys=True))
+            return
         lock = rebuild(loaded, run_dir, workers=workers, echo=echo, executor=executor)
         run_dir = run_dir.resolve()
         documents = write_documents([run_dir], provider_file, run_dir / "documents") if provider_file else []

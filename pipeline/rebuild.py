@@ -45,6 +45,8 @@ from apertus_compliance.pipeline.steps import (
 )
 
 RUN_STATE = "logs/run.json"
+SLURM_JOBS = "logs/slurm/jobs.json"
+"""Written by ``submit_slurm``: the job ids of a run submitted to Slurm."""
 
 
 @dataclass
@@ -326,20 +328,21 @@ def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Execu
     return decision
 
 
-def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
-            echo: Callable[[str], None] = _echo, executor: str | None = None) -> dict:
-    """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it.
+@dataclass
+class PreparedRun:
+    """A run directory claimed for a recipe, its snapshot ready, and one filter pipeline per source."""
 
-    ``workers`` and ``executor`` override the recipe's; neither changes the output.
-    """
-    from apertus_compliance.pipeline.lock import conservation_errors, write_lock
+    run_dir: Path
+    plans: list[SourcePlan]
+    pipelines: list[list]
+    snapshot: Snapshot | None
+    deletion_list: dict | None
 
+
+def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str], None] = _echo) -> PreparedRun:
+    """Everything before the first datatrove task: checks that fail before any work, the run directory, the
+    opt-out snapshot. Shared by every executor (``rebuild`` runs the stages, ``submit_slurm`` submits them)."""
     recipe = loaded.recipe
-    settings = recipe.executor.model_copy(update={"name": executor or recipe.executor.name})
-    if settings.name == "slurm":
-        raise RecipeError("executor 'slurm': submit with `rebuild --executor slurm` (see submit_slurm); "
-                          "the run itself then finishes with the local executor on one node")
-    workers = workers or recipe.executor.workers
     run_dir = Path(run_dir).resolve()
     load_tokenizer(recipe.tokenizer, loaded.folder)  # everything that can fail, fails before any work
     deletion_list = check_deletion_list(loaded)
@@ -350,16 +353,38 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
             raise RecipeError(f"optout.registry: {loaded.resolve(recipe.optout.registry)} does not exist")
     _claim_run_dir(loaded, run_dir)
     snapshot = prepare_snapshot(loaded, run_dir, echo)
+    return PreparedRun(run_dir, plans, pipelines, snapshot, deletion_list)
+
+
+def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
+            echo: Callable[[str], None] = _echo, executor: str | None = None) -> dict:
+    """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it.
+
+    ``workers`` and ``executor`` (local or ray) override the recipe's; neither changes the output.
+    Slurm runs are submitted with ``pipeline.slurm.submit_slurm`` and finish with this function.
+    """
+    from apertus_compliance.pipeline.lock import conservation_errors, write_lock
+
+    recipe = loaded.recipe
+    settings = recipe.executor.model_copy(update={"name": executor or recipe.executor.name})
+    if settings.name == "slurm":
+        raise RecipeError("executor 'slurm' submits jobs: use `rebuild --executor slurm` or "
+                          "pipeline.slurm.submit_slurm (the last job finishes the run with the local executor)")
+    workers = workers or recipe.executor.workers
+    prepared = prepare_run(loaded, run_dir, echo)
+    run_dir = prepared.run_dir
     decisions = {}
     with ray_cluster(settings, workers) if settings.name == "ray" else contextlib.nullcontext():
-        for plan, steps in zip(plans, pipelines, strict=True):
+        for plan, steps in zip(prepared.plans, prepared.pipelines, strict=True):
             source = plan.source
             echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
                  f"worker(s){' on Ray' if settings.name == 'ray' else ''}")
             run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter", settings,
                       f"{source.id}: filtering")
             decisions[source.id] = _apply_budget(plan, run_dir, workers, settings, echo)
-    lock = write_lock(loaded, plans, snapshot, decisions, run_dir, workers, deletion_list, executor=settings.name)
+    submitted = (run_dir / SLURM_JOBS).is_file()  # the filter stage ran as Slurm arrays; this is the finishing job
+    lock = write_lock(loaded, prepared.plans, prepared.snapshot, decisions, run_dir, workers, prepared.deletion_list,
+                      executor="slurm" if submitted else settings.name)
     if problems := conservation_errors(lock):
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)

@@ -162,11 +162,18 @@ class DeletionListConfig(_Strict):
 
 
 class SlurmSettings(_Strict):
+    """sbatch settings for ``rebuild --executor slurm`` (see the README)."""
+
     partition: str | None = None
+    """Required to submit."""
     time: str = "24:00:00"
     cpus_per_task: int = 1
     mem_per_cpu_gb: int = 2
+    qos: str | None = None
+    env_command: str | None = None
+    """Shell line that sets up the environment on the compute node (default: activate this virtualenv)."""
     sbatch_args: dict[str, str] = Field(default_factory=dict)
+    """Any other ``#SBATCH --key=value`` lines (account, constraint, ...)."""
 
 
 class RaySettings(_Strict):
