@@ -4,8 +4,8 @@ Why a scheduler of our own (over transformers' continuous batching): the server 
 seeds, stop strings and logits processors, which the continuous-batching manager does not offer,
 and a short loop over ``model(...)`` with a left-padded ``DynamicCache`` is all it takes.
 
-One thread owns the model. Each iteration it admits waiting requests (each is prefilled alone,
-its cache then joined to the batch's, left-padded), runs one decode step for every active
+One thread owns the model. Each iteration it admits waiting requests (prefilled together in
+groups of similar prompt length, each group's cache then joined to the batch's, left-padded), runs one decode step for every active
 request together, samples one token per request, and hands out the text that is final:
 incremental detokenization holds back an incomplete UTF-8 sequence, and text that could still
 become a stop string. Finished or cancelled requests leave the batch before the next step.
@@ -394,33 +394,56 @@ class Engine:
                 break
 
     def _admit(self) -> None:
-        while len(self._rows) < self.max_batch_size:
+        """Take waiting requests into the batch: prefilled together, in groups of similar prompt length."""
+        arrivals: list[Generation] = []
+        while len(self._rows) + len(arrivals) < self.max_batch_size:
             try:
-                generation = self._waiting.get(timeout=0.05) if not self._rows else self._waiting.get_nowait()
+                idle = not self._rows and not arrivals
+                generation = self._waiting.get(timeout=0.05) if idle else self._waiting.get_nowait()
             except queue.Empty:
-                return
+                break
             if generation.cancelled.is_set():
                 self._count(cancelled=1)
                 continue
-            try:
-                self._prefill(generation)
-            except Exception as error:
-                logger.exception("prefill failed")
-                generation.push(Piece("", error=f"the engine failed: {type(error).__name__}: {error}"))
+            arrivals.append(generation)
+        for group in _similar_lengths(arrivals):
+            self._prefill_or_fail(group)
 
-    def _prefill(self, generation: Generation) -> None:
+    def _prefill_or_fail(self, group: list[Generation]) -> None:
+        """Prefill a group; when that fails, each request alone, so only the one that fails gets the error."""
+        try:
+            self._prefill(group)
+        except Exception as error:
+            if len(group) > 1:
+                for generation in group:
+                    self._prefill_or_fail([generation])
+                return
+            logger.exception("prefill failed")
+            group[0].push(Piece("", error=f"the engine failed: {type(error).__name__}: {error}"))
+
+    def _prefill(self, group: list[Generation]) -> None:
+        """One forward over the group's prompts (left-padded), then the group joins the batch."""
         from transformers import DynamicCache
 
-        ids = torch.tensor([generation.prompt_ids], device=self.device)
+        width = max(len(generation.prompt_ids) for generation in group)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(group), width), pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros_like(ids)
+        for index, generation in enumerate(group):
+            ids[index, width - len(generation.prompt_ids):] = torch.tensor(generation.prompt_ids)
+            mask[index, width - len(generation.prompt_ids):] = 1
         cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
-        seed = generation.params.seed
-        row = _Row(generation, TextReleaser(self.tokenizer, generation.params.stop),
-                   None if seed is None else torch.Generator(device="cpu").manual_seed(seed), ids.shape[1])
-        self._join(cache, ids.shape[1])
-        self._rows.append(row)
-        self._count(prompt_tokens=ids.shape[1])
-        self._advance([row], logits)
+        padded = {"attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)} if len(group) > 1 else {}
+        logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1, **padded).logits[:, -1]
+        rows = [_Row(generation, TextReleaser(self.tokenizer, generation.params.stop),
+                     None if generation.params.seed is None
+                     else torch.Generator(device="cpu").manual_seed(generation.params.seed),
+                     len(generation.prompt_ids))
+                for generation in group]
+        self._join(cache, mask)
+        self._rows.extend(rows)
+        self._count(prompt_tokens=int(mask.sum()), prefills=1)
+        self._advance(rows, logits)
 
     def _decode_step(self) -> None:
         last = torch.tensor([[row.generated[-1]] for row in self._rows], device=self.device)
@@ -496,14 +519,13 @@ class Engine:
 
     # ---- the batch's cache
 
-    def _join(self, cache, length: int) -> None:
-        """Append a prefilled request's cache to the batch, left-padding the shorter of the two."""
-        mask = torch.ones(1, length, dtype=torch.long, device=self.device)
+    def _join(self, cache, mask: torch.Tensor) -> None:
+        """Append prefilled requests' cache (and their padding ``mask``) to the batch, left-padding the narrower."""
         if self._cache is None or not self._rows:
             self._cache, self._mask = cache, mask
             return
-        width = max(self._mask.shape[1], length)
-        batch_pad, new_pad = width - self._mask.shape[1], width - length
+        width = max(self._mask.shape[1], mask.shape[1])
+        batch_pad, new_pad = width - self._mask.shape[1], width - mask.shape[1]
         for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
             mine.keys = torch.cat([_pad_left(mine.keys, batch_pad), _pad_left(theirs.keys, new_pad)])
             mine.values = torch.cat([_pad_left(mine.values, batch_pad), _pad_left(theirs.values, new_pad)])
@@ -535,6 +557,21 @@ class Engine:
         for row in self._rows:
             row.generation.push(Piece("", error=message))
         self._rows, self._cache, self._mask = [], None, None
+
+
+def _similar_lengths(generations: list[Generation], waste: float = 0.25) -> list[list[Generation]]:
+    """Groups to prefill together, by prompt length, so that padding adds at most ``waste`` of the group's
+    tokens (plus a little): a 20-token prompt is not padded to 4,000."""
+    groups: list[list[Generation]] = []
+    for generation in sorted(generations, key=lambda item: len(item.prompt_ids)):
+        if groups:
+            group = groups[-1]
+            tokens = sum(len(item.prompt_ids) for item in group) + len(generation.prompt_ids)
+            if len(generation.prompt_ids) * (len(group) + 1) <= tokens * (1 + waste) + 16:
+                group.append(generation)
+                continue
+        groups.append([generation])
+    return groups
 
 
 def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:

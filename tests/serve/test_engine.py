@@ -17,7 +17,7 @@ from apertus_compliance.serve.engine import (
     top_p_order,
 )
 
-PROMPTS = ["Hallo", "Guten Tag, hier spricht jemand aus Zürich. Wie geht es?", "Bonjour, je m'appelle Claire Dubois"]
+PROMPTS = ["Hallo Hallo", "Guten Tag, hier spricht jemand aus Zürich.", "Bonjour, je m'appelle Claire Dubois"]
 
 
 def test_greedy_in_a_batch_equals_greedy_alone_and_model_generate(make_engine):
@@ -26,9 +26,13 @@ def test_greedy_in_a_batch_equals_greedy_alone_and_model_generate(make_engine):
     prompts = [engine.text_prompt(text) for text in PROMPTS]
     greedy = SamplingParams(max_tokens=30, temperature=0, ignore_eos=True)
     alone = [engine.submit(ids, greedy).result().text for ids in prompts]
-    together = [engine.submit(ids, greedy) for ids in prompts]  # prompts of 3 lengths join one batch
+    prefills = engine.stats["prefills"]
+    engine.max_batch_size = 0  # hold admission until all three wait: then they are prefilled in one forward
+    together = [engine.submit(ids, greedy) for ids in prompts]
+    engine.max_batch_size = 16
     assert [generation.result().text for generation in together] == alone
     assert engine.stats["batched_rows"] > engine.stats["steps"]
+    assert engine.stats["prefills"] - prefills == 1  # three prompt lengths, left-padded into one batch
     for ids, text in zip(prompts, alone, strict=True):
         reference = engine.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=30, min_new_tokens=30)
         assert engine.tokenizer.decode(reference[0, len(ids):], skip_special_tokens=True) == text
@@ -182,3 +186,17 @@ def test_stop_strings_cut_and_hold_back(tokenizer, text, stop, released):
     assert "".join(pieces) == released
     for stop_string in stop:  # no piece ever showed a stop string, nor text after it
         assert all(stop_string not in piece for piece in pieces)
+
+
+def test_prompts_are_prefilled_in_groups_of_similar_length():
+    from apertus_compliance.serve.engine import Generation, _similar_lengths
+
+    def waiting(*lengths: int) -> list[Generation]:
+        return [Generation(number, [7] * length, SamplingParams(max_tokens=1)) for number, length in enumerate(lengths)]
+
+    def grouped(*lengths: int) -> list[list[int]]:
+        return [[len(item.prompt_ids) for item in group] for group in _similar_lengths(waiting(*lengths))]
+
+    assert grouped(30, 20, 25) == [[20, 25, 30]]
+    assert grouped(4000, 20, 22, 3900) == [[20, 22], [3900, 4000]]  # a short prompt is never padded to 4,000
+    assert grouped(5) == [[5]] and grouped() == []
