@@ -5,8 +5,11 @@
 set -euo pipefail
 dir="$(realpath -m "${1:?usage: $0 DIR}")"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge >/dev/null
+    packages=(slurmctld slurmd slurm-client munge)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "${packages[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${packages[@]}" >/dev/null; }
 fi
+[ -s /etc/munge/munge.key ] || { mkdir -p /etc/munge && dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null && chmod 400 /etc/munge/munge.key && chown munge:munge /etc/munge/munge.key 2>/dev/null || true; }
 mkdir -p "$dir/state" "$dir/spool" "$dir/log" /run/munge
 host="$(hostname -s)"
 cpus="$(nproc)"
