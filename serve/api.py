@@ -196,7 +196,7 @@ class CompletionsAPI:
         self._check_model(parsed)
         prompt = parsed.prompt
         if isinstance(prompt, list) and isinstance(prompt[0], int):
-            if max(prompt) >= len(self.engine.tokenizer) or min(prompt) < 0:
+            if max(prompt) >= self.engine.model.config.vocab_size or min(prompt) < 0:
                 raise RequestError("prompt holds token ids outside the vocabulary", param="prompt")
             prompt_ids = list(prompt)
         else:

@@ -179,6 +179,14 @@ def test_bad_requests_get_openai_error_objects(free_server, body, status, code, 
     assert engine.load_report() == {"active": 0, "waiting": 0}
 
 
+def test_token_id_prompts(free_server):
+    base, engine = free_server
+    answer = client(base).completions.create(model=MODEL, prompt=[5, 6, 7], max_tokens=4)
+    assert answer.usage.prompt_tokens == 3 and answer.usage.completion_tokens == 4
+    with pytest.raises(openai.BadRequestError, match="outside the vocabulary"):
+        client(base).completions.create(model=MODEL, prompt=[5, engine.model.config.vocab_size], max_tokens=4)
+
+
 def test_openai_client_sees_the_errors(free_server):
     base, _ = free_server
     with pytest.raises(openai.NotFoundError):
