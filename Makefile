@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/rebuild_bench.py
 	$(BIN)/python bench/filter_bench.py
 	$(BIN)/python bench/serve_bench.py
+	$(BIN)/python bench/scale_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

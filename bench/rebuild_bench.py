@@ -41,6 +41,21 @@ WORDS = ("the of and to in is was for on that with as by at from his an were are
 PII = ("write to anna.muster@beispiel.de", "server 81.12.34.56 answered", "IBAN DE89 3704 0044 0532 0130 00")
 
 
+def write_recipe(root: Path, name: str, source_id: str, target_tokens: int = 10**15) -> Path:
+    """The bundled signals' snapshot as of 2025-01-31 and a one-source recipe over ``root/sources/*.parquet``."""
+    with Registry(root / "registry.duckdb") as registry:
+        ingest_bundled_sample(registry)
+        compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list("apertus-2025-01")),
+                         root / "snapshot")
+    recipe = root / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": name, "seed": 1, "optout": {"snapshot": str(root / "snapshot")},
+        "sources": [{"id": source_id, "location": "sources/*.parquet", "format": "parquet",
+                     "target_tokens": target_tokens}],
+    }))
+    return recipe
+
+
 def write_input(folder: Path, documents: int, files: int) -> int:
     rng = random.Random(1)
     hosts = (bundled_data() / "sample" / "signals" / "hosts.txt").read_text().split()
@@ -104,16 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rebuild-bench-") as scratch:
         root = Path(scratch)
         size = write_input(root / "sources", args.documents, args.files)
-        with Registry(root / "registry.duckdb") as registry:
-            ingest_bundled_sample(registry)
-            compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list("apertus-2025-01")),
-                             root / "snapshot")
-        recipe = root / "recipe.yaml"
-        recipe.write_text(yaml.safe_dump({
-            "name": "bench", "seed": 1, "optout": {"snapshot": str(root / "snapshot")},
-            "sources": [{"id": "web", "location": "sources/*.parquet", "format": "parquet",
-                         "target_tokens": 10**12}],
-        }))
+        recipe = write_recipe(root, "bench", "web")
         bare_times, io_times, full_times = [], [], []
         for repeat in range(args.repeats):
             bare_times.append(bare(root / "sources", root / f"bare-{repeat}", args.files, args.workers))
