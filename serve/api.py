@@ -291,14 +291,12 @@ async def _until_done_or_gone(request: Request, generation: Generation):
     gone = asyncio.ensure_future(client_gone())
     try:
         await asyncio.wait({result, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
+    finally:  # also when this handler itself is cancelled
         gone.cancel()
         if not result.done():
             generation.cancel()
             result.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        return await result if not result.cancelled() else None
-    return None
+    return None if result.cancelled() else result.result()
 
 
 def _handling_errors(endpoint):

@@ -460,6 +460,7 @@ class Engine:
     def _advance(self, rows: list[_Row], logits: torch.Tensor) -> None:
         """Sample one token per row, release its text, and retire the rows that finished."""
         tokens = self._sample(rows, logits.float())
+        self._count(completion_tokens=len(rows))
         finished = []
         for row, token in zip(rows, tokens, strict=True):
             row.generated.append(token)
@@ -473,7 +474,6 @@ class Engine:
                     done = "stop"
                 elif len(row.generated) >= params.max_tokens or row.position + 1 >= self.context_length:
                     text, done = text + row.releaser.finish(), "length"
-            self._count(completion_tokens=1)
             if done is None:
                 if text:
                     row.generation.push(Piece(text))
