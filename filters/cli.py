@@ -15,7 +15,6 @@ from apertus_compliance.filters.deletion_list import (
     build_release,
     diff_releases,
     generate_keypair,
-    verify_release,
 )
 from apertus_compliance.filters.redactor import PATTERN_CLASSES, Redactor
 
@@ -76,13 +75,17 @@ def build(requests: Path, private_key: Path, out: Path, list_version: str | None
 @click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
               help="The publisher's public key (configured by the deployer, never taken from the release).")
 def verify(release: Path, public_key: Path) -> None:
-    """Check the signature and the payload hash of a release. Exit 1 when it does not verify."""
+    """Check a release as every loader does: the signature, every manifest field, the payload's hash
+    and content, then a self-test redaction through it. Prints the first failing check and exits 1."""
     try:
-        manifest, _ = verify_release(release, public_key)
+        listed = DeletionList.load(release, public_key)
+        listed.verify_self_test()
     except ReleaseError as error:
         raise _fail(error) from error
+    manifest = listed.manifest
+    self_test = "canary redacted" if listed.canary else "probe redaction ran (no canary in this release)"
     click.echo(f"{release}: verified, version {manifest['list_version']} created {manifest['created']}, "
-               f"{manifest['entries']} hashes")
+               f"{manifest['entries']} hashes; self-test: {self_test}")
 
 
 @deletion_list.command("diff")

@@ -1,10 +1,12 @@
 """Keep a verified deletion list current: load it from a folder or an http(s) URL, refresh on a schedule.
 
 Fail closed (DESIGN.md "Principles"): every candidate release is verified (ed25519 signature,
-payload sha256 and size, format version) in a staging folder before it replaces anything. A bad
-download, a tampered file, an older release or an unreachable server leaves the last good list in
-place and records why in ``last_error``. A list older than ``max_age`` warns; a strict loader
-refuses to serve without a fresh, verified list.
+every manifest field, payload sha256, size and content) and self-tested in a staging folder
+before it replaces anything. A bad download, a tampered or malformed file, a release dated in the
+future, an older release than one accepted before (even before a restart: the state folder
+remembers) or an unreachable server leaves the last good list in place and records why in
+``last_error``. A list older than ``max_age`` warns; a strict loader refuses to serve without a
+fresh, verified list.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -25,22 +28,30 @@ import urllib.request
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
-from apertus_compliance.filters.deletion_list import DeletionList, ReleaseError
+from apertus_compliance.filters.deletion_list import CLOCK_SKEW, DeletionList, ReleaseError, public_key_id
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 86400.0
 DEFAULT_MAX_AGE = 183 * 86400.0  # the model card asks users to re-download at least every six months
 WARN_EVERY = 3600.0
-MANIFEST_LIMIT = 1 << 20  # a manifest is a few hundred bytes; anything near this is not one
+DEFAULT_MAX_MANIFEST_BYTES = 1 << 20
+"""A manifest is a few hundred bytes; anything near this is not one."""
+DEFAULT_MAX_PAYLOAD_BYTES = 1 << 30
+"""1 GiB: 10M entries take about 90 MB; a deployer with a larger list raises it (``max_payload_bytes``)."""
+DEFAULT_TOTAL_TIMEOUT = 300.0
+"""Seconds one fetch (manifest and payload) may take in all, however the server paces its bytes."""
 USER_AGENT = "apertus-compliance-deletion-list/1"
+STATE_DIR_VARIABLE = "APERTUS_STATE_DIR"
+"""Overrides ``$XDG_STATE_HOME/apertus-compliance`` (default ``~/.local/state/apertus-compliance``)."""
+ACCEPTED_FILE = "accepted.json"
 _CHUNK = 1 << 20
 _INCOMING = ".incoming-"
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -133,28 +144,45 @@ class HttpSource(ListSource):
     """``<base>/manifest.json`` by conditional GET (ETag / Last-Modified), then ``<base>/payload.bin``.
 
     Standard library only; proxies come from the environment as usual for urllib. Plain http is
-    accepted because integrity comes from the signature, not from the transport.
+    accepted because integrity comes from the signature, not from the transport. A mirror is not
+    trusted with resources either: the deployer's limits bound every fetch. ``max_manifest_bytes``
+    and ``max_payload_bytes`` cap what is written to disk (the manifest's declared payload size,
+    unverified until the download is done, may only lower the cap), and ``total_timeout`` bounds a
+    whole fetch, however slowly a server drips its bytes (``timeout`` bounds each connect and read).
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+                 max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES) -> None:
+        for name, value in (("timeout", timeout), ("total_timeout", total_timeout),
+                            ("max_payload_bytes", max_payload_bytes), ("max_manifest_bytes", max_manifest_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} {value!r}: must be a positive number")
         self.location = base_url.rstrip("/")
         self.timeout = timeout
+        self.total_timeout = total_timeout
+        self.max_payload_bytes = int(max_payload_bytes)
+        self.max_manifest_bytes = int(max_manifest_bytes)
         self._validators: dict[str, str] = {}
 
-    def _get(self, name: str, headers: dict[str, str]) -> http.client.HTTPResponse | None:
+    def _get(self, name: str, headers: dict[str, str], deadline: _Deadline) -> http.client.HTTPResponse | None:
         """The response, or None for 304 Not Modified; any other failure is a ReleaseError naming the URL."""
         url = f"{self.location}/{name}"
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
+        opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            deadline.check(url)
+            return opener.open(request, timeout=deadline.socket_timeout(self.timeout))
         except urllib.error.HTTPError as error:
             error.close()
             if error.code == 304 and headers:
                 return None
             raise ReleaseError(f"{url}: HTTP {error.code} {error.reason}") from error
         except urllib.error.URLError as error:
+            deadline.check(url)
             raise ReleaseError(f"{url}: cannot connect ({error.reason})") from error
         except (OSError, http.client.HTTPException) as error:
+            deadline.check(url)
             raise ReleaseError(f"{url}: request failed ({error!r})") from error
 
     def fetch(self, into: Path) -> object | None:
@@ -164,73 +192,206 @@ class HttpSource(ListSource):
         if "last_modified" in self._validators:
             conditional["If-Modified-Since"] = self._validators["last_modified"]
         manifest_url = f"{self.location}/manifest.json"
-        response = self._get("manifest.json", conditional)
-        if response is None:
-            return None
-        with response:
-            manifest = _read_all(response, manifest_url, MANIFEST_LIMIT)
-            marker = {key: value for key, value in (("etag", response.headers.get("ETag")),
-                                                    ("last_modified", response.headers.get("Last-Modified")))
-                      if value}
-        _write_bytes(into / "manifest.json", manifest)
-        payload_url = f"{self.location}/payload.bin"
-        declared = _declared_payload_size(manifest, manifest_url)
-        response = self._get("payload.bin", {})
-        if response is None:  # unreachable: an unconditional GET never gets 304 passed through
-            raise ReleaseError(f"{payload_url}: unexpected 304 Not Modified")
-        with response, (into / "payload.bin").open("wb") as target:
-            _copy_limited(response, target, payload_url, declared)
+        with _Deadline(self.total_timeout) as deadline:
+            response = self._get("manifest.json", conditional, deadline)
+            if response is None:
+                return None
+            with response:
+                manifest = _read_limited(response, manifest_url, self.max_manifest_bytes, "max_manifest_bytes",
+                                         deadline, self.timeout)
+                marker = {key: value for key, value in (("etag", response.headers.get("ETag")),
+                                                        ("last_modified", response.headers.get("Last-Modified")))
+                          if value}
+            _write_bytes(into / "manifest.json", manifest)
+            payload_url = f"{self.location}/payload.bin"
+            declared = _declared_payload_size(manifest, manifest_url)
+            if declared > self.max_payload_bytes:
+                raise ReleaseError(f"{manifest_url}: declares a payload of {declared} bytes, more than the "
+                                   f"{self.max_payload_bytes} bytes allowed (max_payload_bytes); not downloaded")
+            response = self._get("payload.bin", {}, deadline)
+            if response is None:  # unreachable: an unconditional GET never gets 304 passed through
+                raise ReleaseError(f"{payload_url}: unexpected 304 Not Modified")
+            with response, (into / "payload.bin").open("wb") as target:
+                _copy_limited(response, target, payload_url, declared, deadline, self.timeout)
         return marker
 
     def accept(self, marker: object) -> None:
         self._validators = dict(marker)  # type: ignore[call-overload]
 
 
-def open_source(location: str | Path, *, timeout: float = 30.0) -> ListSource:
-    """A source for a local release folder or an ``http://`` / ``https://`` base URL."""
+def open_source(location: str | Path, *, timeout: float = 30.0, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+                max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+                max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES) -> ListSource:
+    """A source for a local release folder or an ``http://`` / ``https://`` base URL (with its download limits)."""
     if isinstance(location, str) and "://" in location:
         scheme = location.split("://", 1)[0].lower()
         if scheme in ("http", "https"):
-            return HttpSource(location, timeout=timeout)
+            return HttpSource(location, timeout=timeout, total_timeout=total_timeout,
+                              max_payload_bytes=max_payload_bytes, max_manifest_bytes=max_manifest_bytes)
         raise ValueError(f"deletion list location {location!r}: expected a local folder or an http(s):// URL")
     return DirectorySource(location)
 
 
-def _read_all(response: http.client.HTTPResponse, url: str, limit: int) -> bytes:
+class _Deadline:
+    """The time budget of one fetch. Every socket opened under it is registered; when the budget is
+    spent a timer shuts them down, so no read (headers included) can outlast it, and between reads
+    each socket's time-out is cut to the time left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Self:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        self._timer.join()
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, url: str) -> None:
+        if self.expired or self.remaining() <= 0:
+            raise ReleaseError(f"{url}: the fetch took longer than the total time-out of {self.seconds:g} s "
+                               f"(total_timeout); stopped")
+
+    def socket_timeout(self, per_read: float) -> float:
+        return max(min(per_read, self.remaining()), 0.001)
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def tighten(self, per_read: float) -> None:
+        """Each registered socket's time-out: ``per_read``, or the time left when that is less."""
+        timeout = self.socket_timeout(per_read)
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.settimeout(timeout)
+            except OSError:
+                pass  # closed already
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; the owner still closes it
+        except OSError:
+            pass
+
+
+def _deadline_connection(base: type[http.client.HTTPConnection], deadline: _Deadline) -> type:
+    class Connection(base):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            super().connect()
+            deadline.register(self.sock)
+
+    return Connection
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_deadline_connection(http.client.HTTPConnection, self.deadline), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_deadline_connection(http.client.HTTPSConnection, self.deadline), req)
+
+
+def _chunks(response: http.client.HTTPResponse, url: str, deadline: _Deadline, per_read: float,
+            size: int = _CHUNK) -> Iterator[bytes]:
+    """The body in pieces as they arrive (``read1``: one socket read each, so a slow server cannot
+    hold one call for long), with the deadline checked between pieces."""
+    while True:
+        deadline.check(url)
+        deadline.tighten(per_read)
+        try:
+            chunk = response.read1(size)
+        except (OSError, http.client.HTTPException):
+            deadline.check(url)  # a socket shut down at the deadline: say so, not "connection reset"
+            raise
+        if not chunk:
+            deadline.check(url)  # a shut-down socket reads as the end: say why
+            return
+        yield chunk
+
+
+def _read_limited(response: http.client.HTTPResponse, url: str, limit: int, setting: str, deadline: _Deadline,
+                  per_read: float) -> bytes:
+    announced = _content_length(response)
+    if announced is not None and announced > limit:
+        raise ReleaseError(f"{url}: announces {announced} bytes, more than the {limit} allowed ({setting})")
+    data = bytearray()
     try:
-        data = response.read(limit + 1)
+        for chunk in _chunks(response, url, deadline, per_read, min(_CHUNK, limit + 1)):
+            data += chunk
+            if len(data) > limit:
+                raise ReleaseError(f"{url}: larger than {limit} bytes ({setting}), not a release manifest")
     except (OSError, http.client.HTTPException) as error:
         raise ReleaseError(f"{url}: download incomplete ({error!r})") from error
-    if len(data) > limit:
-        raise ReleaseError(f"{url}: larger than {limit} bytes, not a release manifest")
-    announced = response.headers.get("Content-Length")
-    if announced is not None and announced.strip().isdigit() and len(data) != int(announced):
-        raise ReleaseError(f"{url}: download incomplete, {len(data)} of {int(announced)} bytes")
-    return data
+    if announced is not None and len(data) != announced:
+        raise ReleaseError(f"{url}: download incomplete, {len(data)} of {announced} bytes")
+    return bytes(data)
 
 
-def _copy_limited(response: http.client.HTTPResponse, target: BinaryIO, url: str, limit: int) -> None:
-    """Stream to ``target``; stop past ``limit`` bytes (what the manifest declares) so a hostile server can't fill
-    the disk."""
+def _copy_limited(response: http.client.HTTPResponse, target: BinaryIO, url: str, limit: int, deadline: _Deadline,
+                  per_read: float) -> None:
+    """Stream to ``target``; stop past ``limit`` bytes (the declared size, already capped by
+    max_payload_bytes) so a hostile server can't fill the disk."""
+    announced = _content_length(response)
+    if announced is not None and announced > limit:
+        raise ReleaseError(f"{url}: announces {announced} bytes, more than the {limit} bytes the manifest declares")
     total = 0
     try:
-        while chunk := response.read(_CHUNK):
+        for chunk in _chunks(response, url, deadline, per_read):
             total += len(chunk)
             if total > limit:
-                raise ReleaseError(f"{url}: more than the {limit} bytes the manifest declares")
+                raise ReleaseError(f"{url}: more than the {limit} bytes the manifest declares; stopped")
             target.write(chunk)
     except (OSError, http.client.HTTPException) as error:
         raise ReleaseError(f"{url}: download incomplete after {total} bytes ({error!r})") from error
-    announced = response.headers.get("Content-Length")
-    if announced is not None and announced.strip().isdigit() and total != int(announced):
-        # read(amt) returns short at EOF without raising: a connection closed early shows only here
-        raise ReleaseError(f"{url}: download incomplete, {total} of {int(announced)} bytes")
+    if announced is not None and total != announced:
+        # a connection closed early reads as the end of the body: it shows only here
+        raise ReleaseError(f"{url}: download incomplete, {total} of {announced} bytes")
     target.flush()
     os.fsync(target.fileno())
 
 
+def _content_length(response: http.client.HTTPResponse) -> int | None:
+    announced = response.headers.get("Content-Length")
+    return int(announced) if announced is not None and announced.strip().isdigit() else None
+
+
 def _declared_payload_size(manifest: bytes, url: str) -> int:
-    """The payload size an (as yet unverified) manifest declares: only a bound for the download."""
+    """The payload size an (as yet unverified) manifest declares: only a bound for the download,
+    which the deployer's max_payload_bytes caps."""
     try:
         parsed = json.loads(manifest)
         entries, prefixes = parsed["entries"], parsed["prefixes"]
@@ -239,6 +400,20 @@ def _declared_payload_size(manifest: bytes, url: str) -> int:
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (entries, prefixes)):
         raise ReleaseError(f"{url}: not a deletion-list manifest (entries/prefixes are not counts)")
     return entries * 9 + prefixes * 8
+
+
+def default_state_dir(public_key: str | Path) -> Path:
+    """Where rollback state is kept when no folder is given: ``<root>/deletion-list/<key id>``, one
+    folder per publisher key, with ``<root>`` = ``$APERTUS_STATE_DIR``, else
+    ``$XDG_STATE_HOME/apertus-compliance``, else ``~/.local/state/apertus-compliance``."""
+    root = os.environ.get(STATE_DIR_VARIABLE)
+    if root:
+        base = Path(root).expanduser()
+    else:
+        xdg = os.environ.get("XDG_STATE_HOME", "")
+        base = (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state") \
+            / "apertus-compliance"
+    return base / "deletion-list" / public_key_id(public_key)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
@@ -278,13 +453,21 @@ class RefreshingDeletionList:
     ``max_age``. With ``cache_dir``, every accepted release is also written to
     ``cache_dir/current`` (an atomically replaced symlink to a fully written, verified folder), and
     a restart starts from it (verified again) even when the source is unreachable.
+
+    Rollback state (the newest release accepted so far, ``accepted.json``) is kept in ``state_dir``:
+    by default ``cache_dir``, else ``default_state_dir(public_key)`` under the user's state
+    directory, so a restart never accepts an older release than one accepted before. The HTTP
+    download limits (``total_timeout``, ``max_payload_bytes``) go to ``HttpSource``.
     """
 
     def __init__(self, location: str | Path | ListSource, public_key: str | Path, *,
                  interval: float | str = DEFAULT_INTERVAL, max_age: float | str | None = DEFAULT_MAX_AGE,
-                 strict: bool = False, cache_dir: str | Path | None = None,
-                 clock: Callable[[], float] = time.time, timeout: float = 30.0) -> None:
-        self.source = location if isinstance(location, ListSource) else open_source(location, timeout=timeout)
+                 strict: bool = False, cache_dir: str | Path | None = None, state_dir: str | Path | None = None,
+                 clock: Callable[[], float] = time.time, timeout: float = 30.0,
+                 total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+        self.source = location if isinstance(location, ListSource) else open_source(
+            location, timeout=timeout, total_timeout=total_timeout, max_payload_bytes=max_payload_bytes)
         self.public_key = Path(public_key)
         if not self.public_key.is_file():
             raise ReleaseError(f"{self.public_key}: public key not found (configure the deployer's key)")
@@ -292,6 +475,8 @@ class RefreshingDeletionList:
         self.max_age = None if max_age is None else parse_interval(max_age)
         self.strict = strict
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.state_dir = (Path(state_dir) if state_dir is not None else self.cache_dir if self.cache_dir is not None
+                          else default_state_dir(self.public_key))
         self._clock = clock
         self._lock = threading.Lock()  # guards the fields below
         self._refresh_lock = threading.Lock()  # one refresh at a time (thread and manual calls)
@@ -303,6 +488,7 @@ class RefreshingDeletionList:
         self._last_warned: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._accepted: dict | None = self._read_state()
         if self.cache_dir is not None:
             self._load_cache()
 
@@ -339,6 +525,7 @@ class RefreshingDeletionList:
             "source": self.source.location,
             "loaded_from": loaded_from,
             "interval_seconds": self.interval,
+            "state_dir": str(self.state_dir),
             "refreshing": self._thread is not None and self._thread.is_alive(),
             "last_checked": _iso(checked),
             "last_success": _iso(success),
@@ -394,7 +581,8 @@ class RefreshingDeletionList:
                     logger.debug("deletion list at %s unchanged", self.source.location)
                     self._succeeded(now, None)
                     return False
-                candidate = DeletionList.load(staging, self.public_key)
+                candidate = DeletionList.load(staging, self.public_key, now=self._now())
+                candidate.verify_self_test()
                 swapped, cache_error = self._consider(candidate, staging)
                 self.source.accept(marker)
                 self._succeeded(now, cache_error)
@@ -413,31 +601,97 @@ class RefreshingDeletionList:
         return Path(tempfile.mkdtemp(prefix=_INCOMING, dir=releases))  # same filesystem: rename is atomic
 
     def _consider(self, candidate: DeletionList, staging: Path) -> tuple[bool, str | None]:
-        """Swap in a verified candidate unless it is the loaded version or older (rollback protection)."""
+        """Swap in a verified candidate unless it is the loaded version or older than the loaded one
+        or than the newest accepted before (rollback protection)."""
         current = self.current
-        if current is not None:
-            if candidate.version == current.version:
-                if candidate.manifest["payload_sha256"] != current.manifest["payload_sha256"]:
-                    logger.warning("deletion list %s at %s was republished with other content under the same "
-                                   "version; keeping the loaded one", candidate.version, self.source.location)
-                return False, None
-            if _timestamp(candidate.created) < _timestamp(current.created):
-                raise ReleaseError(
-                    f"{self.source.location}: release {candidate.version} (created {candidate.manifest['created']}) "
-                    f"is older than the loaded {current.version} (created {current.manifest['created']}); "
-                    f"refused (rollback protection)")
-        cache_error = None
+        if current is not None and candidate.version == current.version:
+            if candidate.manifest["payload_sha256"] != current.manifest["payload_sha256"]:
+                logger.warning("deletion list %s at %s was republished with other content under the same "
+                               "version; keeping the loaded one", candidate.version, self.source.location)
+            return False, None
+        self._check_rollback(candidate, self.source.location)
+        errors = []
         if self.cache_dir is not None:
             try:
                 self._persist(candidate, staging)
             except OSError as error:  # the verified list is still better than the old one: use it, report this
-                cache_error = f"{self.cache_dir}: could not cache release {candidate.version} ({error})"
+                errors.append(f"{self.cache_dir}: could not cache release {candidate.version} ({error})")
+        state_error = self._record(candidate)
+        if state_error:
+            errors.append(state_error)
         with self._lock:
             self._current = replace(candidate, source=self.source.location)
             self._loaded_from = "source"
         logger.info("deletion list %s (created %s) swapped in from %s", candidate.version,
                     candidate.manifest["created"], self.source.location)
-        return True, cache_error
+        return True, "; ".join(errors) or None
+
+    def _check_rollback(self, candidate: DeletionList, where: str) -> None:
+        """ReleaseError when ``candidate`` is older than the loaded list or than the release recorded
+        in the state folder. Neither can be dated in the future: such releases are refused when
+        verified, and a recorded one is ignored when read (``_read_state``)."""
+        created = _timestamp(candidate.created)
+        current = self.current
+        with self._lock:
+            accepted = self._accepted
+        floors = []
+        if current is not None:
+            floors.append(("the loaded", current.version, current.manifest["created"]))
+        if accepted is not None:
+            floors.append((f"the release accepted before (state in {self.state_dir})", accepted["list_version"],
+                           accepted["created"]))
+        for label, version, floor in floors:
+            if created < _timestamp(datetime.fromisoformat(floor)):
+                raise ReleaseError(
+                    f"{where}: release {candidate.version} (created {candidate.manifest['created']}) is older than "
+                    f"{label} {version} (created {floor}); refused (rollback protection)")
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _read_state(self) -> dict | None:
+        """The newest release accepted before (``accepted.json``), or None. An unreadable record, or
+        one dated in the future (written by a build before such releases were refused), is
+        reported and ignored: it must not block every genuine release from now on."""
+        path = self.state_dir / ACCEPTED_FILE
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            created = datetime.fromisoformat(record["created"])
+            if not isinstance(record["list_version"], str) or created.tzinfo is None:
+                raise ValueError("list_version or created malformed")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            self._failed(f"{path}: rollback state unreadable, ignored ({error!r})")
+            return None
+        if created > self._now() + CLOCK_SKEW:
+            self._failed(f"{path}: rollback state names release {record['list_version']} created "
+                         f"{record['created']}, in the future; ignored")
+            return None
+        return record
+
+    def _record(self, candidate: DeletionList) -> str | None:
+        """Remember ``candidate`` as the newest accepted release (atomically); the error in words, if any."""
+        with self._lock:
+            accepted = self._accepted
+        if accepted is not None and _timestamp(candidate.created) < _timestamp(datetime.fromisoformat(
+                accepted["created"])):
+            return None
+        record = {"list_version": candidate.version, "created": candidate.manifest["created"],
+                  "payload_sha256": candidate.manifest["payload_sha256"],
+                  "signing_key_id": candidate.manifest["signing_key_id"], "accepted_at": self._now().isoformat()}
+        path = self.state_dir / ACCEPTED_FILE
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            staged = self.state_dir / f".{ACCEPTED_FILE}-{uuid.uuid4().hex[:8]}"
+            _write_bytes(staged, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+            os.replace(staged, path)
+            _fsync_dir(self.state_dir)
+        except OSError as error:
+            return f"{path}: could not record release {candidate.version} for rollback protection ({error})"
+        with self._lock:
+            self._accepted = record
+        return None
 
     def _persist(self, candidate: DeletionList, staging: Path) -> None:
         """Rename the verified staging folder into ``releases/`` and atomically repoint ``current`` at it."""
@@ -464,7 +718,9 @@ class RefreshingDeletionList:
         if not current.exists():
             return
         try:
-            loaded = DeletionList.load(current, self.public_key)
+            loaded = DeletionList.load(current, self.public_key, now=self._now())
+            loaded.verify_self_test()
+            self._check_rollback(loaded, str(current))
         except (ReleaseError, OSError) as error:
             self._failed(f"cached release unusable: {error}")
             return

@@ -2,7 +2,9 @@
 
 ``OutputFilter(RefreshingDeletionList(...), strict=True).wrap(app)`` mounts the filter middleware
 (filters/middleware.py) in front of any ASGI app. One ``Redactor`` is built per verified list and
-reused until the refresher swaps in a newer list. ``admin_reload`` is the ``POST /admin/reload``
+reused until the refresher swaps in a newer list; it is used only once a self-test redaction
+through it has worked (``DeletionList.verify_self_test``), run once per list, so ``/healthz`` says
+200 only when completions can really be filtered, and stays cheap. ``admin_reload`` is the ``POST /admin/reload``
 endpoint: it checks the list's source now, guarded by a bearer token read from the environment
 (``APERTUS_ADMIN_TOKEN``); without that variable the endpoint is disabled.
 """
@@ -19,10 +21,10 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from apertus_compliance.filters.deletion_list import DeletionList
+from apertus_compliance.filters.deletion_list import DeletionList, ReleaseError
 from apertus_compliance.filters.middleware import DeletionListMiddleware, RedactionMetrics, error_object
-from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, Redactor
-from apertus_compliance.filters.refresh import RefreshingDeletionList
+from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, Redactor, warm_up
+from apertus_compliance.filters.refresh import ListUnavailable, RefreshingDeletionList
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class OutputFilter:
     """The deletion list (kept current by ``refresher``), the redactor built from it, and the filter's metrics.
 
     ``refresher=None`` filters with ``patterns`` only (no deletion list); strict mode then refuses
-    to serve, as for a list that is missing.
+    to serve, as for a list that is missing. A list whose self-test fails counts as missing.
     """
 
     def __init__(self, refresher: RefreshingDeletionList | None, *, strict: bool = False,
@@ -47,6 +49,7 @@ class OutputFilter:
         self._lock = threading.Lock()
         self._redactor: Redactor | None = None
         self._built_for: DeletionList | None = None
+        self._self_test_error: str | None = None
 
     def redactor(self) -> Redactor | None:
         """The middleware's provider: raises ListUnavailable (strict) or returns None when there is no list."""
@@ -55,30 +58,63 @@ class OutputFilter:
         listed = self.refresher.require()
         if listed is None:
             return None
+        redactor, error = self._tested_redactor(listed)
+        if redactor is None:
+            message = f"deletion list {listed.version} is loaded but unusable: {error}"
+            if self.strict:
+                raise ListUnavailable(f"{message}; strict mode refuses to serve")
+            logger.warning("%s; serving WITHOUT deletion-list filtering", message)
+        return redactor
+
+    def _tested_redactor(self, listed: DeletionList) -> tuple[Redactor | None, str | None]:
+        """The redactor for ``listed`` once its self-test passed (None and the reason otherwise);
+        built and tested once per loaded list."""
         with self._lock:
             if self._built_for is not listed:
-                self._redactor = Redactor(listed, patterns=self.patterns, placeholder=self.placeholder)
-                self._built_for = listed
-            return self._redactor
+                redactor: Redactor | None = Redactor(listed, patterns=self.patterns, placeholder=self.placeholder)
+                try:
+                    listed.verify_self_test(redactor)
+                    error = None
+                except ReleaseError as failure:
+                    redactor, error = None, str(failure)
+                    logger.error("deletion list %s failed its self-test: %s", listed.version, error)
+                self._redactor, self._built_for, self._self_test_error = redactor, listed, error
+            return self._redactor, self._self_test_error
 
     def wrap(self, app: Callable) -> DeletionListMiddleware:
         return DeletionListMiddleware(app, self.redactor, strict=self.strict, metrics=self.metrics)
 
     def status(self) -> dict:
+        """The refresher's status, the patterns, and ``self_test``: ``"passed"``, ``"failed: <why>"``,
+        or None while no list is loaded or it was not tested yet."""
         if self.refresher is None:
-            return {"version": None, "strict": self.strict, "patterns": list(self.patterns)}
-        return {**self.refresher.status(), "patterns": list(self.patterns)}
+            return {"version": None, "strict": self.strict, "patterns": list(self.patterns), "self_test": None}
+        status = {**self.refresher.status(), "patterns": list(self.patterns)}
+        current = self.refresher.current
+        with self._lock:
+            tested, error = self._built_for, self._self_test_error
+        status["self_test"] = (None if current is None or tested is not current
+                               else "passed" if error is None else f"failed: {error}")
+        return status
 
     def available(self) -> bool:
-        """Whether completions can be served now (always true outside strict mode)."""
+        """Whether completions can be served now: in strict mode, only with a fresh list whose
+        self-test redaction worked (always true outside strict mode)."""
         try:
             return self.redactor() is not None or not self.strict
         except Exception:
             return False
 
     def start(self) -> None:
+        """Start the refresher (its first refresh loads the list now) and warm up: the list's
+        self-test runs here, and presidio-anonymizer is imported even without a list, so no request
+        pays for either on the event loop."""
         if self.refresher is not None:
             self.refresher.start()
+            listed = self.refresher.current
+            if listed is not None:
+                self._tested_redactor(listed)
+        warm_up()
 
     def stop(self) -> None:
         if self.refresher is not None:

@@ -21,6 +21,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 _EXIT_STATUS: dict[str, int] = {}
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps deletion-list rollback state in a fresh folder, never in the user's home
+    (``APERTUS_STATE_DIR``, read by ``filters.refresh.default_state_dir``; subprocesses inherit it)."""
+    monkeypatch.setenv("APERTUS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _EXIT_STATUS["code"] = int(exitstatus)
 

@@ -44,3 +44,36 @@ def test_keygen_build_verify_diff_redact(tmp_path):
     failed = run("deletion-list", "build", "--input", "bad.csv", "--key", "keys/private.key", "--out", "x",
                  cwd=tmp_path, ok=1)
     assert "bad.csv:2: category 'person' is not one of" in failed.stderr.decode()
+
+
+def test_verify_prints_the_first_failing_check(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    (tmp_path / "requests.csv").write_text("value,category\nHans Müller,name\n")
+    run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path)
+    run("deletion-list", "build", "--input", "requests.csv", "--key", "keys/private.key", "--out", "release",
+        "--version", "2026.11", "--created", "2026-11-01", cwd=tmp_path)
+    assert "self-test: canary redacted" in run("deletion-list", "verify", "release", "--public-key",
+                                                "keys/public.key", cwd=tmp_path).stdout.decode()
+
+    manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
+    manifest["created"] = "2026-11-01T00:00:00"  # no time zone; signed again by the publisher
+    manifest["max_tokens"] = 0  # also wrong: only the first failure is printed
+    signer = serialization.load_pem_private_key((tmp_path / "keys" / "private.key").read_bytes(), password=None)
+    unsigned = {key: value for key, value in manifest.items() if key != "signature"}
+    manifest["signature"] = signer.sign(json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()).hex()
+    (tmp_path / "release" / "manifest.json").write_text(json.dumps(manifest))
+    failed = run("deletion-list", "verify", "release", "--public-key", "keys/public.key", cwd=tmp_path, ok=1)
+    error = failed.stderr.decode()
+    assert "release/manifest.json: field 'created'" in error and "time zone" in error and "max_tokens" not in error
+    assert failed.stdout == b""
+
+
+def test_build_refuses_an_entry_too_long_to_redact(tmp_path):
+    words = " ".join(f"w{index}" for index in range(1000))
+    (tmp_path / "requests.csv").write_text(f"value,category\nHans Müller,name\n\"{words}\",other\n")
+    run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path)
+    failed = run("deletion-list", "build", "--input", "requests.csv", "--key", "keys/private.key", "--out", "out",
+                 cwd=tmp_path, ok=1)
+    assert "requests.csv:3: other entry of 1000 tokens; a release allows at most 32" in failed.stderr.decode()
+    assert not (tmp_path / "out").exists()

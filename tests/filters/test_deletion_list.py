@@ -405,3 +405,279 @@ def test_diff_of_manifests_read_from_disk(tmp_path, keys, pristine):
     old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     new = json.loads((tmp_path / "small" / "manifest.json").read_text(encoding="utf-8"))
     assert diff_releases(old, new)["counts"] == {"name": -1, "email": -1, "phone": -1, "address": -1, "other": -1}
+
+
+# --------------------------------------------------------------------------------------------
+# signed but malformed: a signature says who wrote a manifest, not that it is usable. Each variant
+# is re-signed with the publisher's own key, so only the validation can catch it.
+
+
+def _resign(release: Path, private_key: Path, manifest: dict, payload: bytes | None = None) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    if payload is not None:
+        (release / "payload.bin").write_bytes(payload)
+        manifest["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    signer = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
+    unsigned = {key: value for key, value in manifest.items() if key != "signature"}
+    manifest["signature"] = signer.sign(json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()).hex()
+    (release / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _field(path: str, value):
+    """Set ``path`` (``a.b`` for nested fields) to ``value``; ``...`` deletes it."""
+    def change(manifest: dict, payload: bytearray) -> None:
+        *parents, last = path.split(".")
+        target = manifest
+        for parent in parents:
+            target = target[parent]
+        if value is ...:
+            del target[last]
+        else:
+            target[last] = value
+    return change
+
+
+def _swap_first_hashes(manifest: dict, payload: bytearray) -> None:
+    payload[0:8], payload[8:16] = payload[8:16], payload[0:8]
+
+
+def _duplicate_first_hash(manifest: dict, payload: bytearray) -> None:
+    payload[8:16] = payload[0:8]
+
+
+def _category_byte(value: int):
+    def change(manifest: dict, payload: bytearray) -> None:
+        payload[manifest["entries"] * 8] = value
+    return change
+
+
+def _unsorted_prefixes(manifest: dict, payload: bytearray) -> None:
+    start = manifest["entries"] * 9
+    payload[start:start + 8], payload[start + 8:start + 16] = payload[start + 8:start + 16], payload[start:start + 8]
+
+
+def _no_phone_count(manifest: dict, payload: bytearray) -> None:
+    manifest["counts"]["phone"] = 0
+
+
+def _phone_count_without_phones(manifest: dict, payload: bytearray) -> None:
+    entries = manifest["entries"]
+    for index in range(entries * 8, entries * 9):
+        if payload[index] == CATEGORIES.index("phone"):
+            payload[index] = CATEGORIES.index("other")
+
+
+def _replace_the_hash_key(manifest: dict, payload: bytearray) -> None:
+    key = bytes(range(32))
+    manifest["hash"] = {**manifest["hash"], "key": key.hex(), "key_id": hashlib.sha256(key).hexdigest()[:16]}
+
+
+MALFORMED = {
+    # field: (change, text the message must contain)
+    "created without a time zone": (_field("created", "2025-03-01T12:00:00"), "'created'"),
+    "created in 2099": (_field("created", "2099-01-01T00:00:00+00:00"), "'created'"),
+    "created not a date": (_field("created", "yesterday"), "'created'"),
+    "created a number": (_field("created", 1735732800), "'created'"),
+    "counts missing": (_field("counts", ...), "'counts'"),
+    "counts with an unknown category": (_field("counts.celebrity", 1), "'counts'"),
+    "counts without a category": (_field("counts.other", ...), "'counts'"),
+    "counts negative": (_field("counts.name", -1), "'counts.name'"),
+    "counts a bool": (_field("counts.name", True), "'counts.name'"),
+    "counts a string": (_field("counts.name", "2"), "'counts.name'"),
+    "hash key not hex": (_field("hash.key", "zz" * 32), "'hash.key'"),
+    "hash key too short": (_field("hash.key", "ab" * 16), "'hash.key'"),
+    "hash key_id not of the key": (_field("hash.key_id", "0" * 16), "'hash.key_id'"),
+    "hash algorithm unknown": (_field("hash.algorithm", "md5"), "'hash.algorithm'"),
+    "hash with an extra field": (_field("hash.salt", "00"), "'hash'"),
+    "max_tokens 0": (_field("max_tokens", 0), "'max_tokens'"),
+    "max_tokens 33": (_field("max_tokens", 33), "'max_tokens'"),
+    "max_tokens a bool": (_field("max_tokens", True), "'max_tokens'"),
+    "max_tokens a float": (_field("max_tokens", 4.0), "'max_tokens'"),
+    "entries negative": (_field("entries", -1), "'entries'"),
+    "entries not an int": (_field("entries", "12"), "'entries'"),
+    "entries a bool": (_field("entries", True), "'entries'"),
+    "entries zero": (_field("entries", 0), "'entries'"),
+    "prefixes negative": (_field("prefixes", -3), "'prefixes'"),
+    "prefixes not an int": (_field("prefixes", 1.5), "'prefixes'"),
+    "prefixes null": (_field("prefixes", None), "'prefixes'"),
+    "format_version a bool": (_field("format_version", True), "format version"),
+    "normalization_version unknown": (_field("normalization_version", 99), "'normalization_version'"),
+    "normalization_version a bool": (_field("normalization_version", True), "'normalization_version'"),
+    "list_version empty": (_field("list_version", ""), "'list_version'"),
+    "list_version with a newline": (_field("list_version", "2025\r\nx-evil: 1"), "'list_version'"),
+    "list_version too long": (_field("list_version", "v" * 129), "'list_version'"),
+    "list_version a number": (_field("list_version", 2025), "'list_version'"),
+    "payload_sha256 missing": (_field("payload_sha256", ...), "'payload_sha256'"),
+    "signing_key_id of another key": (_field("signing_key_id", "0123456789abcdef"), "'signing_key_id'"),
+    "signature_algorithm other": (_field("signature_algorithm", "rsa"), "'signature_algorithm'"),
+    "an unknown field": (_field("comment", "hello"), "'comment'"),
+    "self_test not a canary": (_field("self_test", "Hans Müller"), "'self_test'"),
+    "self_test not listed (key replaced)": (_replace_the_hash_key, "'self_test'"),
+    "unsorted hashes": (_swap_first_hashes, "entry hashes"),
+    "duplicate hashes": (_duplicate_first_hash, "entry hashes"),
+    "unsorted prefixes": (_unsorted_prefixes, "prefix hashes"),
+    "category byte 9": (_category_byte(9), "category byte 9"),
+    "category byte 5": (_category_byte(5), "category byte 5"),
+    "phone entries but counts.phone 0": (_no_phone_count, "counts.phone"),
+    "counts.phone without phone entries": (_phone_count_without_phones, "counts.phone"),
+}
+
+
+@pytest.mark.parametrize("variant", MALFORMED, ids=list(MALFORMED))
+@pytest.mark.parametrize("reader", ["verify_release", "DeletionList.load"])
+def test_a_signed_but_malformed_release_is_refused_naming_the_field(release, keys, variant, reader):
+    change, field = MALFORMED[variant]
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    original = (release / "payload.bin").read_bytes()
+    payload = bytearray(original)
+    change(manifest, payload)
+    _resign(release, keys[0], manifest, bytes(payload) if payload != original else None)
+    read = verify_release if reader == "verify_release" else DeletionList.load
+    with pytest.raises(ReleaseError) as error:
+        read(release, keys[1])
+    message = str(error.value)
+    assert str(release) in message and field in message, message
+    assert "does not verify" not in message  # it was validation that refused it, not the signature
+
+
+def test_resigning_an_unchanged_manifest_still_verifies(release, keys):
+    """The malformed table's control: re-signing alone breaks nothing."""
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    _resign(release, keys[0], manifest)
+    assert verify_release(release, keys[1])[0] == manifest
+
+
+@pytest.mark.parametrize(("minutes", "accepted"), [(60, True), (-9, True), (-11, False), (-24 * 60, False)])
+def test_created_may_lie_only_a_little_in_the_future(pristine, keys, minutes, accepted):
+    from datetime import timedelta
+
+    out, manifest = pristine
+    now = CREATED + timedelta(minutes=minutes)  # negative: the reader's clock is behind the release
+    if accepted:
+        assert verify_release(out, keys[1], now=now)[0] == manifest
+        assert DeletionList.load(out, keys[1], now=now).version == "2025-03"
+    else:
+        with pytest.raises(ReleaseError, match="'created'.*in the future"):
+            DeletionList.load(out, keys[1], now=now)
+
+
+# --------------------------------------------------------------------------------------------
+# the self-test canary
+
+
+def test_every_release_carries_a_canary_that_is_listed_but_not_counted(pristine, keys, tmp_path, requests_csv):
+    import re
+
+    from apertus_compliance.filters import Redactor
+
+    out, manifest = pristine
+    canary = manifest["self_test"]
+    assert re.fullmatch(r"canary[0-9a-f]{24}", canary)
+    listed = DeletionList.load(out, keys[1])
+    assert listed.canary == canary
+    assert Redactor(listed).redact_with_counts(f"x {canary} y") == ("x [REDACTED] y", {"other": 1})
+    assert manifest["counts"]["other"] == 1  # ABC-123-XYZ only: the canary is not a request
+    assert listed.self_test() is True
+    # derived from the hash key: a rebuild is byte-identical, another version has another canary
+    again = build_release(requests_csv, keys[0], tmp_path / "again", "2025-03", created=CREATED)
+    other = build_release(requests_csv, keys[0], tmp_path / "other", "2025-04", created=CREATED)
+    assert again["self_test"] == canary != other["self_test"]
+
+
+def test_the_self_test_fails_when_the_canary_is_not_redacted(pristine, keys):
+    from dataclasses import replace
+
+    listed = DeletionList.load(pristine[0], keys[1])
+    other_key = bytes(range(32))
+    broken = replace(listed, manifest={**listed.manifest, "hash": {**listed.manifest["hash"], "key": other_key.hex()}})
+    assert broken.self_test() is False
+    with pytest.raises(ReleaseError, match="self_test.*not redacted"):
+        broken.verify_self_test()
+
+
+def test_a_release_without_a_canary_stays_readable_and_runs_the_probe(release, keys):
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["self_test"]
+    _resign(release, keys[0], manifest)
+    listed = DeletionList.load(release, keys[1])
+    assert listed.canary is None
+    assert listed.self_test() is True
+
+
+def test_the_bulk_path_inserts_the_canary_in_order(tmp_path, keys):
+    from collections import Counter
+
+    import numpy as np
+
+    from apertus_compliance.filters.deletion_list import (
+        _finalize,
+        release_hash_key,
+        sorted_unique,
+        token_hashes,
+        write_release,
+    )
+
+    key = release_hash_key(keys[0], "bulk")
+    firsts = token_hashes([f"first{index}" for index in range(50)], key)
+    lasts = token_hashes([f"last{index}" for index in range(40)], key)
+    with np.errstate(over="ignore"):
+        pairs = (firsts[:, None] * np.uint64(0x9E3779B97F4A7C15) + lasts[None, :]).ravel()
+    hashes = sorted_unique(_finalize(pairs, 2))
+    manifest = write_release(tmp_path / "bulk", keys[0], "bulk", key, hashes, np.zeros(len(hashes), dtype=np.uint8),
+                             _finalize(firsts, 1), Counter({"name": len(hashes)}), longest=2, created=CREATED)
+    assert manifest["entries"] == len(hashes) + 1
+    listed = DeletionList.load(tmp_path / "bulk", keys[1])
+    assert np.all(listed.hashes[1:] > listed.hashes[:-1])
+    assert int((listed.categories == CATEGORIES.index("other")).sum()) == 1
+    assert listed.self_test() is True
+
+
+# --------------------------------------------------------------------------------------------
+# entry length: the redactor hashes every window of up to max_tokens tokens, so it is bounded
+
+
+def test_build_refuses_an_entry_longer_than_the_limit_naming_the_line(tmp_path, keys):
+    from apertus_compliance.filters.deletion_list import MAX_ENTRY_TOKENS
+
+    words = " ".join(f"wort{index}" for index in range(1000))
+    bad = write_csv(tmp_path / "long.csv", f"value,category\nHans Müller,name\n\"{words}\",other\n")
+    with pytest.raises(ReleaseError) as error:
+        build_release(bad, keys[0], tmp_path / "out", "v1", created=CREATED)
+    message = str(error.value)
+    assert f"{bad}:3:" in message and "1000 tokens" in message and str(MAX_ENTRY_TOKENS) in message
+    assert "wort1" not in message  # the error names the line, not the (private) value
+    assert not (tmp_path / "out").exists()
+
+    longest = " ".join(f"wort{index}" for index in range(MAX_ENTRY_TOKENS))
+    fits = write_csv(tmp_path / "fits.csv", f"value,category\n\"{longest}\",other\n")
+    assert build_release(fits, keys[0], tmp_path / "fits", "v1", created=CREATED)["max_tokens"] == MAX_ENTRY_TOKENS
+
+
+@pytest.mark.parametrize("longest", [0, 33, 1000])
+def test_write_release_refuses_max_tokens_out_of_bounds(tmp_path, keys, longest):
+    from collections import Counter
+
+    import numpy as np
+
+    from apertus_compliance.filters.deletion_list import release_hash_key, write_release
+
+    with pytest.raises(ReleaseError, match=f"{longest} tokens"):
+        write_release(tmp_path / "out", keys[0], "v1", release_hash_key(keys[0], "v1"),
+                      np.array([1, 2], dtype=np.uint64), np.zeros(2, dtype=np.uint8), np.array([], dtype=np.uint64),
+                      Counter({"name": 2}), longest=longest, created=CREATED)
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_release_refuses_unsorted_hashes(tmp_path, keys):
+    from collections import Counter
+
+    import numpy as np
+
+    from apertus_compliance.filters.deletion_list import release_hash_key, write_release
+
+    with pytest.raises(ReleaseError, match="entry hashes must be strictly increasing"):
+        write_release(tmp_path / "out", keys[0], "v1", release_hash_key(keys[0], "v1"),
+                      np.array([5, 3], dtype=np.uint64), np.zeros(2, dtype=np.uint8), np.array([], dtype=np.uint64),
+                      Counter({"name": 2}), longest=1, created=CREATED)
+    assert not (tmp_path / "out" / "manifest.json").exists()

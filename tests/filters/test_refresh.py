@@ -541,3 +541,299 @@ def test_bad_configuration_fails_loudly(tmp_path, keys):
         RefreshingDeletionList(tmp_path, tmp_path / "missing.key")
     with pytest.raises(ValueError, match="interval"):
         RefreshingDeletionList(tmp_path, keys["ours"][1], interval="soon")
+
+
+# --------------------------------------------------------------------------------------------
+# releases that are signed but must still be refused, and rollback state across restarts
+
+
+def resign(folder: Path, private_key: Path, change) -> Path:
+    """Apply ``change(manifest)`` and sign again with the publisher's own key: only validation can tell."""
+    from cryptography.hazmat.primitives import serialization
+
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    change(manifest)
+    signer = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
+    unsigned = {key: value for key, value in manifest.items() if key != "signature"}
+    manifest["signature"] = signer.sign(json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()).hex()
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    return folder
+
+
+def dated_2099(manifest: dict) -> None:
+    manifest["created"] = "2099-01-01T00:00:00+00:00"
+
+
+def state_file(root: Path, keys) -> Path:
+    from apertus_compliance.filters.deletion_list import public_key_id
+
+    return root / "deletion-list" / public_key_id(keys["ours"][1]) / "accepted.json"
+
+
+def test_restart_without_cache_dir_still_refuses_an_older_release(tmp_path, server, release, loader, keys,
+                                                                   monkeypatch):
+    state = tmp_path / "state-home"
+    monkeypatch.setenv("APERTUS_STATE_DIR", str(state))
+    server.publish(release("2026.02", FEB))
+    first = loader(server.url)
+    assert first.refresh() is True
+    record = json.loads(state_file(state, keys).read_text())
+    assert record["list_version"] == "2026.02" and record["created"] == FEB.isoformat()
+    assert first.status()["state_dir"] == str(state_file(state, keys).parent)
+    first.stop()
+
+    server.publish(release("2026.01", JAN))  # older, still fresh, correctly signed
+    restarted = loader(server.url)  # no cache_dir: the state folder remembers
+    assert restarted.current is None
+    assert restarted.refresh() is False
+    assert restarted.current is None
+    error = restarted.last_error
+    assert "rollback" in error and "2026.01" in error and "2026.02" in error and "accepted before" in error
+
+    server.publish(release("2026.03", FEB + timedelta(days=3)))
+    assert restarted.refresh() is True and restarted.current.version == "2026.03"
+    assert json.loads(state_file(state, keys).read_text())["list_version"] == "2026.03"
+
+
+def test_the_same_release_is_accepted_again_after_a_restart(tmp_path, release, loader, keys):
+    folder = release("2026.02", FEB, out=tmp_path / "published")
+    assert loader(folder).refresh() is True
+    again = loader(folder)
+    assert again.refresh() is True and again.current.version == "2026.02" and again.last_error is None
+
+
+def test_default_state_dir_follows_the_environment(tmp_path, keys, monkeypatch):
+    from apertus_compliance.filters.deletion_list import public_key_id
+    from apertus_compliance.filters.refresh import default_state_dir
+
+    key_id = public_key_id(keys["ours"][1])
+    monkeypatch.setenv("APERTUS_STATE_DIR", str(tmp_path / "explicit"))
+    assert default_state_dir(keys["ours"][1]) == tmp_path / "explicit" / "deletion-list" / key_id
+    monkeypatch.delenv("APERTUS_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_state_dir(keys["ours"][1]) == tmp_path / "xdg" / "apertus-compliance" / "deletion-list" / key_id
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_state_dir(keys["ours"][1]) == (tmp_path / "home" / ".local" / "state" / "apertus-compliance"
+                                                  / "deletion-list" / key_id)
+    other = default_state_dir(keys["other"][1])
+    assert other.name != key_id  # one folder per publisher key
+
+
+def test_state_dir_argument_and_cache_dir_hold_the_state(tmp_path, release, loader, keys):
+    folder = release("2026.02", FEB, out=tmp_path / "published")
+    loader(folder, state_dir=tmp_path / "given").refresh()
+    assert json.loads((tmp_path / "given" / "accepted.json").read_text())["list_version"] == "2026.02"
+    loader(folder, cache_dir=tmp_path / "cache").refresh()
+    assert json.loads((tmp_path / "cache" / "accepted.json").read_text())["list_version"] == "2026.02"
+
+
+def test_a_release_dated_2099_is_refused_and_blocks_no_later_release(tmp_path, server, release, loader, keys):
+    server.publish(release("2026.01", JAN))
+    lists = loader(server.url)
+    assert lists.refresh() is True
+    server.publish(resign(release("2099.01", FEB), keys["ours"][0], dated_2099))
+
+    assert lists.refresh() is False
+    assert lists.current.version == "2026.01"
+    assert "'created'" in lists.last_error and "future" in lists.last_error and server.url in lists.last_error
+
+    restarted = loader(server.url)
+    server.publish(release("2026.02", FEB))  # a genuine later release
+    assert restarted.refresh() is True and restarted.current.version == "2026.02"
+    assert lists.refresh() is True and lists.current.version == "2026.02"
+
+
+def test_a_future_dated_state_record_is_ignored(tmp_path, release, loader, keys):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "accepted.json").write_text(json.dumps({"list_version": "2099.01", "created": "2099-01-01T00:00:00+00:00",
+                                                     "payload_sha256": "0" * 64}))
+    lists = loader(release("2026.01", JAN, out=tmp_path / "published"), state_dir=state)
+    assert "in the future; ignored" in lists.last_error
+    assert lists.refresh() is True and lists.current.version == "2026.01"
+    assert json.loads((state / "accepted.json").read_text())["list_version"] == "2026.01"
+
+
+def test_an_unreadable_state_record_is_reported_and_ignored(tmp_path, release, loader):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "accepted.json").write_text("{broken")
+    lists = loader(release("2026.01", JAN, out=tmp_path / "published"), state_dir=state)
+    assert "rollback state unreadable" in lists.last_error
+    assert lists.refresh() is True and lists.last_error is None
+
+
+def test_a_release_whose_canary_is_not_listed_is_refused(server, release, loader, keys):
+    server.publish(release("2026.01", JAN))
+    lists = loader(server.url, strict=True)
+    lists.refresh()
+
+    def replace_the_key(manifest: dict) -> None:
+        key = bytes(range(32))
+        manifest["hash"] = {**manifest["hash"], "key": key.hex(), "key_id": sha256(key).hexdigest()[:16]}
+
+    server.publish(resign(release("2026.02", FEB), keys["ours"][0], replace_the_key))
+    assert lists.refresh() is False
+    assert lists.current.version == "2026.01" and "'self_test'" in lists.last_error
+
+
+def test_a_release_whose_self_test_redaction_fails_is_not_swapped_in(server, release, loader, monkeypatch):
+    from apertus_compliance.filters.redactor import Redactor
+
+    server.publish(release("2026.01", JAN))
+    lists = loader(server.url, strict=True)
+    assert lists.refresh() is True
+    server.publish(release("2026.02", FEB))
+
+    def broken(self, text):
+        raise RuntimeError("anonymizer broken")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Redactor, "redact", broken)
+        assert lists.refresh() is False
+    assert lists.current.version == "2026.01"
+    assert "self-test redaction failed" in lists.last_error and "anonymizer broken" in lists.last_error
+    assert lists.refresh() is True and lists.current.version == "2026.02"
+
+
+def test_a_cached_release_older_than_the_state_is_not_used(tmp_path, release, loader):
+    cache = tmp_path / "cache"
+    folder = tmp_path / "published"
+    release("2026.01", JAN, out=folder)
+    loader(folder, cache_dir=cache).refresh()
+    (cache / "accepted.json").write_text(json.dumps({"list_version": "2026.02", "created": FEB.isoformat()}))
+    restarted = loader(folder, cache_dir=cache)
+    assert restarted.current is None and "cached release unusable" in restarted.last_error
+    assert "rollback" in restarted.last_error
+
+
+# --------------------------------------------------------------------------------------------
+# hostile mirrors: the deployer's limits bound disk and time, whatever the server sends
+
+
+class HostileServer:
+    """Serves ``manifest.json`` and ``payload.bin`` in a chosen way: ``normal``, ``drip`` (one byte
+    every 50 ms: longer than the tests' 1.5 s budget), ``drip-headers`` (the status line, then header bytes one by
+    one), or ``endless`` (64 KiB chunks without end, no Content-Length)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.modes: dict[str, str] = {}
+        self.requests: list[str] = []
+        self.stopping = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/list"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread.start()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                name = self.path.rsplit("/", 1)[-1]
+                server.requests.append(name)
+                data = server.files[name]
+                mode = server.modes.get(name, "normal")
+                try:
+                    if mode == "drip-headers":
+                        self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+                        while not server.stopping.wait(0.05):
+                            self.wfile.write(b"a")
+                            self.wfile.flush()
+                        return
+                    self.send_response(200)
+                    if mode != "endless":
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if mode == "normal":
+                        self.wfile.write(data)
+                    elif mode == "drip":
+                        for byte in data:
+                            if server.stopping.wait(0.05):
+                                return
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                    else:
+                        while not server.stopping.is_set():
+                            self.wfile.write(b"\0" * 65536)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: that is what the test wants
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hostile(release):
+    """A HostileServer serving a genuine release (2026.01)."""
+    folder = release("2026.01", JAN)
+    served = HostileServer({name: (folder / name).read_bytes() for name in ("manifest.json", "payload.bin")})
+    yield served
+    served.stop()
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "payload.bin"])
+@pytest.mark.parametrize("mode", ["drip", "drip-headers"])
+def test_a_dripping_mirror_cannot_extend_the_total_timeout(tmp_path, hostile, name, mode):
+    hostile.modes[name] = mode
+    source = HttpSource(hostile.url, timeout=5.0, total_timeout=1.5)
+    began = time.monotonic()
+    with pytest.raises(ReleaseError) as error:
+        source.fetch(tmp_path)
+    assert time.monotonic() - began < 15  # 1.5 s budget; generous bound for a busy machine
+    message = str(error.value)
+    assert f"{hostile.url}/{name}" in message and "total_timeout" in message and "1.5 s" in message
+
+
+def test_an_endless_payload_stops_at_the_declared_size(tmp_path, hostile):
+    hostile.modes["payload.bin"] = "endless"
+    declared = len(hostile.files["payload.bin"])
+    with pytest.raises(ReleaseError) as error:
+        HttpSource(hostile.url, timeout=5.0, total_timeout=30).fetch(tmp_path)
+    assert f"{hostile.url}/payload.bin" in str(error.value) and f"{declared} bytes" in str(error.value)
+    assert (tmp_path / "payload.bin").stat().st_size <= declared
+
+
+def test_an_endless_manifest_stops_at_max_manifest_bytes(tmp_path, hostile):
+    hostile.modes["manifest.json"] = "endless"
+    with pytest.raises(ReleaseError) as error:
+        HttpSource(hostile.url, timeout=5.0, total_timeout=30, max_manifest_bytes=4096).fetch(tmp_path)
+    assert f"{hostile.url}/manifest.json" in str(error.value) and "max_manifest_bytes" in str(error.value)
+    assert "payload.bin" not in hostile.requests
+
+
+def test_the_payload_limit_is_the_deployers_not_the_manifests(tmp_path, hostile):
+    manifest = json.loads(hostile.files["manifest.json"])
+    manifest["entries"] = 10**12  # unverified yet: it may only lower the limit, never raise it
+    hostile.files["manifest.json"] = json.dumps(manifest).encode()
+    with pytest.raises(ReleaseError) as error:
+        HttpSource(hostile.url, timeout=5.0, max_payload_bytes=1 << 20).fetch(tmp_path)
+    assert "max_payload_bytes" in str(error.value) and str(1 << 20) in str(error.value)
+    assert "payload.bin" not in hostile.requests and not (tmp_path / "payload.bin").exists()
+
+
+def test_download_limits_reach_the_source_through_the_loader(hostile, loader):
+    lists = loader(hostile.url, max_payload_bytes=64, total_timeout=20)
+    assert lists.source.max_payload_bytes == 64 and lists.source.total_timeout == 20
+    assert lists.refresh() is False
+    assert "max_payload_bytes" in lists.last_error and lists.current is None
+    assert loader(hostile.url).refresh() is True  # the same mirror within the default limits
+
+
+@pytest.mark.parametrize("option", ["total_timeout", "max_payload_bytes", "max_manifest_bytes", "timeout"])
+@pytest.mark.parametrize("value", [0, -1, float("inf"), True])
+def test_bad_download_limits_fail_loudly(option, value):
+    with pytest.raises(ValueError, match=option):
+        HttpSource("http://127.0.0.1:1/list", **{option: value})
