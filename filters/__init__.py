@@ -14,7 +14,14 @@ from apertus_compliance.filters.deletion_list import (
     generate_keypair,
     verify_release,
 )
-from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, PATTERN_CLASSES, RedactionStream, Redactor, Span
+from apertus_compliance.filters.redactor import (
+    DEFAULT_PLACEHOLDER,
+    PATTERN_CLASSES,
+    RedactionStream,
+    Redactor,
+    Span,
+    warm_up,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -29,4 +36,5 @@ __all__ = [
     "diff_releases",
     "generate_keypair",
     "verify_release",
+    "warm_up",
 ]
