@@ -4,7 +4,10 @@
 on uvicorn: ``POST /v1/chat/completions`` and ``POST /v1/completions`` (JSON or SSE streams),
 ``GET /v1/models``, ``GET /healthz``, ``GET /metrics``, ``POST /admin/reload``. The endpoints
 write plain completions; redaction happens in the middleware around them, so the same filter
-code runs here and in the proxy. Every error is an OpenAI-style error object.
+code runs here and in the proxy, and the routes see the path the middleware normalized. A
+request body over ``max_request_bytes`` is answered 413 before it is read whole; parsing, the
+chat template and tokenization run in a worker thread, never on the event loop. Every error is
+an OpenAI-style error object.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
@@ -24,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from apertus_compliance.filters.middleware import error_object
+from apertus_compliance.filters.middleware import MAX_REQUEST_BYTES, RequestBodyLimit, error_object
 from apertus_compliance.serve.engine import (
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
@@ -176,34 +180,41 @@ class CompletionsAPI:
             raise RequestError(str(error), code="engine_unavailable", status=503) from error
 
     async def chat(self, request: Request) -> Response:
-        parsed: ChatRequest = _parse(ChatRequest, await request.body())
+        parsed, prompt_ids = await anyio.to_thread.run_sync(self._chat_prompt, await request.body())
+        params = self._sampling(parsed, prompt_ids, parsed.max_completion_tokens or parsed.max_tokens)
+        generation = self._submit(prompt_ids, params)
+        return await self._respond(request, generation, parsed, chat=True)
+
+    def _chat_prompt(self, body: bytes) -> tuple[ChatRequest, list[int]]:
+        """In a worker thread: the parsed request and its prompt ids (template and tokenizer are CPU work)."""
+        parsed: ChatRequest = _parse(ChatRequest, body)
         self._check_model(parsed)
         if parsed.tools:
             raise RequestError("tools are not supported by the bundled engine", param="tools")
         messages = [{"role": message.role, "content": message.text()} for message in parsed.messages]
         try:
-            prompt_ids = self.engine.chat_prompt(messages)
+            return parsed, self.engine.chat_prompt(messages)
         except EngineError as error:
             raise RequestError(str(error), param="messages") from error
         except Exception as error:  # the chat template raised (e.g. it refuses a role order)
             raise RequestError(f"the chat template rejected the messages: {error}", param="messages") from error
-        params = self._sampling(parsed, prompt_ids, parsed.max_completion_tokens or parsed.max_tokens)
-        generation = self._submit(prompt_ids, params)
-        return await self._respond(request, generation, parsed, chat=True)
 
     async def completions(self, request: Request) -> Response:
-        parsed: CompletionRequest = _parse(CompletionRequest, await request.body())
+        parsed, prompt_ids = await anyio.to_thread.run_sync(self._text_prompt, await request.body())
+        params = self._sampling(parsed, prompt_ids, parsed.max_tokens or COMPLETIONS_DEFAULT_MAX_TOKENS)
+        generation = self._submit(prompt_ids, params)
+        return await self._respond(request, generation, parsed, chat=False)
+
+    def _text_prompt(self, body: bytes) -> tuple[CompletionRequest, list[int]]:
+        """In a worker thread: the parsed request and its prompt ids (token ids as given, else the text encoded)."""
+        parsed: CompletionRequest = _parse(CompletionRequest, body)
         self._check_model(parsed)
         prompt = parsed.prompt
         if isinstance(prompt, list) and isinstance(prompt[0], int):
             if max(prompt) >= self.engine.model.config.vocab_size or min(prompt) < 0:
                 raise RequestError("prompt holds token ids outside the vocabulary", param="prompt")
-            prompt_ids = list(prompt)
-        else:
-            prompt_ids = self.engine.text_prompt(prompt if isinstance(prompt, str) else prompt[0])
-        params = self._sampling(parsed, prompt_ids, parsed.max_tokens or COMPLETIONS_DEFAULT_MAX_TOKENS)
-        generation = self._submit(prompt_ids, params)
-        return await self._respond(request, generation, parsed, chat=False)
+            return parsed, list(prompt)
+        return parsed, self.engine.text_prompt(prompt if isinstance(prompt, str) else prompt[0])
 
     # ---- responses
 
@@ -318,9 +329,11 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return error_response(f"{request.method} {request.url.path}: {error.detail}", status=error.status_code, code=code)
 
 
-def build_app(engine: Engine, output_filter: OutputFilter, *, start: bool = True) -> Any:
-    """The ASGI app: metrics around the filter middleware around the endpoints. With ``start``, the
-    app's lifespan starts the engine and the list refresher and stops them at shutdown."""
+def build_app(engine: Engine, output_filter: OutputFilter, *, start: bool = True,
+              max_request_bytes: int = MAX_REQUEST_BYTES) -> Any:
+    """The ASGI app: metrics around the request-body limit around the filter middleware around the
+    endpoints. With ``start``, the app's lifespan starts the engine and the list refresher and stops
+    them at shutdown."""
     metrics = ServerMetrics(output_filter, engine, paths=PATHS)
     api = CompletionsAPI(engine, output_filter, metrics)
 
@@ -347,4 +360,4 @@ def build_app(engine: Engine, output_filter: OutputFilter, *, start: bool = True
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})
     app.state.output_filter = output_filter
-    return metrics.measure(output_filter.wrap(app))
+    return metrics.measure(RequestBodyLimit(output_filter.wrap(app), max_request_bytes))

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, PATTERN_CLASSES
+from apertus_compliance.filters.refresh import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TOTAL_TIMEOUT
 
 
 def filter_options(command):
@@ -29,9 +30,19 @@ def filter_options(command):
                           "(--no-strict serves unfiltered, marked x-deletion-list: none)."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Keep the last verified release here, so a restart works while the source is down."),
+        click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Where the newest accepted release is recorded, so a restart never accepts an older one "
+                          "(default: --cache-dir, else $APERTUS_STATE_DIR or ~/.local/state/apertus-compliance)."),
+        click.option("--max-download-bytes", default=DEFAULT_MAX_PAYLOAD_BYTES, show_default=True,
+                     type=click.IntRange(min=1), help="Refuse a release payload larger than this (https sources)."),
+        click.option("--download-timeout", default=DEFAULT_TOTAL_TIMEOUT, show_default=True,
+                     type=click.FloatRange(min=0, min_open=True),
+                     help="Seconds one fetch of a release may take in all, however slowly a mirror sends."),
         click.option("--pattern", "patterns", multiple=True, type=click.Choice(PATTERN_CLASSES),
                      help="Also redact these pattern classes always (repeatable)."),
         click.option("--placeholder", default=DEFAULT_PLACEHOLDER, show_default=True),
+        click.option("--max-request-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(min=1),
+                     help="Answer 413 for a request body larger than this (checked before it is read whole)."),
         click.option("--host", default="127.0.0.1", show_default=True),
         click.option("--port", default=8000, show_default=True, type=int),
         click.option("--log-level", default="info", show_default=True,
@@ -41,14 +52,16 @@ def filter_options(command):
 
 
 def _output_filter(deletion_list: str, public_key: Path, refresh: str, max_age: str, strict: bool,
-                   cache_dir: Path | None, patterns: tuple[str, ...], placeholder: str):
+                   cache_dir: Path | None, state_dir: Path | None, max_download_bytes: int, download_timeout: float,
+                   patterns: tuple[str, ...], placeholder: str):
     from apertus_compliance.filters.deletion_list import ReleaseError
     from apertus_compliance.filters.refresh import RefreshingDeletionList
     from apertus_compliance.serve.output_filter import OutputFilter
 
     try:
         refresher = RefreshingDeletionList(deletion_list, public_key, interval=refresh, max_age=max_age,
-                                           strict=strict, cache_dir=cache_dir)
+                                           strict=strict, cache_dir=cache_dir, state_dir=state_dir,
+                                           total_timeout=download_timeout, max_payload_bytes=max_download_bytes)
         return OutputFilter(refresher, strict=strict, patterns=patterns, placeholder=placeholder)
     except (ReleaseError, ValueError) as error:
         raise click.ClickException(str(error)) from error
@@ -75,12 +88,10 @@ def _run(app, host: str, port: int, log_level: str) -> None:
 @click.option("--seed", type=int, default=None, help="Seed for requests that bring none (default: random).")
 @filter_options
 def serve_command(model: str, served_model_name: str | None, device: str, dtype: str, threads: int | None,
-                  max_batch_size: int, seed: int | None, deletion_list: str, public_key: Path, refresh: str,
-                  max_age: str, strict: bool, cache_dir: Path | None, patterns: tuple[str, ...], placeholder: str,
-                  host: str, port: int, log_level: str) -> None:
+                  max_batch_size: int, seed: int | None, max_request_bytes: int, host: str, port: int,
+                  log_level: str, **list_settings) -> None:
     """Serve MODEL behind an OpenAI-compatible API, every completion filtered by the deletion list."""
-    output_filter = _output_filter(deletion_list, public_key, refresh, max_age, strict, cache_dir, patterns,
-                                   placeholder)
+    output_filter = _output_filter(**list_settings)
     try:
         from apertus_compliance.serve.api import build_app
         from apertus_compliance.serve.engine import Engine, EngineError
@@ -92,7 +103,7 @@ def serve_command(model: str, served_model_name: str | None, device: str, dtype:
                              max_batch_size=max_batch_size, seed=seed)
     except EngineError as error:
         raise click.ClickException(str(error)) from error
-    _run(build_app(engine, output_filter), host, port, log_level)
+    _run(build_app(engine, output_filter, max_request_bytes=max_request_bytes), host, port, log_level)
 
 
 @click.command("proxy")
@@ -101,16 +112,14 @@ def serve_command(model: str, served_model_name: str | None, device: str, dtype:
 @click.option("--timeout", default=600.0, show_default=True, type=float,
               help="Seconds to wait for the upstream (connect, and between chunks).")
 @filter_options
-def proxy_command(upstream: str, timeout: float, deletion_list: str, public_key: Path, refresh: str, max_age: str,
-                  strict: bool, cache_dir: Path | None, patterns: tuple[str, ...], placeholder: str, host: str,
-                  port: int, log_level: str) -> None:
+def proxy_command(upstream: str, timeout: float, max_request_bytes: int, host: str, port: int, log_level: str,
+                  **list_settings) -> None:
     """Put the deletion-list filter in front of any OpenAI-compatible server (vLLM, ...)."""
     from apertus_compliance.serve.proxy import ProxyError, build_proxy
 
-    output_filter = _output_filter(deletion_list, public_key, refresh, max_age, strict, cache_dir, patterns,
-                                   placeholder)
+    output_filter = _output_filter(**list_settings)
     try:
-        app = build_proxy(upstream, output_filter, timeout=timeout)
+        app = build_proxy(upstream, output_filter, timeout=timeout, max_request_bytes=max_request_bytes)
     except ProxyError as error:
         raise click.ClickException(str(error)) from error
     _run(app, host, port, log_level)

@@ -37,6 +37,7 @@ DEFAULT_TEMPERATURE = 0.8
 """The Apertus model card's recommended sampling."""
 DEFAULT_TOP_P = 0.9
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 
 LogitsProcessor = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 """transformers' contract: ``(input_ids [1, seq], scores [1, vocab]) -> scores``."""
@@ -285,6 +286,7 @@ class Engine:
         self._stopping = threading.Event()
         self._stats_lock = threading.Lock()
         self.stats = collections.Counter()
+        self._text_tokenizer = _text_tokenizer(tokenizer)
 
     # ---- loading
 
@@ -315,15 +317,27 @@ class Engine:
     # ---- prompts
 
     def chat_prompt(self, messages: list[dict]) -> list[int]:
-        """Token ids of ``messages`` rendered by the tokenizer's chat template, ready for the assistant turn."""
+        """Token ids of ``messages`` rendered by the tokenizer's chat template, ready for the assistant turn.
+
+        Text in the messages is encoded as text: a control-token string a user types (``<|user_end|>``)
+        never becomes a control token, only those the template writes do (transformers'
+        ``sanitize_control_tokens``). Roles are checked here because a template may build control
+        tokens from them (``<|{{ role }}|>``)."""
         if not getattr(self.tokenizer, "chat_template", None):
             raise EngineError(f"model {self.name!r} has no chat template; use /v1/completions")
+        for message in messages:
+            if message.get("role") not in CHAT_ROLES:
+                raise EngineError(f"message role {message.get('role')!r} is not one of {', '.join(CHAT_ROLES)}")
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                 return_dict=False)
+                                                 return_dict=False, sanitize_control_tokens=True)
         return list(ids)
 
     def text_prompt(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        """Token ids of a plain prompt, with the tokenizer's special tokens added; special-token strings in
+        ``text`` are encoded as text (a prompt that needs control tokens is sent as token ids)."""
+        if self._text_tokenizer is not None:
+            return list(self._text_tokenizer.encode(text, add_special_tokens=True).ids)
+        return list(self.tokenizer(text, add_special_tokens=True, split_special_tokens=True)["input_ids"])
 
     # ---- requests
 
@@ -557,6 +571,24 @@ class Engine:
         for row in self._rows:
             row.generation.push(Piece("", error=message))
         self._rows, self._cache, self._mask = [], None, None
+
+
+def _text_tokenizer(tokenizer):
+    """A private copy of a fast tokenizer's backend that encodes special-token strings as text.
+
+    A copy, set once: switching ``split_special_tokens`` per call mutates the shared backend, which the
+    engine thread reads (decoding) while requests are encoded in worker threads. None for a slow tokenizer.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    copy.encode_special_tokens = True
+    return copy
 
 
 def _similar_lengths(generations: list[Generation], waste: float = 0.25) -> list[list[Generation]]:

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from starlette.requests import Request
 from starlette.responses import Response
 
+from apertus_compliance.filters.middleware import InvalidPath, scope_path
 from apertus_compliance.serve.output_filter import OutputFilter
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -89,7 +90,10 @@ class ServerMetrics:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            path = scope.get("path", "")
+            try:
+                path = scope_path(scope)  # the form the filter decides on, so variants count as one path
+            except InvalidPath:
+                path = ""
             label = path if path in self.paths else "other"
             started, status = time.monotonic(), 500
 

@@ -1,32 +1,51 @@
 """The deletion-list filter in front of any OpenAI-compatible server (vLLM, TGI, llama.cpp, ...).
 
-``build_proxy("http://127.0.0.1:8001/v1", output_filter)`` forwards every request under ``/v1/``
-to the upstream's base URL (the one an OpenAI client would take), streaming both ways with httpx,
-and filters the completion endpoints through the same middleware as the bundled engine.
-``/healthz``, ``/metrics`` and ``/admin/reload`` are the proxy's own.
+``build_proxy("http://127.0.0.1:8001/v1", output_filter)`` forwards requests to the upstream's
+base URL (the one an OpenAI client would take), streaming responses with httpx, through the same
+filter middleware as the bundled engine. ``/healthz``, ``/metrics`` and ``/admin/reload`` are the
+proxy's own.
+
+What is forwarded: the middleware normalizes the path once (``normalize_path``) and the proxy
+forwards exactly that form, so what was decided on is what the upstream sees. Forwarded are the
+filtered text endpoints (``/v1/chat/completions``, ``/v1/completions``, ``/v1/responses`` and
+``/v1/responses/{id}...``) and the allow-list of endpoints without generated text
+(``/v1/models``, ``/v1/models/{id}``); any other path (``/v1/embeddings``, ``/v1/audio/...``, a
+path with ``;`` parameters or in another case) is answered 404 here and never reaches the
+upstream. A request body over ``max_request_bytes`` is answered 413 before it is read whole.
 
 When the upstream fails: unreachable or timing out before answering -> 502/504 with an OpenAI
-error object; dying in the middle of an event stream -> an ``error`` event (the filter then ends
-the stream and drops text it still held back); dying in the middle of any other body -> the
-connection is aborted, so a client never mistakes a cut-off body for a whole one. A client that
-disconnects closes the upstream request, so the upstream stops generating.
+error object; dying in the middle of an event stream -> the partial event is dropped and the
+stream ends with an ``error`` event and ``data: [DONE]`` (the filter then drops text it still held
+back, never releases it); dying in the middle of any other body -> the connection is aborted, so a
+client never mistakes a cut-off body for a whole one. A client that disconnects closes the
+upstream request, so the upstream stops generating.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from apertus_compliance.filters.middleware import error_object
+from apertus_compliance.filters.middleware import (
+    MAX_BODY_BYTES,
+    MAX_REQUEST_BYTES,
+    InvalidPath,
+    RequestBodyLimit,
+    error_object,
+    path_kind,
+    scope_path,
+)
 from apertus_compliance.serve.metrics import ServerMetrics
 from apertus_compliance.serve.output_filter import OutputFilter, admin_reload
 
@@ -34,7 +53,11 @@ logger = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "host", "content-length"})
-PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/healthz", "/metrics", "/admin/reload")
+PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models", "/healthz", "/metrics",
+         "/admin/reload")
+FORWARDED_KINDS = frozenset({"chat", "completions", "responses", "pass"})
+_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+"""The blank line that ends a server-sent event (any of the three line ends)."""
 
 
 class ProxyError(ValueError):
@@ -53,7 +76,7 @@ def upstream_base(url: str) -> str:
 
 
 class Proxy:
-    """Forwards ``/v1/<rest>`` to ``<upstream base>/<rest>``."""
+    """Forwards ``/v1/<rest>`` to ``<upstream base>/<rest>`` for the paths the filter knows."""
 
     def __init__(self, upstream: str, output_filter: OutputFilter, *, timeout: float = 600.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -74,8 +97,15 @@ class Proxy:
             await self.client.aclose()
 
     async def forward(self, request: Request) -> Response:
-        rest = request.url.path[len("/v1"):]
-        url = self.base + rest + (f"?{request.url.query}" if request.url.query else "")
+        try:
+            path = scope_path(request.scope)  # the middleware's normalized form (normalizing it again is a no-op)
+        except InvalidPath as error:
+            return _error(400, str(error), "invalid_path", "invalid_request_error")
+        if not path.startswith("/v1/") or path_kind(path) not in FORWARDED_KINDS:
+            return _error(404, f"{request.method} {path}: not an endpoint this proxy forwards", "not_found",
+                          "invalid_request_error")
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        url = httpx.URL(self.base + path[len("/v1"):] + (f"?{query}" if query else ""))
         headers = [(name, value) for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP]
         upstream_request = self.client.build_request(request.method, url, headers=headers,
                                                      content=await request.body())
@@ -87,7 +117,8 @@ class Proxy:
             logger.warning("upstream %s unreachable: %s: %s", self.base, type(error).__name__, error)
             return _error(502, f"the upstream at {self.base} is unreachable: {type(error).__name__}",
                           "upstream_unreachable")
-        event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        event_stream = (response.headers.get("content-type", "").startswith("text/event-stream")
+                        and response.headers.get("content-encoding", "identity") == "identity")
         headers = {name: value for name, value in response.headers.items() if name.lower() not in HOP_BY_HOP}
         if "content-length" in response.headers and "content-encoding" not in response.headers:
             headers["content-length"] = response.headers["content-length"]
@@ -95,15 +126,32 @@ class Proxy:
                                  headers=headers)
 
     async def _relay(self, response: httpx.Response, event_stream: bool):
+        """The upstream's body as it comes; an event stream in whole events, so that a failure drops the
+        partial event and ends the stream with an error event and ``[DONE]``."""
+        pending = b""
         try:
             async for chunk in response.aiter_raw():
-                yield chunk
+                if not event_stream:
+                    yield chunk
+                    continue
+                start = max(0, len(pending) - 3)
+                pending += chunk
+                cut = 0
+                for match in _EVENT_END.finditer(pending, start):
+                    cut = match.end()
+                if len(pending) > MAX_BODY_BYTES:  # no event ends: the filter refuses it, memory stays bounded
+                    cut = len(pending)
+                if cut:
+                    yield pending[:cut]
+                    pending = pending[cut:]
+            if pending:
+                yield pending  # a clean end mid-event: the filter reports the truncated stream
         except httpx.HTTPError as error:
             logger.warning("upstream %s failed mid-response: %s: %s", self.base, type(error).__name__, error)
             if not event_stream:
                 raise  # abort the connection: a cut-off JSON body must not look whole
-            yield b"\n\ndata: " + orjson.dumps(error_object(f"the upstream failed mid-stream: {type(error).__name__}",
-                                                            "upstream_failed")) + b"\n\n"
+            yield (b"data: " + orjson.dumps(error_object(f"the upstream failed mid-stream: {type(error).__name__}",
+                                                         "upstream_failed")) + b"\n\ndata: [DONE]\n\n")
         finally:  # also when the client went away: the upstream stops generating
             await response.aclose()
 
@@ -121,14 +169,21 @@ class Proxy:
         return JSONResponse(body, status_code=200 if upstream_ok and filter_ok else 503)
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse(error_object(message, code, "upstream_error"), status_code=status)
+def _error(status: int, message: str, code: str, kind: str = "upstream_error") -> JSONResponse:
+    return JSONResponse(error_object(message, code, kind), status_code=status)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}", code,
+                  "invalid_request_error")
 
 
 def build_proxy(upstream: str, output_filter: OutputFilter, *, timeout: float = 600.0,
-                transport: httpx.AsyncBaseTransport | None = None) -> Any:
-    """The proxy's ASGI app: metrics around the filter middleware around the forwarding routes. Its
-    lifespan opens the upstream client and starts the list refresher."""
+                transport: httpx.AsyncBaseTransport | None = None,
+                max_request_bytes: int = MAX_REQUEST_BYTES) -> Any:
+    """The proxy's ASGI app: metrics around the request-body limit around the filter middleware around the
+    forwarding routes. Its lifespan opens the upstream client and starts the list refresher."""
     proxy = Proxy(upstream, output_filter, timeout=timeout, transport=transport)
     metrics = ServerMetrics(output_filter, paths=PATHS)
 
@@ -149,6 +204,6 @@ def build_proxy(upstream: str, output_filter: OutputFilter, *, timeout: float = 
         Route("/admin/reload", admin_reload, methods=["POST"]),
         Route("/v1/{rest:path}", proxy.forward, methods=methods),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.output_filter = output_filter
-    return metrics.measure(output_filter.wrap(app))
+    return metrics.measure(RequestBodyLimit(output_filter.wrap(app), max_request_bytes))

@@ -1,8 +1,10 @@
 """Shared by the serving tests: a tiny random Apertus checkpoint, signed deletion-list releases, a
-logits processor that makes the engine say a listed name, and real uvicorn servers on loopback."""
+logits processor that makes the engine say a listed name, real uvicorn servers on loopback, and raw HTTP
+requests (a path sent byte for byte, a chunked body)."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -18,6 +20,7 @@ from apertus_compliance.serve.output_filter import OutputFilter
 from apertus_compliance.serve.random_model import write_random_checkpoint
 
 NAME, EMAIL, OTHER_NAME = "Hans Müller", "anna.muster@beispiel.de", "Greta Beispiel"
+PHONE = "+41 79 123 45 67"
 SAID = f" Guten Tag, hier spricht {NAME}. Schreiben Sie an {EMAIL}, Grüsse!"
 """What ForceText makes the engine generate: a listed name and e-mail address, split into many tokens."""
 
@@ -25,7 +28,7 @@ SAID = f" Guten Tag, hier spricht {NAME}. Schreiben Sie an {EMAIL}, Grüsse!"
 @pytest.fixture(scope="session")
 def words() -> dict[str, str]:
     """The listed values and the forced answer, for the test modules (conftest is not importable)."""
-    return {"NAME": NAME, "EMAIL": EMAIL, "OTHER_NAME": OTHER_NAME, "SAID": SAID}
+    return {"NAME": NAME, "EMAIL": EMAIL, "OTHER_NAME": OTHER_NAME, "SAID": SAID, "PHONE": PHONE}
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +39,20 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def releases(tmp_path_factory):
-    """Two signed releases: v1 lists NAME and EMAIL, v2 also OTHER_NAME; plus the public key."""
+    """Signed releases: v1 lists NAME and EMAIL, v2 also OTHER_NAME, "phone" NAME, EMAIL and PHONE; plus the
+    public key."""
     root = tmp_path_factory.mktemp("lists")
     private, public = generate_keypair(root / "keys")
     (root / "v1.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n", encoding="utf-8")
     (root / "v2.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n{OTHER_NAME},name\n",
                                  encoding="utf-8")
+    (root / "phone.csv").write_text(f"value,category,region\n{NAME},name,\n{EMAIL},email,\n{PHONE},phone,CH\n",
+                                    encoding="utf-8")
     build_release(root / "v1.csv", private, root / "v1", "2026-11-v1")
     build_release(root / "v2.csv", private, root / "v2", "2026-12-v2")
-    return {"v1": root / "v1", "v2": root / "v2", "public_key": public, "private_key": private}
+    build_release(root / "phone.csv", private, root / "phone", "2026-12-phone")
+    return {"v1": root / "v1", "v2": root / "v2", "phone": root / "phone", "public_key": public,
+            "private_key": private}
 
 
 class ForceText:
@@ -140,3 +148,36 @@ def list_filter(releases, tmp_path):
         return OutputFilter(refresher, strict=strict, **options)
 
     return make
+
+
+def _send_raw(base: str, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+              chunks: list[bytes] | None = None) -> tuple[int, dict, bytes]:
+    """One request with the path sent byte for byte (httpx and the openai client normalize it); ``chunks``:
+    a chunked body instead of ``body``."""
+    host, port = base.removeprefix("http://").split(":")
+    head = [f"{method} {path} HTTP/1.1", f"host: {host}:{port}", "content-type: application/json",
+            "connection: close", *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    if chunks is not None:
+        head.append("transfer-encoding: chunked")
+    elif "content-length" not in (headers or {}):
+        head.append(f"content-length: {len(body)}")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall("\r\n".join(head).encode() + b"\r\n\r\n")
+        try:
+            if chunks is None:
+                sock.sendall(body)
+            else:
+                for chunk in chunks:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed before taking the whole body
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read()
+
+
+@pytest.fixture
+def send_raw():
+    """``send_raw(base, method, path, body=b"", headers=None, chunks=None) -> (status, headers, body)``."""
+    return _send_raw

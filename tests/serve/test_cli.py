@@ -51,7 +51,9 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
                         *list_options], serve_port, serve_log)
         try:
             proxy = start(["proxy", "--upstream", f"http://127.0.0.1:{serve_port}/v1", "--pattern", "email",
-                           *list_options], proxy_port, proxy_log)
+                           "--max-request-bytes", "100000", "--state-dir", str(tmp_path / "proxy-state"),
+                           "--download-timeout", "60", "--max-download-bytes", "1000000", *list_options],
+                          proxy_port, proxy_log)
             try:
                 for port in (serve_port, proxy_port):
                     api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
@@ -63,9 +65,14 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
                     streamed = api.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "x"}],
                                                            max_tokens=12, stream=True)
                     assert [chunk for chunk in streamed]
+                too_large = httpx.post(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", timeout=30,
+                                       json={"model": "tiny", "messages": [{"role": "user", "content": "x" * 200_000}]})
+                assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "request_too_large"
                 reload = httpx.post(f"http://127.0.0.1:{proxy_port}/admin/reload",
                                     headers={"authorization": "Bearer t0ken"})
                 assert reload.status_code == 200 and reload.json()["reloaded"] is False
+                accepted = (tmp_path / "proxy-state" / "accepted.json").read_text()  # rollback state where asked
+                assert "2026-11-v1" in accepted
             finally:
                 assert stop(proxy) == 0
         finally:
