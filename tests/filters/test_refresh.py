@@ -446,7 +446,7 @@ def test_non_strict_without_a_list_returns_none_and_warns(server, loader):
 # background refresh
 
 
-def wait_for(condition, timeout: float = 5.0) -> bool:
+def wait_for(condition, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -467,7 +467,7 @@ def test_background_thread_swaps_in_a_new_release(server, release, loader):
 
     began = time.monotonic()
     lists.stop()
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began < 10  # a refresh in flight completes first; not the 30 s join time-out
     assert lists.status()["refreshing"] is False
     assert not any(thread.name == "deletion-list-refresh" for thread in threading.enumerate())
 
@@ -786,6 +786,7 @@ def hostile(release):
 
 @pytest.mark.parametrize("name", ["manifest.json", "payload.bin"])
 @pytest.mark.parametrize("mode", ["drip", "drip-headers"])
+@pytest.mark.slow
 def test_a_dripping_mirror_cannot_extend_the_total_timeout(tmp_path, hostile, name, mode):
     hostile.modes[name] = mode
     source = HttpSource(hostile.url, timeout=5.0, total_timeout=1.5)

@@ -69,6 +69,7 @@ def test_code_is_not_masked(sample_run):
     assert sum("@" in text for text in code.values()) > 50  # license-header emails stay in code
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_bytes_as_one(sample_run, tmp_path, hashes):
     from apertus_compliance.pipeline.rebuild import rebuild
     from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe

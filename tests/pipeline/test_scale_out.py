@@ -34,8 +34,10 @@ def run_cli(*arguments: str, env: dict | None = None, user: str | None = None) -
                           env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
+@pytest.mark.ray
 def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_path, hashes):
-    import ray
+    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
 
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, log_to_driver=False,
              runtime_env={"env_vars": {QUIET_ENV: "1"}})
@@ -74,6 +76,7 @@ class KillOnce(BaseFilter):
 '''
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_stops_with_an_error_and_the_rerun_resumes(kit, hashes):
     """datatrove's local pool would wait forever for the task of a killed worker; ours stops and says so."""
     rows = kit.web_rows(2000, seed=5)

@@ -1,5 +1,11 @@
 """The rebuild submitted to a real single-node Slurm (Debian's packages, started by the test) gives the
-local executor's bytes; and the errors a login node can give."""
+local executor's bytes; and the errors a login node can give.
+
+The cluster is private to the test and leaves the machine as it found it: config, munge key and socket,
+state and logs live in a folder of its own (not pytest's, which a later session deletes), on free ports;
+the daemons it started are stopped by PID at teardown, also when a test fails; daemons that were
+already running are never touched. See ``scripts/start_local_slurm.sh``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +29,54 @@ COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
 START_SLURM = Path(__file__).resolve().parents[2] / "scripts" / "start_local_slurm.sh"
 
 
+NEEDED = ("slurmctld", "slurmd", "sbatch", "munged")
+
+
+def tell(request: pytest.FixtureRequest, line: str) -> None:
+    """A line on the terminal even while pytest captures output."""
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print(f"\n{line}", flush=True)
+
+
+def running(folder: Path) -> list[str]:
+    """The daemons of ``folder/pids`` still alive ("name pid"): the PID's command line still names the folder."""
+    alive = []
+    for line in (folder / "pids").read_text().splitlines() if (folder / "pids").is_file() else []:
+        name, pid = line.split()
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"{folder}/" in command:
+            alive.append(line)
+    return alive
+
+
 @pytest.fixture(scope="module")
-def slurm(tmp_path_factory) -> dict:
-    """Environment variables for a running single-node Slurm cluster (started here; needs root or a cluster)."""
+def slurm(request: pytest.FixtureRequest) -> Iterator[dict]:
+    """Environment variables for a running single-node Slurm cluster: the user's (``SLURM_CONF``), or one
+    started here as root and stopped after the module's tests."""
     if os.environ.get("SLURM_CONF") and shutil.which("sbatch"):
-        return {}
+        yield {}
+        return
     if os.geteuid() != 0:
         pytest.skip("no Slurm cluster configured (SLURM_CONF) and not root to start one with scripts/start_local_slurm.sh")
-    folder = tmp_path_factory.mktemp("slurm")
-    started = subprocess.run(["bash", str(START_SLURM), str(folder)], capture_output=True, text=True, timeout=300)
-    assert started.returncode == 0, started.stdout + started.stderr
-    return {"SLURM_CONF": str(folder / "slurm.conf")}
+    missing = [name for name in NEEDED if shutil.which(name) is None]
+    if missing:
+        tell(request, f"test_slurm: {', '.join(missing)} missing: installing Debian's slurmctld slurmd slurm-client "
+                      "munge with apt-get (root)")
+    folder = Path(tempfile.mkdtemp(prefix="apertus-slurm-")).resolve()
+    try:
+        started = subprocess.run(["bash", str(START_SLURM), str(folder)], capture_output=True, text=True,
+                                 timeout=900)
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield {"SLURM_CONF": str(folder / "slurm.conf")}
+    finally:
+        stopped = subprocess.run(["bash", str(START_SLURM), "--stop", str(folder)], capture_output=True, text=True,
+                                 timeout=300)
+        left = running(folder)
+        assert not left, f"still running after --stop: {left}; {stopped.stderr}; logs in {folder}/log"
+        shutil.rmtree(folder)
 
 
 def sample_recipe(folder: Path, **slurm_settings) -> Path:
@@ -54,6 +99,8 @@ def run(*arguments: str, env: dict) -> subprocess.CompletedProcess:
                           env={**os.environ, **env})
 
 
+@pytest.mark.slow
+@pytest.mark.slurm
 def test_slurm_rebuild_writes_the_local_executors_bytes(slurm, sample_run, tmp_path, hashes):
     recipe = sample_recipe(tmp_path, partition="debug", time="00:20:00", mem_per_cpu_gb=1)
     run_dir = tmp_path / "run"

@@ -1,6 +1,11 @@
 """Shared by the serving tests: a tiny random Apertus checkpoint, signed deletion-list releases, a
 logits processor that makes the engine say a listed name, real uvicorn servers on loopback, and raw HTTP
-requests (a path sent byte for byte, a chunked body)."""
+requests (a path sent byte for byte, a chunked body).
+
+torch and transformers (the serve extra) are imported only by the fixtures that need them: without the
+extra, the engine tests skip with a reason and the proxy and filter tests still run. Test modules that
+import the engine at module level call ``pytest.importorskip`` first.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,20 @@ import http.client
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 import uvicorn
 
 from apertus_compliance.filters import build_release, generate_keypair
 from apertus_compliance.filters.refresh import RefreshingDeletionList
-from apertus_compliance.serve.engine import Engine
 from apertus_compliance.serve.output_filter import OutputFilter
 from apertus_compliance.serve.random_model import write_random_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+SERVE_EXTRA = "needs the serve extra (torch, transformers): pip install -e '.[serve]'"
 
 NAME, EMAIL, OTHER_NAME = "Hans Müller", "anna.muster@beispiel.de", "Greta Beispiel"
 PHONE = "+41 79 123 45 67"
@@ -33,6 +42,9 @@ def words() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory):
+    """A tiny random Apertus checkpoint (skips the test without the serve extra)."""
+    torch = pytest.importorskip("torch", reason=SERVE_EXTRA)
+    pytest.importorskip("transformers", reason=SERVE_EXTRA)
     torch.set_num_threads(1)
     return write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny-apertus")
 
@@ -68,6 +80,8 @@ class ForceText:
         self.fail_after = fail_after
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
         seen = input_ids[0].tolist()
         done = max((size for size in range(len(self.target), 0, -1) if seen[-size:] == self.target[:size]), default=0)
         if self.fail_after is not None and done >= self.fail_after:
@@ -81,6 +95,8 @@ class ForceText:
 @pytest.fixture
 def make_engine(checkpoint):
     """``make_engine(force=None|text, **options)``: an Engine on the tiny checkpoint, stopped after the test."""
+    from apertus_compliance.serve.engine import Engine
+
     engines = []
 
     def make(force: str | None = None, fail_after: int | None = None, **options) -> Engine:

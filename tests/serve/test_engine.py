@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch", reason="needs the serve extra (torch, transformers): pip install -e '.[serve]'")
 
 from apertus_compliance.serve.engine import (
     EngineError,
@@ -16,6 +17,8 @@ from apertus_compliance.serve.engine import (
     TextReleaser,
     top_p_order,
 )
+
+pytestmark = [pytest.mark.serve, pytest.mark.slow]  # the engine on a tiny checkpoint
 
 PROMPTS = ["Hallo Hallo", "Guten Tag, hier spricht jemand aus Zürich.", "Bonjour, je m'appelle Claire Dubois"]
 

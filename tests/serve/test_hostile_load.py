@@ -23,6 +23,8 @@ from apertus_compliance.filters import build_release, generate_keypair
 from apertus_compliance.filters.refresh import RefreshingDeletionList
 from apertus_compliance.serve.output_filter import OutputFilter
 
+pytestmark = pytest.mark.slow  # a real server under load
+
 LISTED_PHONE = "+41 79 123 45 67"
 ATTACK_NUMBERS = 8000
 BURST = 800  # events per body chunk: under the middleware's thread-offload size, so handled on the event loop

@@ -12,8 +12,13 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
+
+pytest.importorskip("torch", reason="needs the serve extra (torch, transformers): pip install -e '.[serve]'")
 
 from apertus_compliance.serve.api import build_app
+
+pytestmark = [pytest.mark.serve, pytest.mark.slow]  # 64 clients against a real server
 
 CLIENTS = 64
 ROUNDS = 4

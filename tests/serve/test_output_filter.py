@@ -14,8 +14,15 @@ import pytest
 
 from apertus_compliance.filters.redactor import Redactor
 from apertus_compliance.filters.refresh import ListUnavailable, RefreshingDeletionList
-from apertus_compliance.serve.api import build_app
 from apertus_compliance.serve.output_filter import OutputFilter
+
+
+def build_app(*arguments, **options):
+    """``serve.api.build_app``, imported on use: it imports torch, and the tests without the engine run without
+    the serve extra."""
+    from apertus_compliance.serve.api import build_app
+
+    return build_app(*arguments, **options)
 
 
 def _broken_redact(self, text):
@@ -82,12 +89,14 @@ def test_without_a_list_the_status_has_no_self_test(list_filter):
     assert output_filter.available() is False and output_filter.status()["self_test"] is None
 
 
+@pytest.mark.slow
+@pytest.mark.serve
 def test_healthz_is_503_for_a_release_whose_self_test_fails(make_engine, serve_app, releases, tmp_path, words):
     folder = _resigned_with_another_hash_key(releases["v1"], releases["private_key"], tmp_path / "published")
     output_filter = OutputFilter(RefreshingDeletionList(folder, releases["public_key"], strict=True), strict=True)
     base = serve_app(build_app(make_engine(force=words["SAID"]), output_filter))
 
-    health = httpx.get(f"{base}/healthz")
+    health = httpx.get(f"{base}/healthz", timeout=60)
     assert health.status_code == 503
     assert health.json()["deletion_list"]["version"] is None
     assert "'self_test'" in health.json()["deletion_list"]["last_error"]
@@ -97,7 +106,9 @@ def test_healthz_is_503_for_a_release_whose_self_test_fails(make_engine, serve_a
     assert refused.value.status_code == 503
 
 
+@pytest.mark.slow
+@pytest.mark.serve
 def test_healthz_is_200_with_a_working_list(make_engine, list_filter, serve_app, words):
     base = serve_app(build_app(make_engine(force=words["SAID"]), list_filter("v1")))
-    health = httpx.get(f"{base}/healthz")
+    health = httpx.get(f"{base}/healthz", timeout=60)
     assert health.status_code == 200 and health.json()["deletion_list"]["self_test"] == "passed"

@@ -17,6 +17,9 @@ from starlette.routing import Route
 from apertus_compliance.serve.proxy import ProxyError, build_proxy, upstream_base
 
 
+pytestmark = pytest.mark.slow  # real servers on loopback
+
+
 class ScriptedUpstream:
     """Says ``text`` in 3-character pieces. The requested model picks the behaviour: ``say`` (normal), ``die``
     (the connection breaks after ``die_after`` pieces, after half an event when ``die_mid_event``), ``slow``
@@ -183,13 +186,13 @@ def test_the_allow_list_passes_and_unknown_endpoints_are_not_forwarded(chain):
     base, upstream = chain
     assert [model.id for model in client(base).models.list().data] == ["upstream-model"]
     assert client(base).models.retrieve("swiss-ai/Apertus-8B").id == "swiss-ai/Apertus-8B"
-    httpx.post(f"{base}/v1/completions?trace=1", json={"model": "say", "prompt": "x"})
+    httpx.post(f"{base}/v1/completions?trace=1", json={"model": "say", "prompt": "x"}, timeout=60)
     assert upstream.seen[-1]["query"] == "trace=1"
     seen = len(upstream.seen)
     with pytest.raises(openai.NotFoundError):
         client(base).embeddings.create(model="e", input="x")
     for path in ("/v1/unknown", "/v1/audio/speech", "/v1/chat/completions/abc/messages"):
-        answer = httpx.post(f"{base}{path}", json={"model": "say"})
+        answer = httpx.post(f"{base}{path}", json={"model": "say"}, timeout=60)
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
     assert len(upstream.seen) == seen  # the permissive upstream would have answered them all
 
@@ -224,15 +227,15 @@ def test_unreachable_upstream_is_a_502_error_object(serve_app, list_filter, unus
     with pytest.raises(openai.APIStatusError) as failed:
         client(base).chat.completions.create(model="say", messages=[{"role": "user", "content": "x"}])
     assert failed.value.status_code == 502 and failed.value.code == "upstream_unreachable"
-    health = httpx.get(f"{base}/healthz")
+    health = httpx.get(f"{base}/healthz", timeout=60)
     assert health.status_code == 503 and "unreachable" in health.json()["upstream"]["models"]
 
 
 def test_health_reports_the_upstream_and_the_list(chain, serve_app, list_filter):
     base, _ = chain
-    health = httpx.get(f"{base}/healthz").json()
+    health = httpx.get(f"{base}/healthz", timeout=60).json()
     assert health["status"] == "ok" and health["deletion_list"]["version"] == "2026-11-v1"
-    assert 'apertus_redactions_total' in httpx.get(f"{base}/metrics").text
+    assert 'apertus_redactions_total' in httpx.get(f"{base}/metrics", timeout=60).text
 
 
 @pytest.mark.parametrize("url", ["ftp://host/v1", "127.0.0.1:8000/v1", "http:///v1", "http://h/v1?x=1"])
