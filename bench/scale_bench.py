@@ -49,7 +49,7 @@ from apertus_compliance.paths import bundled_data
 from apertus_compliance.pipeline.recipe import load_recipe
 from apertus_compliance.pipeline.steps import QUIET_ENV
 
-rebuild_module = importlib.import_module("apertus_compliance.pipeline.rebuild")  # the package exports a function of that name
+rebuild_module = importlib.import_module("apertus_compliance.pipeline.rebuild")  # the module; the function is rebuild_mixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rebuild_bench import PII, WORDS, write_recipe  # noqa: E402  (the rebuild bench's vocabulary, PII, recipe)

@@ -5,36 +5,37 @@ streamed text (see the README for the release format).
 redacts with ``.redact(text)`` or ``.stream()``.
 """
 
-from apertus_compliance.filters.deletion_list import (
-    CATEGORIES,
-    DeletionList,
-    ReleaseError,
-    build_release,
-    diff_releases,
-    generate_keypair,
-    verify_release,
-)
-from apertus_compliance.filters.redactor import (
-    DEFAULT_PLACEHOLDER,
-    PATTERN_CLASSES,
-    RedactionStream,
-    Redactor,
-    Span,
-    warm_up,
-)
+from apertus_compliance.lazy import lazy_exports
 
-__all__ = [
-    "CATEGORIES",
-    "DEFAULT_PLACEHOLDER",
-    "PATTERN_CLASSES",
-    "DeletionList",
-    "RedactionStream",
-    "Redactor",
-    "ReleaseError",
-    "Span",
-    "build_release",
-    "diff_releases",
-    "generate_keypair",
-    "verify_release",
-    "warm_up",
-]
+# Public name -> the submodule that defines it, imported on first use. ``serve`` and ``pipeline``
+# import only these names.
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "CATEGORIES": "deletion_list",
+    "DEFAULT_MAX_PAYLOAD_BYTES": "settings",
+    "DEFAULT_PLACEHOLDER": "settings",
+    "DEFAULT_TOTAL_TIMEOUT": "settings",
+    "MAX_BODY_BYTES": "middleware",
+    "MAX_REQUEST_BYTES": "middleware",
+    "PATTERN_CLASSES": "settings",
+    "DeletionList": "deletion_list",
+    "DeletionListMiddleware": "middleware",
+    "InvalidPath": "middleware",
+    "ListUnavailable": "refresh",
+    "RedactionMetrics": "middleware",
+    "RedactionStream": "redactor",
+    "Redactor": "redactor",
+    "RefreshSettingError": "refresh",
+    "RefreshingDeletionList": "refresh",
+    "ReleaseError": "deletion_list",
+    "RequestBodyLimit": "middleware",
+    "Span": "redactor",
+    "Unfilterable": "middleware",
+    "build_release": "deletion_list",
+    "diff_releases": "deletion_list",
+    "error_object": "middleware",
+    "generate_keypair": "deletion_list",
+    "path_kind": "middleware",
+    "scope_path": "middleware",
+    "verify_release": "deletion_list",
+    "warm_up": "redactor",
+})

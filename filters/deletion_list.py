@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.filters.normalize import NORMALIZATION_VERSION, entry_sequences
 from apertus_compliance.filters.normalize import SUPPORTED_NORMALIZATION_VERSIONS
 
@@ -51,7 +52,7 @@ _LIST_VERSION = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 """Printable ASCII without leading or trailing spaces: it goes into HTTP headers, logs and file names."""
 
 
-class ReleaseError(ValueError):
+class ReleaseError(ApertusError, ValueError):
     """A release that cannot be used; the message names the file and what is wrong."""
 
 

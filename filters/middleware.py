@@ -68,6 +68,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.filters.redactor import RedactionStream, Redactor
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ _BINARY_DELTAS = frozenset({"response.audio.delta"})
 # paths: one normalization, one decision, for the middleware and the proxy
 
 
-class InvalidPath(ValueError):
+class InvalidPath(ApertusError, ValueError):
     """A request path the servers refuse (400) rather than guess how an upstream would read it."""
 
 
@@ -226,7 +227,7 @@ class RedactionMetrics:
             return {"redactions": dict(self.redactions), **{name: getattr(self, name) for name in self._COUNTERS}}
 
 
-class Unfilterable(ValueError):
+class Unfilterable(ApertusError, ValueError):
     """A response or event the filter cannot vouch for; ``code`` goes into the error object."""
 
     def __init__(self, code: str, message: str) -> None:

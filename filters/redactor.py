@@ -40,9 +40,8 @@ from apertus_compliance.filters.normalize import (
     text_tokens,
     tokens_with_spans,
 )
+from apertus_compliance.filters.settings import DEFAULT_PLACEHOLDER, PATTERN_CLASSES
 
-DEFAULT_PLACEHOLDER = "[REDACTED]"
-PATTERN_CLASSES = ("email", "phone", "iban", "ip", "credit_card")
 PATTERN_HOLDBACK = 64
 """Characters a stream holds back when pattern recognizers are on: regexes cannot say whether a
 partial match may still complete. 64 covers the patterns with spaces (IBAN, card, phone); the
@@ -467,10 +466,10 @@ def _offline_email_recognizer() -> object:
     (presidio's own check would try to download the list)."""
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    from apertus_compliance.optout.snapshot import _domain_extractor
+    from apertus_compliance.optout import domain_extractor
 
     class OfflineEmailRecognizer(EmailRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
-            return bool(_domain_extractor()(pattern_text.rpartition("@")[2]).suffix)
+            return bool(domain_extractor()(pattern_text.rpartition("@")[2]).suffix)
 
     return OfflineEmailRecognizer()

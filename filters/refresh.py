@@ -35,7 +35,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.filters.deletion_list import CLOCK_SKEW, DeletionList, ReleaseError, public_key_id
+from apertus_compliance.filters.settings import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TOTAL_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +46,6 @@ DEFAULT_MAX_AGE = 183 * 86400.0  # the model card asks users to re-download at l
 WARN_EVERY = 3600.0
 DEFAULT_MAX_MANIFEST_BYTES = 1 << 20
 """A manifest is a few hundred bytes; anything near this is not one."""
-DEFAULT_MAX_PAYLOAD_BYTES = 1 << 30
-"""1 GiB: 10M entries take about 90 MB; a deployer with a larger list raises it (``max_payload_bytes``)."""
-DEFAULT_TOTAL_TIMEOUT = 300.0
-"""Seconds one fetch (manifest and payload) may take in all, however the server paces its bytes."""
 USER_AGENT = "apertus-compliance-deletion-list/1"
 STATE_DIR_VARIABLE = "APERTUS_STATE_DIR"
 """Overrides ``$XDG_STATE_HOME/apertus-compliance`` (default ``~/.local/state/apertus-compliance``)."""
@@ -57,8 +55,12 @@ _INCOMING = ".incoming-"
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
-class ListUnavailable(RuntimeError):
+class ListUnavailable(ApertusError, RuntimeError):
     """Strict mode has no verified list younger than max_age: refuse to serve rather than serve unfiltered."""
+
+
+class RefreshSettingError(ApertusError, ValueError):
+    """A refresh setting (interval, age, download limit, list location) that cannot be used; the message names it."""
 
 
 class DeletionListWarning(UserWarning):
@@ -68,19 +70,19 @@ class DeletionListWarning(UserWarning):
 def parse_interval(value: str | float) -> float:
     """Seconds from ``90s``, ``30m``, ``24h``, ``1d``, ``2w`` or a plain number of seconds (``--refresh``)."""
     if isinstance(value, bool):
-        raise ValueError(f"interval {value!r}: expected a duration such as 24h, 30m, 90s or 1d")
+        raise RefreshSettingError(f"interval {value!r}: expected a duration such as 24h, 30m, 90s or 1d")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", value.lower())
         if match is None:
-            raise ValueError(f"interval {value!r}: expected a number with an optional unit s, m, h, d or w "
+            raise RefreshSettingError(f"interval {value!r}: expected a number with an optional unit s, m, h, d or w "
                              f"(e.g. 24h, 30m, 90s, 1d)")
         seconds = float(match[1]) * _UNITS[match[2] or "s"]
     else:
-        raise ValueError(f"interval {value!r}: expected a number of seconds or a string such as 24h")
+        raise RefreshSettingError(f"interval {value!r}: expected a number of seconds or a string such as 24h")
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"interval {value!r}: must be a positive, finite duration")
+        raise RefreshSettingError(f"interval {value!r}: must be a positive, finite duration")
     return seconds
 
 
@@ -157,7 +159,7 @@ class HttpSource(ListSource):
         for name, value in (("timeout", timeout), ("total_timeout", total_timeout),
                             ("max_payload_bytes", max_payload_bytes), ("max_manifest_bytes", max_manifest_bytes)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} {value!r}: must be a positive number")
+                raise RefreshSettingError(f"{name} {value!r}: must be a positive number")
         self.location = base_url.rstrip("/")
         self.timeout = timeout
         self.total_timeout = total_timeout
@@ -228,7 +230,7 @@ def open_source(location: str | Path, *, timeout: float = 30.0, total_timeout: f
         if scheme in ("http", "https"):
             return HttpSource(location, timeout=timeout, total_timeout=total_timeout,
                               max_payload_bytes=max_payload_bytes, max_manifest_bytes=max_manifest_bytes)
-        raise ValueError(f"deletion list location {location!r}: expected a local folder or an http(s):// URL")
+        raise RefreshSettingError(f"deletion list location {location!r}: expected a local folder or an http(s):// URL")
     return DirectorySource(location)
 
 

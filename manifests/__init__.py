@@ -4,7 +4,17 @@ dataset card. ``Run.open`` refuses a run whose shards do not match its lock; ``l
 reads what a run cannot know. See the README (``apertus-compliance manifest``).
 """
 
-from apertus_compliance.manifests.provider import Provider, ProviderError, load_provider
-from apertus_compliance.manifests.run import Run, RunError
+from apertus_compliance.lazy import lazy_exports
 
-__all__ = ["Provider", "ProviderError", "Run", "RunError", "load_provider"]
+# Public name -> the submodule that defines it, imported on first use. Other areas import only
+# these names (``rebuild`` ends by writing the documents with ``write_documents``).
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "DOCUMENTS": "documents",
+    "Provider": "provider",
+    "ProviderError": "provider",
+    "Run": "run",
+    "RunError": "run",
+    "load_provider": "provider",
+    "sample_provider": "documents",
+    "write_documents": "documents",
+})

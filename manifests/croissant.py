@@ -41,7 +41,7 @@ from apertus_compliance.manifests.model_doc import (
 )
 from apertus_compliance.manifests.provider import Provider
 from apertus_compliance.manifests.run import Run
-from apertus_compliance.pipeline.lock import LOCK_NAME
+from apertus_compliance.pipeline import LOCK_NAME
 
 CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"
 RAI_1_0 = "http://mlcommons.org/croissant/RAI/1.0"

@@ -10,7 +10,7 @@ reservations and removed illegal content. The provider facts come from a provide
 ``build_summary`` fills :class:`PublicSummary`; ``to_json``, ``to_markdown`` and ``to_html``
 render it with the template's numbering; ``diff_summaries`` explains what changed between two
 sets of runs (a rebuild after new opt-outs, a new mixture). Inputs that are missing or contradict
-each other raise ``ValueError`` naming what to fix: a legal document is never guessed.
+each other raise ``RunError`` or ``ProviderError`` naming what to fix: a legal document is never guessed.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from apertus_compliance.manifests.languages import ISO_639_1, LANGUAGE_NAMES, MACROLANGUAGE, PROGRAMMING_LANGUAGES
-from apertus_compliance.manifests.provider import Provider
-from apertus_compliance.manifests.run import Run
-from apertus_compliance.optout.snapshot import SIGNALS
+from apertus_compliance.manifests.provider import Provider, ProviderError
+from apertus_compliance.manifests.run import Run, RunError
+from apertus_compliance.optout import SIGNALS
 
 TEMPLATE = ("European Commission, Template for the Public Summary of Training Content for general-purpose AI "
             "models (Art. 53(1)(d) AI Act, C(2025) 8311)")
@@ -418,7 +418,7 @@ class _Facts:
 def _require(entry: dict, keys: tuple[str, ...], where: str) -> None:
     missing = [key for key in keys if key not in entry]
     if missing:
-        raise ValueError(f"{where}: the lock lacks {', '.join(missing)} (written by an older rebuild? re-run it)")
+        raise RunError(f"{where}: the lock lacks {', '.join(missing)} (written by an older rebuild? re-run it)")
 
 
 def _reason_kind(reason: str, entry: dict) -> str:
@@ -428,16 +428,16 @@ def _reason_kind(reason: str, entry: dict) -> str:
         return reason
     if reason in entry["steps"].get("filters", []):
         return "filter"
-    raise ValueError(f"unknown removal reason {reason!r}: neither an opt-out signal ({', '.join(OPTOUT_SIGNALS)}), "
+    raise RunError(f"unknown removal reason {reason!r}: neither an opt-out signal ({', '.join(OPTOUT_SIGNALS)}), "
                      f"nor {', '.join(NON_RESERVATION_REASONS)}, nor one of the source's filters")
 
 
 def _collect(runs: list[Run]) -> _Facts:
     if not runs:
-        raise ValueError("no runs given: the summary documents at least one finished rebuild")
+        raise RunError("no runs given: the summary documents at least one finished rebuild")
     dirs = [run.dir for run in runs]
     if len(set(dirs)) != len(dirs):
-        raise ValueError("the same run was given twice: its figures would be counted twice")
+        raise RunError("the same run was given twice: its figures would be counted twice")
     names = Counter(run.lock["recipe"]["name"] for run in runs)
     facts = _Facts(runs=[])
     for run in runs:
@@ -446,15 +446,15 @@ def _collect(runs: list[Run]) -> _Facts:
         label = name if names[name] == 1 else f"{name} ({run.dir.name})"
         facts.runs.append((label, run))
         if not run.sources:
-            raise ValueError(f"{run.dir}: the lock lists no sources")
+            raise RunError(f"{run.dir}: the lock lists no sources")
         for source_id, entry in sorted(run.sources.items()):
             where = f"{run.dir}: source {source_id}"
             _require(entry, ("content_type", "dataset", "revision", "homepage", "license", "crawled_by_provider",
                              "steps", "documents", "tokens"), where)
             if entry["content_type"] not in CONTENT_TYPES:
-                raise ValueError(f"{where}: unknown content_type {entry['content_type']!r}")
+                raise RunError(f"{where}: unknown content_type {entry['content_type']!r}")
             if set(entry["documents"]["removed"]) != set(entry["tokens"]["removed"]):
-                raise ValueError(f"{where}: removal reasons differ between documents and tokens in the lock")
+                raise RunError(f"{where}: removal reasons differ between documents and tokens in the lock")
             for reason in entry["documents"]["removed"]:
                 _reason_kind(reason, entry)
             languages: dict[str, int] = {}
@@ -469,7 +469,7 @@ def _collect(runs: list[Run]) -> _Facts:
                     "coalesce(sum(pii_email), 0), coalesce(sum(pii_ip), 0), coalesce(sum(pii_iban), 0) "
                     "FROM mixture", source_id=source_id)[0]
             if sum(languages.values()) != int(entry["tokens"]["kept"]):
-                raise ValueError(f"{where}: the shards hold {sum(languages.values()):,} tokens, the lock says "
+                raise RunError(f"{where}: the shards hold {sum(languages.values()):,} tokens, the lock says "
                                  f"{entry['tokens']['kept']:,}")
             facts.sources.append(_Source(label, run, source_id, entry, languages,
                                          first.isoformat() if first else None, last.isoformat() if last else None,
@@ -479,7 +479,7 @@ def _collect(runs: list[Run]) -> _Facts:
 
 @cache
 def _bundled_agent_lists() -> dict[str, list]:
-    from apertus_compliance.optout.agents import bundled_agent_lists, load_agent_list
+    from apertus_compliance.optout import bundled_agent_lists, load_agent_list
 
     found: dict[str, list] = defaultdict(list)
     for stem in bundled_agent_lists():
@@ -495,10 +495,10 @@ def _optout_facts(run: Run) -> tuple[dict, list[str], dict]:
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("snapshot_id") != optout["snapshot_id"]:
-            raise ValueError(f"{manifest_path}: snapshot {manifest.get('snapshot_id')} is not the locked "
+            raise RunError(f"{manifest_path}: snapshot {manifest.get('snapshot_id')} is not the locked "
                              f"{optout['snapshot_id']}")
         return optout, list(manifest["agent_list"]["tokens"]), manifest.get("counts", {})
-    from apertus_compliance.optout.agents import load_agent_list
+    from apertus_compliance.optout import load_agent_list
 
     name = optout["agent_list"]
     try:
@@ -507,7 +507,7 @@ def _optout_facts(run: Run) -> tuple[dict, list[str], dict]:
         pass
     candidates = _bundled_agent_lists().get(name, [])
     if len(candidates) != 1:
-        raise ValueError(f"{run.dir}: the run has no snapshot manifest and the agent list {name!r} is "
+        raise RunError(f"{run.dir}: the run has no snapshot manifest and the agent list {name!r} is "
                          f"{'ambiguous' if candidates else 'unknown'}: cannot say which agents were honoured")
     return optout, list(candidates[0].tokens), {}
 
@@ -592,7 +592,7 @@ def _shares(counts: Counter, names: dict[str, str] | None = None) -> list[Langua
 
 def build_summary(runs: list[Run], provider: Provider) -> PublicSummary:
     """The Public Summary for a model trained on ``runs`` (e.g. pre-training and post-training),
-    figures summed across runs; raises ``ValueError`` on missing or contradictory inputs."""
+    figures summed across runs; raises ``RunError`` or ``ProviderError`` on missing or contradictory inputs."""
     facts = _collect(runs)
     sources = facts.sources
     section_2 = _data_sources(facts, provider)
@@ -631,7 +631,7 @@ def _toolkit_version() -> str:
 def _modalities_and_size(facts: _Facts, sources: list[_Source]) -> ModalitiesAndSize:
     total = sum(source.tokens_kept for source in sources)
     if total == 0:
-        raise ValueError("the runs kept no tokens: there is no training data to summarise")
+        raise RunError("the runs kept no tokens: there is no training data to summarise")
     tokenizers = sorted({_tokenizer(run.lock) for _, run in facts.runs})
     tokenizer = "; ".join(tokenizers)
     approximate = f"about {_number(total)} tokens ({total:,} tokens, counted with {tokenizer})"
@@ -728,20 +728,20 @@ def _data_sources(facts: _Facts, provider: Provider) -> DataSources:
     public = [source for source in sources if source not in crawled and source not in synthetic]
     for source in public:
         if not (source.entry["dataset"] or source.entry["homepage"]):
-            raise ValueError(f"source {source.label}: no dataset name and no homepage in the lock, so it cannot be "
+            raise ProviderError(f"source {source.label}: no dataset name and no homepage in the lock, so it cannot be "
                              "told whether it is a public dataset (2.1), a private one (2.2) or another source "
                              "(2.6); name the dataset (and its homepage) in the recipe")
     if synthetic and provider.synthetic_data is None:
-        raise ValueError(f"sources {', '.join(source.label for source in synthetic)} hold synthetic data but the "
+        raise ProviderError(f"sources {', '.join(source.label for source in synthetic)} hold synthetic data but the "
                          "provider file does not describe it (synthetic_data: how it was made, with which models)")
     if crawled and provider.crawling is None:
-        raise ValueError(f"sources {', '.join(source.label for source in crawled)} were crawled by the provider but "
+        raise ProviderError(f"sources {', '.join(source.label for source in crawled)} were crawled by the provider but "
                          "the provider file has no crawling section (crawlers, purposes, behaviour, period)")
     if provider.crawling is not None and not crawled:
-        raise ValueError("the provider file describes crawling but no source of the runs is marked "
+        raise ProviderError("the provider file describes crawling but no source of the runs is marked "
                          "crawled_by_provider: mark the crawled sources in the recipe, or remove the crawling section")
     if provider.user_data:
-        raise ValueError("the provider file says user data was used (user_data: true), but it cannot say which of "
+        raise ProviderError("the provider file says user data was used (user_data: true), but it cannot say which of "
                          "the template's two questions applies (interactions with the model, other services) nor "
                          "describe the data; section 2.4 cannot be answered from it")
 
@@ -808,7 +808,7 @@ def _crawled(facts: _Facts, provider: Provider, crawled: list[_Source]) -> Crawl
             row[0] += size
             row[1] += count
     if not totals:
-        raise ValueError(f"crawled sources {', '.join(source.label for source in crawled)} have no documents with "
+        raise RunError(f"crawled sources {', '.join(source.label for source in crawled)} have no documents with "
                          "URLs: the most relevant domain names cannot be computed")
     ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))
     if provider.sme:
@@ -852,7 +852,7 @@ def _tdm(facts: _Facts, provider: Provider) -> TdmReservations:
         unfiltered = [source.id for source in run_sources if not source.entry["steps"]["optout"]]
         if run.lock["optout"] is None:
             if filtered:
-                raise ValueError(f"{run.dir}: sources {', '.join(filtered)} have opt-out filtering on but the lock "
+                raise RunError(f"{run.dir}: sources {', '.join(filtered)} have opt-out filtering on but the lock "
                                  "records no opt-out snapshot")
             continue
         optout, tokens, counts = _optout_facts(run)
@@ -928,7 +928,7 @@ def _date_range(sources: list[_Source]) -> str:
 
 
 def _illegal_content(facts: _Facts, provider: Provider) -> IllegalContent:
-    from apertus_compliance.pipeline.pii import PLACEHOLDERS
+    from apertus_compliance.pipeline import PLACEHOLDERS
 
     rows = [PiiRow(run=source.run, source_id=source.id, masked=bool(source.entry["steps"]["pii"]),
                    emails=source.pii[0], ip_addresses=source.pii[1], ibans=source.pii[2]) for source in facts.sources]

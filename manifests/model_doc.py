@@ -20,10 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from apertus_compliance.manifests.languages import ISO_639_3_TO_1
 from apertus_compliance.manifests.provider import Provider
-from apertus_compliance.manifests.run import Run
-from apertus_compliance.optout.snapshot import SIGNALS
-from apertus_compliance.pipeline.pii import PLACEHOLDERS
-from apertus_compliance.pipeline.recipe import FALLBACK_TOKENIZER, RecipeError, load_recipe
+from apertus_compliance.manifests.run import Run, RunError
+from apertus_compliance.optout import SIGNALS
+from apertus_compliance.pipeline import FALLBACK_TOKENIZER, PLACEHOLDERS, RecipeError, load_recipe
 
 # --------------------------------------------------------------------------------------------
 # shared facts about a run
@@ -304,7 +303,7 @@ def _percent(part: int, whole: int) -> str:
 def model_documentation(runs: list[Run], provider: Provider) -> ModelDocumentationData:
     """The data section for a model trained on ``runs`` (one per stage or mixture)."""
     if not runs:
-        raise ValueError("model documentation needs at least one run")
+        raise RunError("model documentation needs at least one run")
     entries = [(run, source_id, entry) for run in runs for source_id, entry in run.sources.items()]
     crawled = [source_id for _, source_id, entry in entries if entry.get("crawled_by_provider")]
     public = [entry.get("dataset") or source_id for _, source_id, entry in entries
@@ -492,7 +491,7 @@ class CopyrightPolicy(_Document):
 def copyright_policy(runs: list[Run], provider: Provider) -> CopyrightPolicy:
     """The copyright-policy facts of a model trained on ``runs``."""
     if not runs:
-        raise ValueError("a copyright policy needs at least one run")
+        raise RunError("a copyright policy needs at least one run")
     snapshots, reserving, tokens = [], Counter(), set()
     have_manifest = False
     for run in runs:

@@ -9,8 +9,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apertus_compliance.errors import ApertusError
 
-class ProviderError(ValueError):
+
+class ProviderError(ApertusError, ValueError):
     """A provider file that cannot be used; the message lists every missing or wrong field."""
 
 

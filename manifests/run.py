@@ -8,10 +8,11 @@ from pathlib import Path
 
 import duckdb
 
-from apertus_compliance.pipeline.lock import check_run_files, read_lock
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.pipeline import check_run_files, read_lock
 
 
-class RunError(ValueError):
+class RunError(ApertusError, ValueError):
     """A run directory that cannot be documented; the message names the mismatch."""
 
 

@@ -16,10 +16,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.optout.settings import DEFAULT_AGENT_LIST, bundled_agent_lists
 from apertus_compliance.paths import bundled_data
-
-DEFAULT_AGENT_LIST = "apertus-2025-01"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class AgentListError(ApertusError, ValueError):
+    """An agent list that is neither a bundled name nor a usable file; the message names it."""
 
 
 class Agent(BaseModel):
@@ -56,18 +60,13 @@ class AgentList(BaseModel):
         return f"{self.name}@{self.version}"
 
 
-def bundled_agent_lists() -> list[str]:
-    """Names of the lists shipped with the package."""
-    return sorted(p.stem for p in (bundled_data() / "agents").glob("*.json"))
-
-
 def load_agent_list(name_or_path: str | Path = DEFAULT_AGENT_LIST) -> AgentList:
     """Load a bundled list by name, or a user-supplied JSON file (or a text file, one agent a line)."""
     path = Path(name_or_path)
     if not path.exists():
         path = bundled_data() / "agents" / f"{name_or_path}.json"
         if not path.exists():
-            raise ValueError(
+            raise AgentListError(
                 f"agent list {str(name_or_path)!r}: neither a file nor a bundled list "
                 f"(bundled: {', '.join(bundled_agent_lists())})"
             )
@@ -81,7 +80,7 @@ def load_agent_list(name_or_path: str | Path = DEFAULT_AGENT_LIST) -> AgentList:
         data = json.loads(raw)
         agent_list = AgentList.model_validate({**data, "sha256": digest})
     except (json.JSONDecodeError, ValidationError) as error:
-        raise ValueError(f"agent list {path}: {error}") from error
+        raise AgentListError(f"agent list {path}: {error}") from error
     if not agent_list.tokens:
-        raise ValueError(f"agent list {path}: no usable agent names")
+        raise AgentListError(f"agent list {path}: no usable agent names")
     return agent_list

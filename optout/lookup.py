@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.optout.registry import sha256_hex
 from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path, url_path
 from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION, SIGNALS
@@ -28,7 +29,7 @@ _AUTHORITY = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)"
 """Scheme, then the authority up to the first ``/ ? ; #`` (where Google's reference starts the path)."""
 
 
-class SnapshotError(ValueError):
+class SnapshotError(ApertusError, ValueError):
     """A snapshot folder that is missing, of another format, or whose files do not match their hashes."""
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from apertus_compliance.errors import ApertusError
+
 KINDS = ("robots", "tdmrep", "page", "rightsholder")
 
 MAX_EVIDENCE_BYTES = 512 * 1024
@@ -77,6 +79,10 @@ def end_of_day(as_of: date) -> datetime:
     return datetime.combine(as_of, time()) + timedelta(days=1)
 
 
+class RegistryError(ApertusError, ValueError):
+    """A registry file that is not a DuckDB registry; the message names it."""
+
+
 class Registry:
     """A DuckDB file of observations and their evidence."""
 
@@ -89,7 +95,7 @@ class Registry:
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as error:
-            raise ValueError(f"registry {self.path}: not a DuckDB registry ({error})") from error
+            raise RegistryError(f"registry {self.path}: not a DuckDB registry ({error})") from error
         if not read_only:
             self.con.execute(_SCHEMA)
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.optout.rules import Rule, escape_pattern, url_path
 
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = " \t\n\r"
 
 
-class TdmRepError(ValueError):
+class TdmRepError(ApertusError, ValueError):
     """A tdmrep.json that cannot be read; ``line`` is the 1-based line of the problem, if known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:

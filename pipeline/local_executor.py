@@ -17,8 +17,10 @@ import dill
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
+from apertus_compliance.errors import ApertusError
 
-class WorkerDied(RuntimeError):
+
+class WorkerDied(ApertusError, RuntimeError):
     """A worker process ended without finishing its task (killed, or crashed in native code)."""
 
 

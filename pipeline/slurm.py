@@ -21,11 +21,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.pipeline.rebuild import SLURM_JOBS, _echo, prepare_run
 from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, SlurmSettings
 
 
-class SlurmError(RuntimeError):
+class SlurmError(ApertusError, RuntimeError):
     """sbatch is missing or refused a job; the message says which and why."""
 
 

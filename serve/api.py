@@ -28,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from apertus_compliance.filters.middleware import MAX_REQUEST_BYTES, RequestBodyLimit, error_object
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.filters import MAX_REQUEST_BYTES, RequestBodyLimit, error_object
 from apertus_compliance.serve.engine import (
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
@@ -48,7 +49,7 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/healthz", "/metrics", "/admin/reload")
 
 
-class RequestError(ValueError):
+class RequestError(ApertusError, ValueError):
     """A request the API refuses: ``status``, OpenAI ``code`` and ``param`` go into the error object."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_value",

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import click
 
-from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, PATTERN_CLASSES
-from apertus_compliance.filters.refresh import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TOTAL_TIMEOUT
+from apertus_compliance.filters import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_PLACEHOLDER,
+    DEFAULT_TOTAL_TIMEOUT,
+    PATTERN_CLASSES,
+)
 
 
 def filter_options(command):
@@ -54,17 +58,13 @@ def filter_options(command):
 def _output_filter(deletion_list: str, public_key: Path, refresh: str, max_age: str, strict: bool,
                    cache_dir: Path | None, state_dir: Path | None, max_download_bytes: int, download_timeout: float,
                    patterns: tuple[str, ...], placeholder: str):
-    from apertus_compliance.filters.deletion_list import ReleaseError
-    from apertus_compliance.filters.refresh import RefreshingDeletionList
+    from apertus_compliance.filters import RefreshingDeletionList
     from apertus_compliance.serve.output_filter import OutputFilter
 
-    try:
-        refresher = RefreshingDeletionList(deletion_list, public_key, interval=refresh, max_age=max_age,
-                                           strict=strict, cache_dir=cache_dir, state_dir=state_dir,
-                                           total_timeout=download_timeout, max_payload_bytes=max_download_bytes)
-        return OutputFilter(refresher, strict=strict, patterns=patterns, placeholder=placeholder)
-    except (ReleaseError, ValueError) as error:
-        raise click.ClickException(str(error)) from error
+    refresher = RefreshingDeletionList(deletion_list, public_key, interval=refresh, max_age=max_age,
+                                       strict=strict, cache_dir=cache_dir, state_dir=state_dir,
+                                       total_timeout=download_timeout, max_payload_bytes=max_download_bytes)
+    return OutputFilter(refresher, strict=strict, patterns=patterns, placeholder=placeholder)
 
 
 def _run(app, host: str, port: int, log_level: str) -> None:
@@ -94,15 +94,12 @@ def serve_command(model: str, served_model_name: str | None, device: str, dtype:
     output_filter = _output_filter(**list_settings)
     try:
         from apertus_compliance.serve.api import build_app
-        from apertus_compliance.serve.engine import Engine, EngineError
-    except ImportError as error:
+        from apertus_compliance.serve.engine import Engine
+    except ImportError as error:  # not a message conversion: says what to install
         raise click.ClickException(f"serving needs the serve extra: pip install 'apertus-compliance[serve]' "
                                    f"({error})") from error
-    try:
-        engine = Engine.load(model, device=device, dtype=dtype, threads=threads, name=served_model_name or model,
-                             max_batch_size=max_batch_size, seed=seed)
-    except EngineError as error:
-        raise click.ClickException(str(error)) from error
+    engine = Engine.load(model, device=device, dtype=dtype, threads=threads, name=served_model_name or model,
+                         max_batch_size=max_batch_size, seed=seed)
     _run(build_app(engine, output_filter, max_request_bytes=max_request_bytes), host, port, log_level)
 
 
@@ -115,11 +112,8 @@ def serve_command(model: str, served_model_name: str | None, device: str, dtype:
 def proxy_command(upstream: str, timeout: float, max_request_bytes: int, host: str, port: int, log_level: str,
                   **list_settings) -> None:
     """Put the deletion-list filter in front of any OpenAI-compatible server (vLLM, ...)."""
-    from apertus_compliance.serve.proxy import ProxyError, build_proxy
+    from apertus_compliance.serve.proxy import build_proxy
 
     output_filter = _output_filter(**list_settings)
-    try:
-        app = build_proxy(upstream, output_filter, timeout=timeout, max_request_bytes=max_request_bytes)
-    except ProxyError as error:
-        raise click.ClickException(str(error)) from error
-    _run(app, host, port, log_level)
+    _run(build_proxy(upstream, output_filter, timeout=timeout, max_request_bytes=max_request_bytes), host, port,
+         log_level)

@@ -26,9 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from apertus_compliance.errors import ApertusError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ LogitsProcessor = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 """transformers' contract: ``(input_ids [1, seq], scores [1, vocab]) -> scores``."""
 
 
-class EngineError(RuntimeError):
+class EngineError(ApertusError, RuntimeError):
     """The engine cannot load, or cannot take a request; the message names the cause."""
 
 
@@ -258,6 +261,23 @@ def top_p_order(probs: np.ndarray, top_p: float) -> tuple[np.ndarray, np.ndarray
     return negated, running, int(np.searchsorted(negated, last, side="right"))
 
 
+def local_model_folder(model: str) -> Path | None:
+    """The checkpoint folder ``model`` names, or None for a hub id (``org/name``).
+
+    Something that looks like a path (absolute, ``./``, ``~``, more than one ``/``) and is not a
+    folder is an error here, not a hub id to retry against the network for a minute."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EngineError(f"--model {model}: the folder {path} is not a model checkpoint (no config.json)")
+        return path
+    if path.exists():
+        raise EngineError(f"--model {model}: {path} is a file; give the checkpoint's folder")
+    if path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+        raise EngineError(f"--model {model}: no such folder (a hub id looks like org/name)")
+    return None
+
+
 class Engine:
     """``Engine(model, tokenizer).start()``, then ``submit(prompt_ids, SamplingParams(...))``; ``stop()`` at the end."""
 
@@ -306,9 +326,11 @@ class Engine:
             raise EngineError(f"--dtype {dtype!r}: choose auto, {', '.join(DTYPES)}")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise EngineError(f"--device {device}: this torch build has no CUDA device available")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(model)
-            loaded = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
+        folder = local_model_folder(model)
+        source = str(folder) if folder is not None else model
+        try:  # a local folder never touches the hub: no request, no retries when offline
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=folder is not None)
+            loaded = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=folder is not None)
         except (OSError, ValueError) as error:
             raise EngineError(f"cannot load model {model!r}: {error}") from error
         loaded.to(device).eval()

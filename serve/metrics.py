@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from starlette.requests import Request
 from starlette.responses import Response
 
-from apertus_compliance.filters.middleware import InvalidPath, scope_path
+from apertus_compliance.filters import InvalidPath, scope_path
 from apertus_compliance.serve.output_filter import OutputFilter
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)

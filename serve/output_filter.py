@@ -21,10 +21,18 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from apertus_compliance.filters.deletion_list import DeletionList, ReleaseError
-from apertus_compliance.filters.middleware import DeletionListMiddleware, RedactionMetrics, error_object
-from apertus_compliance.filters.redactor import DEFAULT_PLACEHOLDER, Redactor, warm_up
-from apertus_compliance.filters.refresh import ListUnavailable, RefreshingDeletionList
+from apertus_compliance.filters import (
+    DEFAULT_PLACEHOLDER,
+    DeletionList,
+    DeletionListMiddleware,
+    ListUnavailable,
+    RedactionMetrics,
+    Redactor,
+    RefreshingDeletionList,
+    ReleaseError,
+    error_object,
+    warm_up,
+)
 
 logger = logging.getLogger(__name__)
 

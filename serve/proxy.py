@@ -37,7 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from apertus_compliance.filters.middleware import (
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.filters import (
     MAX_BODY_BYTES,
     MAX_REQUEST_BYTES,
     InvalidPath,
@@ -60,7 +61,7 @@ _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 """The blank line that ends a server-sent event (any of the three line ends)."""
 
 
-class ProxyError(ValueError):
+class ProxyError(ApertusError, ValueError):
     """The upstream URL is unusable; the message says why."""
 
 

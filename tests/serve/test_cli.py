@@ -7,13 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+pytestmark = pytest.mark.slow  # real server and proxy processes
+
 COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
+SERVE_EXTRA = "needs the serve extra (torch, transformers): pip install -e '.[serve]'"
 
 
 def start(arguments: list[str], port: int, log) -> subprocess.Popen:
@@ -42,6 +46,7 @@ def stop(process: subprocess.Popen) -> int:
         raise
 
 
+@pytest.mark.serve
 def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_port):
     """The engine server (no pattern filtering, list v1) behind the proxy (also list v1, plus e-mail patterns)."""
     serve_port, proxy_port = unused_port(), unused_port()
@@ -69,7 +74,7 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
                                        json={"model": "tiny", "messages": [{"role": "user", "content": "x" * 200_000}]})
                 assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "request_too_large"
                 reload = httpx.post(f"http://127.0.0.1:{proxy_port}/admin/reload",
-                                    headers={"authorization": "Bearer t0ken"})
+                                    headers={"authorization": "Bearer t0ken"}, timeout=60)
                 assert reload.status_code == 200 and reload.json()["reloaded"] is False
                 accepted = (tmp_path / "proxy-state" / "accepted.json").read_text()  # rollback state where asked
                 assert "2026-11-v1" in accepted
@@ -82,7 +87,8 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["serve", "--model", "/nonexistent/model"], "cannot load model '/nonexistent/model'"),
+    pytest.param(["serve", "--model", "/nonexistent/model"], "--model /nonexistent/model: no such folder",
+                 marks=[pytest.mark.serve, pytest.mark.skipif(find_spec("torch") is None, reason=SERVE_EXTRA)]),
     (["serve", "--model", "m", "--deletion-list", "/x", "--public-key", "/no/key.pem"], "does not exist"),
     (["proxy", "--upstream", "localhost:8000"], "expected the base URL an OpenAI client takes"),
     (["serve", "--model", "m", "--dtype", "int3"], "Invalid value for '--dtype'"),
