@@ -10,12 +10,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,serve,scale]'
 	touch $@
 
+# The demo needs the base install only: no torch, transformers, ray or test tools.
+$(VENV)/.installed-base: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
 ## demo: the main job on the bundled sample, offline: rebuild the sample mixture, then verify it from its lock
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-base
 	rm -rf $(OUT)/run
 	$(BIN)/apertus-compliance rebuild --out $(OUT)/run
 	$(BIN)/apertus-compliance verify $(OUT)/run
@@ -24,6 +29,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## test-fast: the same without the tests marked slow (real servers and engines, Slurm, Ray, whole CLI runs)
+.PHONY: test-fast
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow"
 
 ## bench: the benchmarks whose figures are in BENCHMARKS.md
 bench: $(VENV)/.installed

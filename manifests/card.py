@@ -29,9 +29,8 @@ from apertus_compliance.manifests.model_doc import (
 )
 from apertus_compliance.manifests.provider import Provider
 from apertus_compliance.manifests.run import Run
-from apertus_compliance.optout.snapshot import SIGNALS
-from apertus_compliance.pipeline.pii import PLACEHOLDERS
-from apertus_compliance.pipeline.recipe import bundled_recipe
+from apertus_compliance.optout import SIGNALS
+from apertus_compliance.pipeline import PLACEHOLDERS
 
 SIZE_BANDS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
               (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
@@ -82,13 +81,21 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return lines + ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
-def _reproduce_recipe(run: Run) -> str:
-    """How to name the locked recipe in a command: the bundled path, or the file name."""
-    path = Path(run.lock["recipe"]["path"])
-    bundled = bundled_recipe(path.stem)
-    if bundled.is_file() and bundled.resolve() == path.resolve():
-        return f"recipes/{path.name}"
-    return path.name
+def _reproduce_recipe(run: Run) -> tuple[str, str]:
+    """How the card's commands name the locked recipe, and a sentence saying where it is: a recipe
+    shipped with the package by its name (``--recipe sample`` works from any installation), any
+    other by its file name, its text being in the lock."""
+    entry = run.lock["recipe"]
+    if entry.get("bundled"):
+        return entry["bundled"], f"`{entry['bundled']}` is a recipe shipped with the package."
+    name = Path(entry["path"]).name
+    where = " (its text is `recipe.text` in `rebuild.lock.json`)" if "text" in entry else ""
+    return name, f"`{name}` is the recipe file{where}, next to the inputs it names."
+
+
+def _version_note(name: str, version: str | None) -> str:
+    """`` 2025-01`` after an agent list's name, unless the name already says it."""
+    return f" {version}" if version and version not in name else ""
 
 
 def _removed_cell(removed: dict[str, int]) -> str:
@@ -135,13 +142,14 @@ def dataset_card(run: Run, provider: Provider, pretty_name: str | None = None) -
     lines += [f"Per source, documents are kept in order of a keyed BLAKE2b hash of their id (seed "
               f"{lock['recipe']['seed']}) until the token budget is reached, so the choice does not depend on "
               f"order or workers. The budget removed documents from: {', '.join(binding) or 'no source'}.", ""]
-    recipe = _reproduce_recipe(run)
+    recipe, where = _reproduce_recipe(run)
     lines += ["## How to reproduce", "", "```bash", "pip install apertus-compliance",
               f"apertus-compliance rebuild --recipe {recipe} --out run",
               "apertus-compliance verify run", "```", "",
-              f"The recipe must have sha256 `{lock['recipe']['sha256']}`; `verify` re-runs it into a temporary "
-              "folder and compares every count and shard hash with `rebuild.lock.json`. Output does not depend "
-              "on the number of workers.", "", "## Lock", ""]
+              f"{where} The recipe must have sha256 `{lock['recipe']['sha256']}`; `verify` re-runs the recipe "
+              "its lock carries into a temporary folder and compares every count and shard hash with "
+              "`rebuild.lock.json` (this folder verifies the same way: `apertus-compliance verify .`). Output "
+              "does not depend on the number of workers.", "", "## Lock", ""]
     optout = lock.get("optout")
     facts = [["recipe", f"`{lock['recipe']['name']}`", f"`{lock['recipe']['sha256']}`"],
              ["tokenizer", lock["tokenizer"]["name"],
@@ -181,7 +189,7 @@ def _optout_section(run: Run) -> list[str]:
     lines = [f"Machine-readable reservations observed on or before **{optout['as_of']}** (snapshot "
              f"`{optout['snapshot_id'][:12]}`, {optout['granularity']} granularity) are applied **retroactively**: a "
              f"reservation removes the site's documents from crawls of every date. Agent list "
-             f"`{optout['agent_list']}`{' ' + agent_list['version'] if agent_list.get('version') else ''}; a "
+             f"`{optout['agent_list']}`{_version_note(optout['agent_list'], agent_list.get('version'))}; a "
              f"robots.txt Disallow for any of these product tokens counts: {tokens}. "
              + ("A robots.txt that could not be fetched or parsed counts as a reservation (strict mode)."
                 if optout.get("strict") else "A robots.txt that could not be fetched or parsed counts as permissive."),

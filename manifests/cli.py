@@ -7,64 +7,17 @@ from pathlib import Path
 
 import click
 
-from apertus_compliance.manifests.provider import ProviderError, load_provider
-from apertus_compliance.manifests.run import Run, RunError
-from apertus_compliance.paths import bundled_data
-
-DOCUMENTS = ("eu-summary", "model-doc", "croissant", "card")
+from apertus_compliance.manifests.documents import DOCUMENTS, write_documents
+from apertus_compliance.progress import Progress
 
 
-def sample_provider() -> Path:
-    """The example provider file shipped for the bundled sample run."""
-    return bundled_data() / "providers" / "sample.yaml"
-
-
-def write_documents(run_dirs: list[Path], provider_file: Path, out: Path,
-                    which: tuple[str, ...] = DOCUMENTS) -> list[Path]:
-    """Write the chosen documents for ``run_dirs``; returns the files written.
-
-    The summary and the model documentation cover all runs and go into ``out``. Croissant
-    (``croissant.json``) and the dataset card (``README.md``) describe one mixture and go into
-    its run directory, next to the shards they point to, so the folder can be published as is.
-    """
-    from apertus_compliance.manifests import card, croissant, eu_summary, model_doc
-
-    provider = load_provider(provider_file)
-    runs = [Run.open(run_dir) for run_dir in run_dirs]
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def write(name: str, text: str) -> None:
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
-    if "eu-summary" in which:
-        summary = eu_summary.build_summary(runs, provider)
-        write("eu-public-summary.json", eu_summary.to_json(summary))
-        write("eu-public-summary.md", eu_summary.to_markdown(summary))
-        write("eu-public-summary.html", eu_summary.to_html(summary))
-        write("eu-public-summary.schema.json", json.dumps(eu_summary.summary_json_schema(), indent=2) + "\n")
-    if "model-doc" in which:
-        documentation = model_doc.model_documentation(runs, provider)
-        policy = model_doc.copyright_policy(runs, provider)
-        write("model-documentation-data.json", documentation.model_dump_json(indent=2) + "\n")
-        write("model-documentation-data.md", documentation.to_markdown())
-        write("copyright-policy.json", policy.model_dump_json(indent=2) + "\n")
-        write("copyright-policy.md", policy.to_markdown())
-    for run in runs:
-        if "croissant" in which:
-            written.append(croissant.write_croissant(run, provider, run.dir / "croissant.json"))
-        if "card" in which:
-            written.append(card.write_card(run, provider, run.dir / "README.md"))
-    return written
-
-
-def _run_documents(which: tuple[str, ...], run_dirs: tuple[Path, ...], provider_file: Path, out: Path) -> None:
+def _run_documents(which: tuple[str, ...], run_dirs: tuple[Path, ...], provider_file: Path, out: Path,
+                   force: bool) -> None:
+    progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
     try:
-        written = write_documents(list(run_dirs), provider_file, out, which)
-    except (ProviderError, RunError, ValueError, OSError) as error:
-        raise click.ClickException(str(error)) from error
+        written = write_documents(list(run_dirs), provider_file, out, which, progress=progress, force=force)
+    finally:
+        progress.clear()
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -76,8 +29,9 @@ def _command(name: str, which: tuple[str, ...], summary: str) -> click.Command:
     @click.option("--provider", "provider_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                   required=True, help="Provider and model description (YAML).")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-    def command(run_dirs: tuple[Path, ...], provider_file: Path, out: Path) -> None:
-        _run_documents(which, run_dirs, provider_file, out)
+    @click.option("--force", is_flag=True, help="Replace documents that exist (refused otherwise).")
+    def command(run_dirs: tuple[Path, ...], provider_file: Path, out: Path, force: bool) -> None:
+        _run_documents(which, run_dirs, provider_file, out, force)
 
     return command
 
@@ -105,12 +59,10 @@ manifest.add_command(_command("all", DOCUMENTS, "Every document above."))
 def diff(old: Path, new: Path, as_json: bool) -> None:
     """What changed between two runs: tokens, removals per signal, languages, datasets, domains."""
     from apertus_compliance.manifests import eu_summary
+    from apertus_compliance.manifests.run import Run
 
-    try:
-        old_runs, new_runs = [Run.open(old)], [Run.open(new)]
-        if as_json:
-            click.echo(json.dumps(eu_summary.diff_summaries(old_runs, new_runs), indent=2, sort_keys=True, default=str))
-        else:
-            click.echo(eu_summary.diff_markdown(old_runs, new_runs))
-    except (RunError, ValueError) as error:
-        raise click.ClickException(str(error)) from error
+    old_runs, new_runs = [Run.open(old)], [Run.open(new)]
+    if as_json:
+        click.echo(json.dumps(eu_summary.diff_summaries(old_runs, new_runs), indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(eu_summary.diff_markdown(old_runs, new_runs))

@@ -1,4 +1,7 @@
-"""``apertus-compliance optout``: ingest, snapshot, check. A thin shell over the library."""
+"""``apertus-compliance optout``: ingest, snapshot, check. A thin shell over the library.
+
+DuckDB and pyarrow load inside the commands, not with this module: ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -8,39 +11,26 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from apertus_compliance.optout.agents import DEFAULT_AGENT_LIST, bundled_agent_lists, load_agent_list
-from apertus_compliance.optout.ingest import (
-    IngestReport,
-    ingest_bundled_sample,
-    ingest_rightsholder_list,
-    ingest_robots_dir,
-    ingest_robots_parquet,
-    ingest_tdmrep,
-    ingest_warc,
-)
-from apertus_compliance.optout.lookup import INVALID_URL, Snapshot, diff_snapshots
-from apertus_compliance.optout.registry import Registry
-from apertus_compliance.optout.robots import parse_robots
-from apertus_compliance.optout.snapshot import GRANULARITIES, SnapshotOptions, compile_snapshot
+from apertus_compliance.progress import Progress
+
+from apertus_compliance.optout.settings import DEFAULT_AGENT_LIST, GRANULARITIES, bundled_agent_lists
+
+if TYPE_CHECKING:
+    from apertus_compliance.optout.ingest import IngestReport
+    from apertus_compliance.optout.lookup import Snapshot
+    from apertus_compliance.optout.registry import Registry
+    from apertus_compliance.optout.snapshot import SnapshotOptions
 
 KINDS = ("auto", "robots-dir", "robots-parquet", "warc", "tdmrep", "list")
 RESERVED_EXIT_CODE = 3
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-class _ClearErrors(click.Group):
-    """Bad input (a ValueError or OSError naming the input) ends in one clear line, not a traceback."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (ValueError, OSError) as error:
-            raise click.ClickException(str(error)) from error
-
-
-@click.group(cls=_ClearErrors)
+@click.group()
 def optout() -> None:
     """Machine-readable reservations: registry, as-of snapshots, lookups with evidence."""
 
@@ -63,21 +53,29 @@ def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at:
     """
     if not paths and not bundled_sample:
         raise click.UsageError("give PATHS to ingest, or --bundled-sample")
+    from apertus_compliance.optout import IngestReport, Registry, ingest_bundled_sample
+
     report = IngestReport(",".join(str(p) for p in paths) or "bundled sample")
-    with Registry(registry_path) as registry:
-        if bundled_sample:
-            report.merge(ingest_bundled_sample(registry))
-        for path in paths:
-            try:
-                report.merge(_ingest_one(registry, path, kind, observed_at))
-            except (ValueError, OSError) as error:  # this input as a whole; the others still go in
-                report.outcomes["input:failed"] += 1
-                report.errors.append(f"{path}: {error}")
-        total = registry.count()
+    progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
+    try:
+        with Registry(registry_path) as registry:
+            if bundled_sample:
+                report.merge(ingest_bundled_sample(registry, progress))
+            for number, path in enumerate(paths, start=1):
+                progress.update(f"ingest: {number}/{len(paths)} inputs ({path.name}), "
+                                f"{report.observed} observations read")
+                try:
+                    report.merge(_ingest_one(registry, path, kind, observed_at))
+                except (ValueError, OSError) as error:  # this input as a whole; the others still go in
+                    report.outcomes["input:failed"] += 1
+                    report.errors.append(f"{path}: {error}")
+            total = registry.count()
+    finally:
+        progress.clear()
     if as_json:
         click.echo(json.dumps({**report.as_dict(), "registry_observations": total}, indent=2))
     else:
-        click.echo(f"{report.added} new observations ({total} in {registry_path})")
+        click.echo(f"{report.summary()}; {total} in {registry_path}")
         for outcome, count in sorted(report.outcomes.items()):
             click.echo(f"  {outcome:<28} {count}")
         for error in report.errors:
@@ -87,6 +85,14 @@ def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at:
 
 
 def _ingest_one(registry: Registry, path: Path, kind: str, observed_at: datetime | None) -> IngestReport:
+    from apertus_compliance.optout import (
+        ingest_rightsholder_list,
+        ingest_robots_dir,
+        ingest_robots_parquet,
+        ingest_tdmrep,
+        ingest_warc,
+    )
+
     if kind == "auto":
         kind = _guess_kind(path)
     if kind == "robots-dir":
@@ -118,6 +124,8 @@ def _guess_kind(path: Path) -> str:
 
 
 def _options(as_of: datetime, agents: str, granularity: str, strict: bool) -> SnapshotOptions:
+    from apertus_compliance.optout import SnapshotOptions, load_agent_list
+
     return SnapshotOptions(as_of.date(), load_agent_list(agents), granularity, strict)
 
 
@@ -134,16 +142,25 @@ _strict_option = click.option("--strict", is_flag=True,
 @click.option("--registry", "registry_path", required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--as-of", required=True, type=_DATE, help="Observations up to the end of this day count.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Snapshot folder to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty (refused otherwise).")
 @_agents_option
 @_granularity_option
 @_strict_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def snapshot(registry_path: Path, as_of: datetime, out: Path, agents: str, granularity: str, strict: bool,
-             as_json: bool) -> None:
+def snapshot(registry_path: Path, as_of: datetime, out: Path, force: bool, agents: str, granularity: str,
+             strict: bool, as_json: bool) -> None:
     """Compile an immutable, content-addressed snapshot of the registry as of a date."""
+    from apertus_compliance.folders import output_folder
+    from apertus_compliance.optout import Registry, compile_snapshot
+
     options = _options(as_of, agents, granularity, strict)
-    with Registry(registry_path, read_only=True) as registry:
-        manifest = compile_snapshot(registry, options, out)
+    progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
+    progress.update(f"snapshot: compiling as of {options.as_of}")
+    try:  # written beside --out, swapped in when complete: never a half-written snapshot folder
+        with output_folder(out, force) as staging, Registry(registry_path, read_only=True) as registry:
+            manifest = compile_snapshot(registry, options, staging)
+    finally:
+        progress.clear()
     if as_json:
         click.echo(json.dumps(manifest, indent=2, sort_keys=True))
         return
@@ -181,6 +198,8 @@ def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path
         return
     if not urls:
         raise click.UsageError("give one or more URLs")
+    from apertus_compliance.optout import Registry, Snapshot, compile_snapshot
+
     if snapshot_path:
         answers = _answers(Snapshot(snapshot_path), urls)
     elif registry_path and as_of:
@@ -205,6 +224,8 @@ def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path
 
 
 def _answers(snapshot: Snapshot, urls: tuple[str, ...]) -> list[dict]:
+    from apertus_compliance.optout import INVALID_URL
+
     answers = []
     for url in urls:
         reasons = snapshot.explain(url)
@@ -220,6 +241,8 @@ def _answers(snapshot: Snapshot, urls: tuple[str, ...]) -> list[dict]:
 
 
 def _check_robots(robots_file: Path, agent: str, url: str, as_json: bool) -> None:
+    from apertus_compliance.optout.robots import parse_robots
+
     robots = parse_robots(robots_file.read_bytes())
     rule = robots.decide(agent, url)
     allowed = rule is None or rule.allow
@@ -245,6 +268,8 @@ def _check_robots(robots_file: Path, agent: str, url: str, as_json: bool) -> Non
 def diff(old: Path, new: Path, as_json: bool) -> None:
     """What changed from snapshot OLD to snapshot NEW: observations, and hosts that started or
     stopped reserving, per signal."""
+    from apertus_compliance.optout import Snapshot, diff_snapshots
+
     changes = diff_snapshots(Snapshot(old), Snapshot(new))
     if as_json:
         click.echo(json.dumps(changes, indent=2))
@@ -262,6 +287,8 @@ def diff(old: Path, new: Path, as_json: bool) -> None:
 @click.argument("name", required=False)
 def agents_command(name: str | None) -> None:
     """List the bundled agent lists, or the product tokens of one list (a name or a file)."""
+    from apertus_compliance.optout import load_agent_list
+
     if name is None:
         for list_name in bundled_agent_lists():
             agent_list = load_agent_list(list_name)

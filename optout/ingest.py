@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from apertus_compliance.paths import bundled_data
 from apertus_compliance.optout.page_signals import signals_from_headers, signals_from_html
 from apertus_compliance.optout.registry import Observation, Registry, sha256_hex
 from apertus_compliance.optout.robots import MAX_PARSED_BYTES, looks_binary, looks_like_html
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
+from apertus_compliance.paths import bundled_data
+from apertus_compliance.progress import QUIET, Progress
 
 BATCH = 5000
 PAGE_HEAD_BYTES = 64 * 1024
@@ -40,21 +41,44 @@ _PAGE_HEADERS = ("tdm-reservation", "tdm-policy", "content-usage", "x-robots-tag
 
 @dataclass
 class IngestReport:
-    """What one ingest saw: outcomes per kind, errors naming file and line, new observations."""
+    """What one ingest saw: outcomes per kind, errors naming file and line, new observations.
+
+    Every item read has one outcome. Most items are observations (``observed``), of which
+    ``added`` were new to the registry (the others it already held: the same robots.txt seen in
+    two inputs, or an earlier ingest); the rest (a page without a statement, a rejected row, an
+    unreadable file) are not observations. :meth:`summary` says so in the words every command uses.
+    """
 
     source: str
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     added: int = 0
+    observed: int = 0
 
     def merge(self, other: IngestReport) -> None:
         self.outcomes.update(other.outcomes)
         self.errors.extend(other.errors)
         self.added += other.added
+        self.observed += other.observed
+
+    @property
+    def not_observations(self) -> dict[str, int]:
+        """Outcomes of items that did not become observations (``page:no-statement``, ``*:rejected``, ...)."""
+        return {outcome: count for outcome, count in sorted(self.outcomes.items())
+                if count and outcome.partition(":")[2] in ("no-statement", "rejected", "unreadable", "truncated",
+                                                           "failed")}
+
+    def summary(self) -> str:
+        """``577 new observations (597 read, 20 already in the registry); 5 items not observations (...)``."""
+        text = f"{self.added} new observations ({self.observed} read, {self.observed - self.added} already in the registry)"
+        if others := self.not_observations:
+            text += (f"; {sum(others.values())} items not observations ("
+                     + ", ".join(f"{outcome} {count}" for outcome, count in others.items()) + ")")
+        return text
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "added": self.added, "outcomes": dict(sorted(self.outcomes.items())),
-                "errors": self.errors}
+        return {"source": self.source, "added": self.added, "observations_read": self.observed,
+                "outcomes": dict(sorted(self.outcomes.items())), "errors": self.errors}
 
 
 class _Batch:
@@ -69,6 +93,7 @@ class _Batch:
         self.observations.append(observation)
         self.evidence[observation.evidence_sha256] = content
         self.report.outcomes[f"{observation.kind}:{observation.status}"] += 1
+        self.report.observed += 1
         if len(self.observations) >= BATCH:
             self.flush()
 
@@ -312,16 +337,22 @@ SAMPLE_OBSERVED_AT = datetime(2025, 1, 15)
 """When the bundled TDMRep files and parquet corpus are taken to have been fetched."""
 
 
-def ingest_bundled_sample(registry: Registry) -> IngestReport:
+def ingest_bundled_sample(registry: Registry, progress: Progress = QUIET) -> IngestReport:
     """The signals shipped in ``data/sample/signals`` (see its README), each in its own form."""
     signals = bundled_data() / "sample" / "signals"
     report = IngestReport(str(signals))
-    for folder in sorted((signals / "robots").iterdir()):
-        report.merge(ingest_robots_dir(registry, folder))
-    report.merge(ingest_robots_parquet(registry, signals / "parquet" / "robots-2025-01.parquet", SAMPLE_OBSERVED_AT))
-    report.merge(ingest_tdmrep(registry, signals / "tdmrep", SAMPLE_OBSERVED_AT))
-    report.merge(ingest_warc(registry, signals / "warc" / "pages.warc.gz"))
-    report.merge(ingest_rightsholder_list(registry, signals / "rightsholders.csv"))
+    inputs = [(folder.relative_to(signals).as_posix(), lambda folder=folder: ingest_robots_dir(registry, folder))
+              for folder in sorted((signals / "robots").iterdir())]
+    inputs += [
+        ("parquet", lambda: ingest_robots_parquet(registry, signals / "parquet" / "robots-2025-01.parquet",
+                                                  SAMPLE_OBSERVED_AT)),
+        ("tdmrep", lambda: ingest_tdmrep(registry, signals / "tdmrep", SAMPLE_OBSERVED_AT)),
+        ("warc", lambda: ingest_warc(registry, signals / "warc" / "pages.warc.gz")),
+        ("rightsholders.csv", lambda: ingest_rightsholder_list(registry, signals / "rightsholders.csv")),
+    ]
+    for number, (name, ingest) in enumerate(inputs, start=1):
+        progress.update(f"ingest: {number}/{len(inputs)} inputs ({name}), {report.observed} observations read")
+        report.merge(ingest())
     return report
 
 

@@ -20,30 +20,31 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import tldextract
 
 from apertus_compliance import __version__
+from apertus_compliance.folders import check_output_folder
 from apertus_compliance.optout.agents import AgentList
 from apertus_compliance.optout.aipref import (
     content_signal_reserves_training,
     content_usage_reserves_training,
     split_path,
 )
+from apertus_compliance.optout.domains import registered_domain
 from apertus_compliance.optout.ingest import decode_page_evidence
 from apertus_compliance.optout.page_signals import signals_from_headers, signals_from_html
 from apertus_compliance.optout.registry import Registry, sha256_hex
 from apertus_compliance.optout.robots import RobotsTxt, parse_robots
 from apertus_compliance.optout.rules import Rule, escape_pattern, url_path
+from apertus_compliance.optout.settings import GRANULARITIES
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 
 FORMAT = "apertus-compliance/optout-snapshot"
 FORMAT_VERSION = 1
-GRANULARITIES = ("url", "domain")
 SIGNALS = ("rightsholder", "robots", "aipref", "content-signal", "tdmrep", "noai", "robots-unavailable")
 """Every reservation signal, in the order a lookup reports them when several apply."""
 
@@ -78,27 +79,18 @@ class SnapshotOptions:
             raise ValueError(f"granularity {self.granularity!r}: expected one of {', '.join(GRANULARITIES)}")
 
 
-@cache
-def _domain_extractor() -> tldextract.TLDExtract:
-    # The public-suffix list bundled with tldextract; never fetched (no network here).
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-def registered_domain(host: str) -> str:
-    """``blog.example.co.uk`` -> ``example.co.uk``; a host with no known suffix stays itself."""
-    parts = _domain_extractor()(host)
-    return f"{parts.domain}.{parts.suffix}" if parts.domain and parts.suffix else host
-
-
 def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) -> dict:
     """Write the snapshot of ``registry`` for ``options`` into ``out``; returns its manifest.
 
     Observations stream from DuckDB host by host and rules are written as they are made, so
-    memory follows one host and the index, not the whole registry.
+    memory follows one host and the index, not the whole registry. ``out`` must be new or empty:
+    files of another snapshot left in it would be read as part of this one (``folders.output_folder``
+    replaces a folder safely).
     """
     tokens = options.agent_list.tokens
     parse = lru_cache(maxsize=10_000)(parse_robots)  # many hosts serve byte-identical robots.txt files
     out = Path(out)
+    check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     writer = _RuleWriter(out)
     statuses: Counter[str] = Counter()

@@ -1,5 +1,5 @@
 """``apertus-compliance rebuild`` and ``verify``: thin shells over ``rebuild.rebuild`` and
-``lock.verify_run``."""
+``lock.verify_run``. datatrove, pyarrow and DuckDB load inside the commands: ``--help`` stays fast."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from pathlib import Path
 
 import click
 
-from apertus_compliance.pipeline.lock import read_lock, verify_run
-from apertus_compliance.pipeline.rebuild import rebuild
-from apertus_compliance.pipeline.recipe import RecipeError, bundled_recipe, load_recipe
-from apertus_compliance.pipeline.steps import QUIET_ENV
+from apertus_compliance.progress import Progress
 
 
 def _quiet_datatrove(verbose: bool) -> None:
     """datatrove logs every file and task at INFO; keep them in logs/ only, unless --verbose."""
     from loguru import logger
+
+    from apertus_compliance.pipeline.steps import QUIET_ENV
 
     if not verbose:
         os.environ[QUIET_ENV] = "1"
@@ -41,10 +40,13 @@ def summary_table(lock: dict) -> str:
 
 
 @click.command("rebuild")
-@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Recipe YAML (default: the bundled sample recipe, offline).")
+@click.option("--recipe", "recipe_path", metavar="FILE|NAME", default=None,
+              help="Recipe YAML, or the name of a bundled recipe: sample, phase5 (default: sample, offline).")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Run directory; re-running resumes and is idempotent.")
+              show_default=True, help="Run directory; re-running the same recipe resumes and is idempotent.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out: rebuild from scratch beside it, swap it in "
+                                            "at the end (without it, a run of this recipe resumes, anything else "
+                                            "is refused).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel worker processes (default: the recipe's). Does not change the output.")
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None,
@@ -54,33 +56,43 @@ def summary_table(lock: dict) -> str:
                                  "(default for the bundled sample: its example provider).")
 @click.option("--json", "as_json", is_flag=True, help="Print the lock as JSON instead of the table.")
 @click.option("--verbose", is_flag=True, help="Show datatrove's own progress logs.")
-def rebuild_command(recipe_path: Path | None, run_dir: Path, workers: int | None, executor: str | None,
+def rebuild_command(recipe_path: str | None, run_dir: Path, force: bool, workers: int | None, executor: str | None,
                     provider_file: Path | None, as_json: bool, verbose: bool) -> None:
     """Rebuild a mixture from its recipe: opt-outs, PII masking, budgets, a verifiable lock,
     then (with a provider file) the EU AI Act documents."""
-    from apertus_compliance.manifests.cli import sample_provider, write_documents
-    from apertus_compliance.manifests.provider import ProviderError
-    from apertus_compliance.manifests.run import RunError
+    from apertus_compliance.manifests import sample_provider, write_documents
+    from apertus_compliance.pipeline import load_recipe, rebuild_mixture
+    from apertus_compliance.pipeline.lock import record_documents
+    from apertus_compliance.pipeline.rebuild import run_folder
 
     _quiet_datatrove(verbose)
     if recipe_path is None and provider_file is None:
         provider_file = sample_provider()
-    echo = (lambda message: click.echo(message, err=True)) if as_json else click.echo
-    try:
-        loaded = load_recipe(recipe_path or bundled_recipe("sample"))
-        echo(f"rebuild: {loaded.recipe.name} ({loaded.path}) -> {run_dir.resolve()}")
-        if (executor or loaded.recipe.executor.name) == "slurm":
-            from apertus_compliance.pipeline.slurm import submit_slurm
+    progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
+    echo = progress.echo((lambda message: click.echo(message, err=True)) if as_json else click.echo)
+    loaded = load_recipe(recipe_path or "sample")
+    echo(f"rebuild: {loaded.recipe.name} ({loaded.path}) -> {run_dir.resolve()}")
+    if (executor or loaded.recipe.executor.name) == "slurm":
+        from apertus_compliance.pipeline.slurm import submit_slurm
 
-            jobs = submit_slurm(loaded, run_dir, workers=workers, echo=echo, provider_file=provider_file)
-            if as_json:
-                click.echo(json.dumps({"submitted": jobs}, indent=2, sort_keys=True))
-            return
-        lock = rebuild(loaded, run_dir, workers=workers, echo=echo, executor=executor)
-        run_dir = run_dir.resolve()
-        documents = write_documents([run_dir], provider_file, run_dir / "documents") if provider_file else []
-    except (RecipeError, ProviderError, RunError, OSError, ValueError, RuntimeError) as error:
-        raise click.ClickException(str(error)) from error
+        if force:
+            raise click.UsageError("--force cannot replace a folder that Slurm jobs will write; remove it first")
+        jobs = submit_slurm(loaded, run_dir, workers=workers, echo=echo, provider_file=provider_file)
+        if as_json:
+            click.echo(json.dumps({"submitted": jobs}, indent=2, sort_keys=True))
+        return
+    run_dir = run_dir.resolve()
+    try:
+        with run_folder(run_dir, force) as target:
+            lock = rebuild_mixture(loaded, target, workers=workers, echo=echo, executor=executor,
+                                   provider_file=provider_file, progress=progress)
+            documents = []
+            if provider_file:  # the run is complete only once its documents are recorded
+                documents = write_documents([target], provider_file, target / "documents", progress=progress)
+                lock = record_documents(target, documents)
+                documents = [run_dir / path.relative_to(target) for path in documents]
+    finally:
+        progress.clear()
     if as_json:
         click.echo(json.dumps(lock, indent=2, sort_keys=True))
         return
@@ -101,12 +113,15 @@ def verify_command(run_dir: Path, workers: int | None, verbose: bool) -> None:
 
     Exit code 0 when everything matches, 1 on any difference.
     """
+    from apertus_compliance.pipeline import read_lock, verify_run
+
     _quiet_datatrove(verbose)
+    read_lock(run_dir)
+    progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
     try:
-        read_lock(run_dir)
-        problems = verify_run(run_dir, echo=click.echo, workers=workers)
-    except (ValueError, OSError) as error:
-        raise click.ClickException(str(error)) from error
+        problems = verify_run(run_dir, echo=progress.echo(click.echo), workers=workers, progress=progress)
+    finally:
+        progress.clear()
     if problems:
         for problem in problems:
             click.echo(f"MISMATCH {problem}")

@@ -3,6 +3,13 @@
 The lock is computed from the files on disk, not from what the steps believe they did: counts
 of kept and removed documents are rows in the shards, ``read`` is what the reader yielded. So a
 document lost anywhere shows up as a conservation error.
+
+A lock is self-contained: it carries the recipe's text (and its sha256), the hash of every input
+and of everything else the recipe points to (``references``: registry or snapshot, deletion
+list, tokenizer, provider file), and paths inside the run relative to it. ``verify`` needs no
+recipe file and works on a copied run folder; inputs are looked up where the lock says (a
+bundled recipe's, in the installed package). A run with documents is complete only once the
+document step recorded them (``documents.complete``).
 """
 
 from __future__ import annotations
@@ -20,11 +27,19 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from apertus_compliance.pipeline.recipe import LoadedRecipe, load_recipe
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.paths import bundled_data
+from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, bundled_recipe, load_recipe, recipe_from_text
+from apertus_compliance.progress import QUIET, Progress
 
 LOCK_NAME = "rebuild.lock.json"
 LOCK_FORMAT = "apertus-compliance/rebuild-lock"
-LOCK_FORMAT_VERSION = 1
+LOCK_FORMAT_VERSION = 2
+"""2: the recipe's text, ``references`` and ``documents``. Version 1 locks are still read."""
+READABLE_VERSIONS = (1, 2)
+BUNDLED = "bundled:"
+"""Prefix of a path inside the installed package's data (``bundled:sample/signals``): found again
+wherever the package is installed."""
 KEY_LIBRARIES = ("apertus-compliance", "datatrove", "pyarrow", "duckdb", "tokenizers")
 
 
@@ -63,9 +78,81 @@ def _stat_total(logs: Path, name: str) -> int:
     return total
 
 
+def tree_sha256(folder: Path) -> str:
+    """A folder's sha256: over its files' relative paths and sha256, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(item for item in Path(folder).rglob("*") if item.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def portable_path(path: Path) -> str:
+    """How the lock names a file or folder: ``bundled:...`` inside the package's data, else absolute."""
+    path, data = Path(path).resolve(), bundled_data().resolve()
+    if path == data or data in path.parents:
+        return BUNDLED + path.relative_to(data).as_posix()
+    return str(path)
+
+
+def resolve_reference(text: str) -> Path:
+    """The file or folder a lock's ``portable_path`` names, on this machine."""
+    return bundled_data() / text[len(BUNDLED):] if text.startswith(BUNDLED) else Path(text)
+
+
+def _reference(path: Path) -> dict:
+    path = Path(path)
+    return {"path": portable_path(path), "sha256": tree_sha256(path) if path.is_dir() else file_sha256(path)}
+
+
+def recipe_references(loaded: LoadedRecipe) -> dict[str, dict]:
+    """Everything the recipe points to besides its sources, by hash, keyed by the recipe field:
+    the opt-out snapshot or registry (the bundled signals for ``bundled-sample``), the deletion
+    list and its public key, a tokenizer file."""
+    recipe, references = loaded.recipe, {}
+    if recipe.optout is not None:
+        if recipe.optout.snapshot is not None:
+            references["optout.snapshot"] = _reference(loaded.resolve(recipe.optout.snapshot))
+        elif recipe.optout.registry == "bundled-sample":
+            references["optout.registry"] = _reference(bundled_data() / "sample" / "signals")
+        else:
+            references["optout.registry"] = _reference(loaded.resolve(recipe.optout.registry))
+    if recipe.deletion_list is not None:
+        references["deletion_list.release"] = _reference(loaded.resolve(recipe.deletion_list.release))
+        references["deletion_list.public_key"] = _reference(loaded.resolve(recipe.deletion_list.public_key))
+    if recipe.tokenizer is not None and (loaded.folder / recipe.tokenizer).is_file():
+        references["tokenizer"] = _reference(loaded.folder / recipe.tokenizer)
+    return references
+
+
+def agent_list_name(listed: dict) -> str:
+    """The name ``--agents`` and recipes take (``apertus-2025-01``) for a snapshot manifest's agent
+    list: a bundled list is recognized by its sha256; a list of one's own keeps its own name."""
+    from apertus_compliance.optout import bundled_agent_lists, load_agent_list
+
+    for name in bundled_agent_lists():
+        if load_agent_list(name).sha256 == listed.get("sha256"):
+            return name
+    return listed["name"]
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` through a temporary sibling and a rename: readers see the old file or
+    the new one, never half of one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decisions: dict,
-               run_dir: Path, workers: int, deletion_list: dict | None = None, executor: str = "local") -> dict:
-    """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one."""
+               run_dir: Path, workers: int, deletion_list: dict | None = None, executor: str = "local",
+               provider_file: Path | None = None) -> dict:
+    """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one.
+    ``provider_file``: documents will be written for this run, so it stays incomplete until
+    ``record_documents`` says they were."""
     from apertus_compliance.pipeline.steps import tokenizer_description
 
     recipe = loaded.recipe
@@ -113,11 +200,14 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
     lock = {
         "format": LOCK_FORMAT,
         "format_version": LOCK_FORMAT_VERSION,
-        "recipe": {"name": recipe.name, "path": str(loaded.path), "sha256": loaded.sha256, "seed": recipe.seed},
+        "recipe": {"name": recipe.name, "path": str(loaded.path), "bundled": loaded.bundled, "sha256": loaded.sha256,
+                   "seed": recipe.seed, "text": loaded.text},
+        "references": recipe_references(loaded),
         "tokenizer": tokenizer_description(recipe.tokenizer, loaded.folder),
         "optout": None if snapshot is None else {
             "snapshot_id": snapshot.snapshot_id, "as_of": snapshot.as_of,
-            "agent_list": snapshot.manifest["agent_list"]["name"], "granularity": snapshot.manifest["granularity"],
+            "agent_list": agent_list_name(snapshot.manifest["agent_list"]),
+            "granularity": snapshot.manifest["granularity"],
             "strict": snapshot.manifest["strict"],
         },
         "deletion_list": None if deletion_list is None else {
@@ -127,9 +217,49 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
         "sources": sources,
         "outputs": outputs,
         "removed": removed,
+        "documents": None if provider_file is None else {
+            "provider": _reference(provider_file), "complete": False, "files": []},
     }
-    (run_dir / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(run_dir / LOCK_NAME, lock)
     return lock
+
+
+def record_documents(run_dir: Path, files: list[Path]) -> dict:
+    """The document step's last act: list the documents written (with their sha256) in the lock
+    and mark the run complete. Until then the lock says ``documents.complete: false``."""
+    run_dir = Path(run_dir).resolve()
+    lock = read_lock(run_dir)
+    if lock.get("documents") is None:
+        raise LockError(f"{run_dir / LOCK_NAME}: the rebuild did not announce documents (no provider file)")
+    lock["documents"]["files"] = sorted(
+        ({"path": os.path.relpath(Path(path).resolve(), run_dir), "sha256": file_sha256(Path(path))}
+         for path in files), key=lambda item: item["path"])
+    lock["documents"]["complete"] = True
+    write_json_atomic(run_dir / LOCK_NAME, lock)
+    return lock
+
+
+def documents_problems(lock: dict, run_dir: Path) -> list[str]:
+    """An interrupted document step, or documents missing or changed since it recorded them."""
+    documents = lock.get("documents")
+    if documents is None:
+        return []
+    if not documents.get("complete"):
+        return ["documents: incomplete (the document step did not finish); run the same rebuild command "
+                "again to complete them"]
+    problems = []
+    for item in documents["files"]:
+        path = Path(run_dir) / item["path"]
+        if not path.is_file():
+            problems.append(f"{item['path']}: missing (a document of the run)")
+        elif file_sha256(path) != item["sha256"]:
+            problems.append(f"{item['path']}: sha256 differs from the lock (a document rewritten after the run)")
+    return problems
+
+
+def run_complete(lock: dict) -> bool:
+    """A run is complete when its lock exists and, if it has documents, the document step finished."""
+    return lock.get("documents") is None or bool(lock["documents"].get("complete"))
 
 
 def conservation_errors(lock: dict) -> list[str]:
@@ -144,26 +274,31 @@ def conservation_errors(lock: dict) -> list[str]:
     return problems
 
 
+class LockError(ApertusError, ValueError):
+    """A run folder without a readable lock of this format; the message names the file."""
+
+
 def read_lock(run_dir: Path) -> dict:
     path = Path(run_dir) / LOCK_NAME
     if not path.is_file():
-        raise ValueError(f"{run_dir}: no {LOCK_NAME} (not a finished rebuild)")
+        raise LockError(f"{run_dir}: no {LOCK_NAME} (not a finished rebuild)")
     try:
         lock = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    if (lock.get("format"), lock.get("format_version")) != (LOCK_FORMAT, LOCK_FORMAT_VERSION):
-        raise ValueError(f"{path}: format {lock.get('format')!r} v{lock.get('format_version')}, "
-                         f"expected {LOCK_FORMAT} v{LOCK_FORMAT_VERSION}")
+        raise LockError(f"{path}: not valid JSON ({error})") from error
+    if lock.get("format") != LOCK_FORMAT or lock.get("format_version") not in READABLE_VERSIONS:
+        raise LockError(f"{path}: format {lock.get('format')!r} v{lock.get('format_version')}, "
+                        f"expected {LOCK_FORMAT} v{' or v'.join(map(str, READABLE_VERSIONS))}")
     return lock
 
 
-def check_run_files(lock: dict, run_dir: Path) -> list[str]:
+def check_run_files(lock: dict, run_dir: Path, progress: Progress = QUIET) -> list[str]:
     """Differences between the shards on disk and the lock: changed, missing or extra files."""
     run_dir = Path(run_dir)
     problems = []
     listed = {shard["path"]: shard for shard in lock["outputs"] + lock["removed"]}
-    for relative, shard in sorted(listed.items()):
+    for number, (relative, shard) in enumerate(sorted(listed.items()), start=1):
+        progress.update(f"verify: shards {number}/{len(listed)}")
         path = run_dir / relative
         if not path.is_file():
             problems.append(f"{relative}: missing")
@@ -176,38 +311,81 @@ def check_run_files(lock: dict, run_dir: Path) -> list[str]:
     return problems
 
 
-def verify_run(run_dir: str | Path, echo: Callable[[str], None] = print, workers: int | None = None) -> list[str]:
+def locked_recipe(lock: dict) -> LoadedRecipe:
+    """The recipe a lock ran, from the lock alone: its text, checked against its sha256, read as if
+    from where it was (a bundled recipe: from the installed package, by name). A version 1 lock
+    carries no text: its recipe file must still be where the lock says, unchanged."""
+    entry = lock["recipe"]
+    if "text" not in entry:  # a version 1 lock
+        recipe_path = Path(entry["path"])
+        if not recipe_path.is_file():
+            raise LockError(f"recipe: missing, expected at {recipe_path} (a version 1 lock does not carry it)")
+        loaded = load_recipe(recipe_path)
+        if loaded.sha256 != entry["sha256"]:
+            raise LockError(f"recipe {recipe_path}: sha256 differs from the lock (the recipe changed)")
+        return loaded
+    path = Path(entry["path"])
+    if entry.get("bundled"):
+        try:
+            path = bundled_recipe(entry["bundled"])
+        except RecipeError as error:
+            raise LockError(f"recipe: {error} (this installation does not ship the locked recipe)") from error
+    loaded = recipe_from_text(entry["text"], path, entry.get("bundled"))
+    if loaded.sha256 != entry["sha256"]:
+        raise LockError("recipe: the text in the lock does not match its sha256 (the lock was edited)")
+    return loaded
+
+
+def input_problems(lock: dict, loaded: LoadedRecipe, progress: Progress = QUIET) -> list[str]:
+    """Every input and reference of the lock that is missing (saying where it was expected) or changed."""
+    problems = []
+    items = [(source_id, item) for source_id, entry in sorted(lock["sources"].items()) for item in entry["inputs"]]
+    for number, (source_id, item) in enumerate(items, start=1):
+        progress.update(f"verify: inputs {number}/{len(items)}")
+        if "sha256" not in item:
+            continue  # a hub file, pinned by its revision
+        path = loaded.folder / item["path"]
+        if not path.is_file():
+            problems.append(f"input {item['path']} (source {source_id}): missing, expected at {path.resolve()}")
+        elif file_sha256(path) != item["sha256"]:
+            problems.append(f"input {item['path']} (source {source_id}): sha256 differs from the lock")
+    for key, reference in sorted(lock.get("references", {}).items()):
+        progress.update(f"verify: {key}")
+        path = resolve_reference(reference["path"])
+        if not path.exists():
+            problems.append(f"{key}: missing, expected at {path}")
+        elif (tree_sha256(path) if path.is_dir() else file_sha256(path)) != reference["sha256"]:
+            problems.append(f"{key} {path}: sha256 differs from the lock")
+    return problems
+
+
+def verify_run(run_dir: str | Path, echo: Callable[[str], None] = print, workers: int | None = None,
+               progress: Progress = QUIET) -> list[str]:
     """Re-run the locked recipe into a temporary directory and list every difference.
 
-    Checks, in order: the shards on disk against the lock, the recipe and each input against
-    their hashes, then the fresh run's snapshot, counts and shards against the lock.
+    Checks, in order: the shards on disk against the lock, the documents (an interrupted document
+    step is reported), the recipe the lock carries and every input and reference against their
+    hashes, then the fresh run's snapshot, counts and shards against the lock. Needs no recipe
+    file, and works on a run folder copied anywhere.
     """
     from apertus_compliance.pipeline.rebuild import rebuild
 
     run_dir = Path(run_dir).resolve()
     lock = read_lock(run_dir)
-    problems = check_run_files(lock, run_dir)
-    recipe_path = Path(lock["recipe"]["path"])
-    if not recipe_path.is_file():
-        return problems + [f"recipe {recipe_path}: missing, cannot re-run"]
-    loaded = load_recipe(recipe_path)
-    if loaded.sha256 != lock["recipe"]["sha256"]:
-        return problems + [f"recipe {recipe_path}: sha256 differs from the lock (the recipe changed)"]
-    for source_id, entry in sorted(lock["sources"].items()):
-        for item in entry["inputs"]:
-            if "sha256" not in item:
-                continue  # a hub file, pinned by its revision
-            path = loaded.folder / item["path"]
-            if not path.is_file():
-                problems.append(f"input {item['path']} ({source_id}): missing")
-            elif file_sha256(path) != item["sha256"]:
-                problems.append(f"input {item['path']} ({source_id}): sha256 differs from the lock")
+    problems = check_run_files(lock, run_dir, progress)
+    documents = documents_problems(lock, run_dir)
+    try:
+        loaded = locked_recipe(lock)
+    except (LockError, RecipeError) as error:
+        return problems + documents + [str(error)]
+    problems += input_problems(lock, loaded, progress)
     if problems:
-        return problems
+        return problems + documents
+    problems = documents
     with tempfile.TemporaryDirectory(prefix="apertus-verify-") as scratch:
         echo(f"verify: re-running {loaded.recipe.name} into {scratch}")
         fresh = rebuild(loaded, Path(scratch) / "run", workers=workers or lock["executor"]["workers"],
-                        echo=lambda message: echo(f"  {message}"))
+                        echo=lambda message: echo(f"  {message}"), progress=progress, stage_prefix="verify: re-run")
     return problems + compare_locks(lock, fresh)
 
 

@@ -27,7 +27,9 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from apertus_compliance.optout.lookup import Snapshot, SnapshotError
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.folders import OutputExistsError, check_output_folder, output_folder
+from apertus_compliance.optout import Snapshot, SnapshotError
 from apertus_compliance.pipeline.recipe import Executor, LoadedRecipe, RecipeError, Source
 from apertus_compliance.pipeline.steps import (
     QUIET_ENV,
@@ -43,6 +45,7 @@ from apertus_compliance.pipeline.steps import (
     mixture_writer,
     removed_writer,
 )
+from apertus_compliance.progress import QUIET, Progress
 
 RUN_STATE = "logs/run.json"
 SLURM_JOBS = "logs/slurm/jobs.json"
@@ -144,29 +147,36 @@ def snapshot_folder(loaded: LoadedRecipe, run_dir: Path) -> Path | None:
     return loaded.resolve(optout.snapshot) if optout.snapshot is not None else run_dir / "optout" / "snapshot"
 
 
-def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo) -> Snapshot | None:
+def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo,
+                     progress: Progress = QUIET) -> Snapshot | None:
     """The recipe's opt-out snapshot: a compiled one, or one compiled now into ``run_dir/optout``."""
     optout, target = loaded.recipe.optout, snapshot_folder(loaded, run_dir)
     if target is None:
         return None
     if optout.snapshot is not None or (target / "manifest.json").is_file():
         return _load_snapshot(target)
-    from apertus_compliance.optout import Registry, SnapshotOptions, compile_snapshot, load_agent_list
-    from apertus_compliance.optout.ingest import ingest_bundled_sample
+    from apertus_compliance.optout import (
+        Registry,
+        SnapshotOptions,
+        compile_snapshot,
+        ingest_bundled_sample,
+        load_agent_list,
+    )
 
     if optout.registry == "bundled-sample":
         registry_path = run_dir / "optout" / "registry.duckdb"
         registry_path.parent.mkdir(parents=True, exist_ok=True)
         registry_path.unlink(missing_ok=True)
         with Registry(registry_path) as registry:
-            report = ingest_bundled_sample(registry)
-        echo(f"opt-out: ingested the bundled signals ({sum(report.outcomes.values())} observations)")
+            report = ingest_bundled_sample(registry, progress)
+        echo(f"opt-out: ingested the bundled signals: {report.summary()}")
     else:
         registry_path = loaded.resolve(optout.registry)
     options = SnapshotOptions(as_of=optout.as_of, agent_list=load_agent_list(optout.agents),
                               granularity=optout.granularity, strict=optout.strict)
     staging = target.with_name("snapshot.partial")
     shutil.rmtree(staging, ignore_errors=True)
+    progress.update(f"opt-out: compiling the snapshot as of {optout.as_of}")
     with Registry(registry_path, read_only=True) as registry:
         compile_snapshot(registry, options, staging)
     staging.rename(target)
@@ -213,16 +223,29 @@ def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings
                                 start_method="spawn" if workers > 1 else "forkserver")
 
 
-def run_stage(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor, what: str) -> None:
+class IncompleteStage(ApertusError, RuntimeError):
+    """A stage whose tasks did not all complete; running the same command again resumes it."""
+
+
+def run_stage(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor, what: str,
+              progress: Progress = QUIET, label: str | None = None) -> None:
     """Run one stage (resuming: completed tasks are skipped) and insist that every task completed.
 
     datatrove's Ray executor gives up on a task after three attempts with a warning only; a stage
     with a task missing must stop the rebuild here, before the budget or the lock read its output.
+    ``progress`` shows ``label`` and the tasks completed so far (datatrove's completion markers).
     """
+    completions = Path(logging_dir) / "completions"
+
+    def tasks_done() -> str:
+        done = sum(1 for _ in completions.iterdir()) if completions.is_dir() else 0
+        return f"{label or what} {min(done, tasks)}/{tasks} tasks"
+
     executor = _executor(steps, tasks, workers, logging_dir, settings)
-    executor.run()
+    with progress.watch(tasks_done):
+        executor.run()
     if missing := executor.get_incomplete_ranks(range(tasks), skip_completed=True):
-        raise RuntimeError(f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
+        raise IncompleteStage(f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
                            f"{', '.join(map(str, missing[:10]))}); see {logging_dir}/logs, then run the same "
                            "command again to resume")
 
@@ -299,7 +322,7 @@ def budget_cutoff(folder: Path, target_tokens: int) -> dict:
 
 
 def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Executor,
-                  echo: Callable[[str], None]) -> dict:
+                  echo: Callable[[str], None], progress: Progress = QUIET, label: str | None = None) -> dict:
     source = plan.source
     staging, mixture = run_dir / "staging" / source.id, run_dir / "mixture" / source.id
     decision_file = run_dir / "logs" / source.id / "budget.json"
@@ -324,7 +347,7 @@ def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Execu
         mixture_writer(mixture),
     ]
     run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "budget", settings,
-              f"{source.id}: budget sampling")
+              f"{source.id}: budget sampling", progress, label)
     return decision
 
 
@@ -339,7 +362,8 @@ class PreparedRun:
     deletion_list: dict | None
 
 
-def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str], None] = _echo) -> PreparedRun:
+def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str], None] = _echo,
+                progress: Progress = QUIET) -> PreparedRun:
     """Everything before the first datatrove task: checks that fail before any work, the run directory, the
     opt-out snapshot. Shared by every executor (``rebuild`` runs the stages, ``submit_slurm`` submits them)."""
     recipe = loaded.recipe
@@ -352,16 +376,19 @@ def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str],
         if not loaded.resolve(recipe.optout.registry).is_file():
             raise RecipeError(f"optout.registry: {loaded.resolve(recipe.optout.registry)} does not exist")
     _claim_run_dir(loaded, run_dir)
-    snapshot = prepare_snapshot(loaded, run_dir, echo)
+    snapshot = prepare_snapshot(loaded, run_dir, echo, progress)
     return PreparedRun(run_dir, plans, pipelines, snapshot, deletion_list)
 
 
 def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
-            echo: Callable[[str], None] = _echo, executor: str | None = None) -> dict:
+            echo: Callable[[str], None] = _echo, executor: str | None = None, provider_file: Path | None = None,
+            progress: Progress = QUIET, stage_prefix: str = "rebuild:") -> dict:
     """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it.
 
     ``workers`` and ``executor`` (local or ray) override the recipe's; neither changes the output.
     Slurm runs are submitted with ``pipeline.slurm.submit_slurm`` and finish with this function.
+    ``provider_file``: documents follow, so the lock marks the run incomplete until
+    ``lock.record_documents``. ``progress`` shows each stage (``rebuild: filter web (1/6 sources) 3/8 tasks``).
     """
     from apertus_compliance.pipeline.lock import conservation_errors, write_lock
 
@@ -371,20 +398,23 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
         raise RecipeError("executor 'slurm' submits jobs: use `rebuild --executor slurm` or "
                           "pipeline.slurm.submit_slurm (the last job finishes the run with the local executor)")
     workers = workers or recipe.executor.workers
-    prepared = prepare_run(loaded, run_dir, echo)
+    prepared = prepare_run(loaded, run_dir, echo, progress)
     run_dir = prepared.run_dir
     decisions = {}
     with ray_cluster(settings, workers) if settings.name == "ray" else contextlib.nullcontext():
-        for plan, steps in zip(prepared.plans, prepared.pipelines, strict=True):
-            source = plan.source
+        for number, (plan, steps) in enumerate(zip(prepared.plans, prepared.pipelines, strict=True), start=1):
+            source, of = plan.source, f"({number}/{len(prepared.plans)} sources)"
             echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
                  f"worker(s){' on Ray' if settings.name == 'ray' else ''}")
             run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter", settings,
-                      f"{source.id}: filtering")
-            decisions[source.id] = _apply_budget(plan, run_dir, workers, settings, echo)
+                      f"{source.id}: filtering", progress, f"{stage_prefix} filter {source.id} {of}")
+            progress.update(f"{stage_prefix} budget {source.id} {of}")
+            decisions[source.id] = _apply_budget(plan, run_dir, workers, settings, echo, progress,
+                                                 f"{stage_prefix} budget {source.id} {of}")
     submitted = (run_dir / SLURM_JOBS).is_file()  # the filter stage ran as Slurm arrays; this is the finishing job
+    progress.update(f"{stage_prefix} lock (hashing the shards)")
     lock = write_lock(loaded, prepared.plans, prepared.snapshot, decisions, run_dir, workers, prepared.deletion_list,
-                      executor="slurm" if submitted else settings.name)
+                      executor="slurm" if submitted else settings.name, provider_file=provider_file)
     if problems := conservation_errors(lock):
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)
@@ -397,10 +427,26 @@ def _claim_run_dir(loaded: LoadedRecipe, run_dir: Path) -> None:
     if state.is_file():
         previous = json.loads(state.read_text())
         if previous.get("recipe_sha256") != loaded.sha256:
-            raise RecipeError(f"{run_dir} holds a run of another recipe ({previous.get('recipe')}); "
-                              "use a new --out or remove it")
+            raise OutputExistsError(f"{run_dir}: holds a run of another recipe ({previous.get('recipe')}); "
+                                    "use another --out, or --force to replace it")
         return
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise RecipeError(f"{run_dir} is not empty and holds no rebuild; use a new --out")
+    check_output_folder(run_dir)  # refuses a file, or a folder with anything else in it
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"recipe": str(loaded.path), "recipe_sha256": loaded.sha256}, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def run_folder(run_dir: str | Path, force: bool = False) -> Iterator[Path]:
+    """The folder to rebuild into, for the rebuild and its documents.
+
+    Without ``force``: ``run_dir`` itself; a new or empty one is claimed, a run of the same recipe
+    resumes, anything else is refused before any work (naming the folder). With ``force`` and
+    content in ``run_dir``: a new sibling folder, which replaces ``run_dir`` only when the block
+    succeeds; on failure or Ctrl-C it is removed and ``run_dir`` stays as it was.
+    """
+    run_dir = Path(run_dir).resolve()
+    if not (force and check_output_folder(run_dir, force=True)):
+        yield run_dir
+        return
+    with output_folder(run_dir, force=True) as staging:
+        yield staging

@@ -13,6 +13,7 @@ import glob
 import hashlib
 import importlib
 import re
+from importlib.resources import files as package_files
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,7 +21,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from apertus_compliance.paths import bundled_data
+from apertus_compliance.errors import ApertusError
 
 HF_LOCATION = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<revision>[^/]+))?/(?P<glob>.+)$")
 FORMATS = ("parquet", "jsonl", "warc")
@@ -30,7 +31,7 @@ FALLBACK_TOKENIZER = "utf8-bytes/4"
 thumb for BPE vocabularies. It is recorded in the lock, so nobody mistakes it for real counts."""
 
 
-class RecipeError(ValueError):
+class RecipeError(ApertusError, ValueError):
     """A recipe that cannot run; the message names the file and the field."""
 
 
@@ -229,13 +230,18 @@ class Recipe(_Strict):
 
 
 class LoadedRecipe(BaseModel):
-    """A recipe with where it came from: relative paths resolve against its folder."""
+    """A recipe with where it came from: relative paths resolve against its folder.
+
+    ``bundled`` is the name of a recipe shipped with the package (``sample``); such a recipe is
+    found again by name wherever the package is installed, so a lock that names it stays valid.
+    """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     recipe: Recipe
     path: Path
     text: str
+    bundled: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -259,18 +265,58 @@ class LoadedRecipe(BaseModel):
         return files
 
 
+BUNDLED_RECIPES = {"sample": "sample.yaml", "phase5": "apertus-phase5.yaml"}
+"""Recipes shipped with the package, by the name ``rebuild --recipe NAME`` takes."""
+
+
+def _bundled_name(name: str) -> str | None:
+    """``sample``, ``phase5`` or a shipped file's stem (``apertus-phase5``) -> its name; else None."""
+    if name in BUNDLED_RECIPES:
+        return name
+    return next((key for key, file in BUNDLED_RECIPES.items() if Path(file).stem == name), None)
+
+
 def bundled_recipe(name: str = "sample") -> Path:
-    """A recipe shipped with the package (``recipes/<name>.yaml``)."""
-    return bundled_data().parent / "recipes" / f"{name}.yaml"
+    """The file of a recipe shipped with the package, found through the installed package
+    (``importlib.resources``), never through a source checkout."""
+    key = _bundled_name(name)
+    if key is None:
+        raise RecipeError(f"recipe {name!r}: not a bundled recipe ({', '.join(BUNDLED_RECIPES)})")
+    return Path(str(package_files("apertus_compliance") / "recipes" / BUNDLED_RECIPES[key]))
+
+
+def find_recipe(name_or_path: str | Path) -> tuple[Path, str | None]:
+    """A recipe file and, when it is one shipped with the package, its bundled name.
+
+    An existing file wins; otherwise a bundled name (``sample``, ``phase5``) is looked up in the
+    installed package. Anything else is an error that lists the bundled names.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        key = _bundled_name(str(name_or_path))
+        if key is None:
+            raise RecipeError(f"recipe {name_or_path}: no such file, and not a bundled recipe "
+                              f"({', '.join(BUNDLED_RECIPES)})")
+        return bundled_recipe(key).resolve(), key
+    path = path.resolve()
+    shipped = {bundled_recipe(key).resolve(): key for key in BUNDLED_RECIPES}
+    return path, shipped.get(path)
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
-    """Read and validate a recipe; every problem is reported with the file and the field."""
-    path = Path(path).resolve()
+    """Read and validate a recipe (a file, or a bundled name); every problem names the file and the field."""
+    path, bundled = find_recipe(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise RecipeError(f"recipe {path}: cannot read it ({error})") from error
+    return recipe_from_text(text, path, bundled)
+
+
+def recipe_from_text(text: str, path: str | Path, bundled: str | None = None) -> LoadedRecipe:
+    """Validate recipe ``text`` as if read from ``path`` (its folder is where relative paths point):
+    how ``verify`` runs the recipe a lock carries, with no recipe file needed."""
+    path = Path(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -285,4 +331,4 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
             for problem in error.errors()
         )
         raise RecipeError(f"recipe {path}: {problems}") from error
-    return LoadedRecipe(recipe=recipe, path=path, text=text)
+    return LoadedRecipe(recipe=recipe, path=path, text=text, bundled=bundled)

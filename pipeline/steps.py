@@ -28,8 +28,9 @@ from datatrove.pipeline.writers.parquet import ParquetWriter
 from datatrove.utils.batching import batched
 from datatrove.utils.typeshelper import StatHints
 
-from apertus_compliance.optout.lookup import INVALID_URL, Reservation, Snapshot
-from apertus_compliance.pipeline.recipe import FALLBACK_TOKENIZER, Fields
+from apertus_compliance.errors import ApertusError
+from apertus_compliance.optout import INVALID_URL, Reservation, Snapshot
+from apertus_compliance.pipeline.recipe import FALLBACK_TOKENIZER, Fields, RecipeError
 
 QUIET_ENV = "APERTUS_COMPLIANCE_QUIET_DATATROVE"
 """Set by the CLI: datatrove re-installs its own INFO logger in every task, so quieting it has to
@@ -228,7 +229,7 @@ class SourceReader(BaseDiskReader):
         return row, invalid
 
 
-class _NotWarc(RuntimeError):
+class _NotWarc(ApertusError, RuntimeError):
     """A text file that warcio reads as ARC records: the whole file is refused, not resynchronized."""
 
 
@@ -269,11 +270,11 @@ def load_tokenizer(name: str | None, folder: Path) -> object | None:
     if path.is_file():
         return Tokenizer.from_file(str(path))
     if path.suffix == ".json":
-        raise ValueError(f"tokenizer {name}: no such file ({path})")
+        raise RecipeError(f"tokenizer {name}: no such file ({path})")
     try:
         return Tokenizer.from_pretrained(name)
     except Exception as error:  # the hub client raises many kinds; all mean "not available here"
-        raise ValueError(f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
+        raise RecipeError(f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
                          f"to count with the fallback ({FALLBACK_TOKENIZER})") from error
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
 
 
@@ -14,6 +16,7 @@ def run(*args: str, cwd: Path, ok: int = 0, stdin: bytes | None = None) -> subpr
     return done
 
 
+@pytest.mark.slow
 def test_keygen_build_verify_diff_redact(tmp_path):
     (tmp_path / "requests.csv").write_text("value,category,region\nHans Müller,name,\n"
                                            "anna.muster@beispiel.de,email,\n044 668 18 00,phone,CH\n")
@@ -46,6 +49,7 @@ def test_keygen_build_verify_diff_redact(tmp_path):
     assert "bad.csv:2: category 'person' is not one of" in failed.stderr.decode()
 
 
+@pytest.mark.slow
 def test_verify_prints_the_first_failing_check(tmp_path):
     from cryptography.hazmat.primitives import serialization
 

@@ -119,7 +119,7 @@ def test_card_opt_out_and_pii_sections(card, sample_run, provider):
     for source_id, entry in sample_run.sources.items():
         assert pii[source_id][1] == ("yes" if entry["steps"]["pii"] else "no")
         assert tuple(number(cell) for cell in pii[source_id][2:]) == counts[source_id]
-    assert "apertus-compliance rebuild --recipe recipes/sample.yaml" in card
+    assert "apertus-compliance rebuild --recipe sample --out run" in card
     assert "apertus-compliance verify" in card and provider.complaint_contact in card
 
 

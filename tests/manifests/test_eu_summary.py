@@ -161,7 +161,7 @@ def apertus_dir(tmp_path_factory) -> Path:
     lock = {"format": LOCK_FORMAT, "format_version": LOCK_FORMAT_VERSION,
             "recipe": {"name": recipe.name, "path": str(loaded.path), "sha256": loaded.sha256, "seed": recipe.seed},
             "tokenizer": {"name": recipe.tokenizer, "kind": "hub"},
-            "optout": {"snapshot_id": "a" * 64, "as_of": "2025-01-31", "agent_list": "apertus",
+            "optout": {"snapshot_id": "a" * 64, "as_of": "2025-01-31", "agent_list": "apertus-2025-01",
                        "granularity": "url", "strict": False},
             "deletion_list": None, "executor": {"name": "local", "workers": 2}, "versions": {},
             "sources": sources, "outputs": outputs, "removed": removed}

@@ -23,6 +23,7 @@ def test_help_everywhere():
         assert "Usage:" in run(*args, "--help").stdout
 
 
+@pytest.mark.slow
 def test_ingest_snapshot_check_round_trip(tmp_path, signals):
     registry, snapshot = str(tmp_path / "r.duckdb"), str(tmp_path / "snap")
     report = json.loads(run("optout", "ingest", str(signals / "robots" / "2025-01-15"), "--registry", registry,
@@ -87,3 +88,23 @@ def test_bad_input_gets_a_clear_error(tmp_path, args, message):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode not in (0, RESERVED)
     assert message in done.stderr
+
+
+def test_snapshot_out_is_refused_when_not_empty_unless_force(tmp_path, signals):
+    registry, out = str(tmp_path / "r.duckdb"), tmp_path / "snap"
+    ingested = run("optout", "ingest", str(signals / "robots" / "2025-01-15"), "--registry", registry).stdout
+    assert ingested.startswith(f"{len(list((signals / 'robots' / '2025-01-15').glob('*.txt')))} new observations (")
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    failed = run("optout", "snapshot", "--registry", registry, "--as-of", "2025-01-31", "--out", str(out), ok=(1,))
+    assert f"{out}: the folder exists and is not empty; use --force" in failed.stderr
+    assert [path.name for path in out.iterdir()] == ["keep.txt"]
+
+    first = json.loads(run("optout", "snapshot", "--registry", registry, "--as-of", "2025-01-31", "--out", str(out),
+                           "--force", "--json").stdout)
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").is_file()
+    second = json.loads(run("optout", "snapshot", "--registry", registry, "--as-of", "2025-01-14", "--out", str(out),
+                            "--force", "--json").stdout)
+    assert second["snapshot_id"] != first["snapshot_id"]
+    assert json.loads((out / "manifest.json").read_text())["snapshot_id"] == second["snapshot_id"]
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging left beside it

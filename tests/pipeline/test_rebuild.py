@@ -16,9 +16,10 @@ import pytest
 
 from apertus_compliance.optout import Snapshot
 from apertus_compliance.paths import bundled_data
+from apertus_compliance.folders import OutputExistsError
 from apertus_compliance.pipeline.lock import check_run_files, conservation_errors, verify_run
-from apertus_compliance.pipeline.rebuild import budget_cutoff
-from apertus_compliance.pipeline.recipe import RecipeError
+from apertus_compliance.pipeline.rebuild import budget_cutoff, rebuild, run_folder
+from apertus_compliance.pipeline.recipe import RecipeError, load_recipe
 from apertus_compliance.pipeline.steps import sample_key
 
 COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
@@ -57,6 +58,7 @@ def test_opt_outs_apply_to_every_crawl_and_removed_rows_carry_evidence(kit, bund
         row["id"] for row in rows}
 
 
+@pytest.mark.slow
 def test_one_and_two_workers_and_two_runs_give_identical_bytes(kit, hashes):
     rows = kit.web_rows(900, seed=3)
     for part in range(3):
@@ -143,6 +145,7 @@ def test_bad_documents_are_counted_in_removed_invalid(kit):
     assert warc_counts["read"] >= 10 and warc_counts["removed"].get("invalid", 0) >= 1
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_gives_the_uninterrupted_output(kit, hashes):
     rows = kit.web_rows(4000, seed=11)
     for part in range(8):
@@ -177,12 +180,36 @@ def test_rerun_is_idempotent_and_a_run_dir_belongs_to_one_recipe(kit, hashes):
     before = hashes(kit.root / "run")
     assert kit.run(recipe) == first and hashes(kit.root / "run") == before
     other = kit.write_recipe([web_source(target_tokens=5)], "other.yaml")
-    with pytest.raises(RecipeError, match="holds a run of another recipe"):
+    with pytest.raises(OutputExistsError, match=f"{kit.root / 'run'}: holds a run of another recipe.*--force"):
         kit.run(other)
     (kit.root / "stray").mkdir()
     (kit.root / "stray" / "file.txt").write_text("mine")
-    with pytest.raises(RecipeError, match="is not empty and holds no rebuild"):
+    with pytest.raises(OutputExistsError, match=f"{kit.root / 'stray'}: the folder exists and is not empty"):
         kit.run(recipe, "stray")
+    assert (kit.root / "stray" / "file.txt").read_text() == "mine"
+
+
+def test_force_replaces_the_run_folder_only_when_the_new_run_succeeds(kit, hashes):
+    kit.write_parquet("a.parquet", kit.web_rows(100))
+    recipe, other = kit.write_recipe([web_source()]), kit.write_recipe([web_source(target_tokens=5)], "other.yaml")
+    kit.run(recipe)
+    before = hashes(kit.root / "run")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), run_folder(kit.root / "run", force=True) as target:
+        assert target != kit.root / "run" and target.parent == kit.root  # a sibling, on the same filesystem
+        rebuild(load_recipe(other), target, echo=lambda message: None)
+        interrupted()
+    assert hashes(kit.root / "run") == before  # untouched
+    assert sorted(path.name for path in kit.root.iterdir() if path.name.startswith(".")) == []  # nothing left over
+
+    with run_folder(kit.root / "run", force=True) as target:
+        lock = rebuild(load_recipe(other), target, echo=lambda message: None)
+    assert json.loads((kit.root / "run" / "rebuild.lock.json").read_text()) == lock
+    assert lock["recipe"]["sha256"] == load_recipe(other).sha256 and hashes(kit.root / "run") != before
+    assert check_run_files(lock, kit.root / "run") == []
 
 
 def test_verify_detects_changed_shards_inputs_and_recipes(kit):
@@ -191,6 +218,8 @@ def test_verify_detects_changed_shards_inputs_and_recipes(kit):
     kit.run(recipe)
     run_dir = kit.root / "run"
     assert verify_run(run_dir, echo=lambda message: None) == []
+    lock = json.loads((run_dir / "rebuild.lock.json").read_text())
+    assert lock["recipe"]["text"] == recipe.read_text() and lock["references"]["optout.snapshot"]["sha256"]
 
     shard = next((run_dir / "mixture" / "web").glob("*.parquet"))
     original = shard.read_bytes()
@@ -202,20 +231,53 @@ def test_verify_detects_changed_shards_inputs_and_recipes(kit):
     shard.write_bytes(original)
     (run_dir / "removed" / "extra.parquet").unlink()
 
+    original = (kit.root / "sources" / "a.parquet").read_bytes()
     kit.write_parquet("a.parquet", kit.web_rows(200, seed=99))
     assert verify_run(run_dir, echo=lambda message: None) == [
-        "input sources/a.parquet (web): sha256 differs from the lock"]
-    recipe.write_text(recipe.read_text() + "\n# edited\n")
-    assert verify_run(run_dir, echo=lambda message: None)[-1].endswith("sha256 differs from the lock (the recipe changed)")
+        "input sources/a.parquet (source web): sha256 differs from the lock"]
+    (kit.root / "sources" / "a.parquet").unlink()
+    assert verify_run(run_dir, echo=lambda message: None) == [
+        f"input sources/a.parquet (source web): missing, expected at {kit.root / 'sources' / 'a.parquet'}"]
+    (kit.root / "sources" / "a.parquet").write_bytes(original)
+
+    recipe.unlink()  # the lock carries the recipe: its file is not needed
+    assert verify_run(run_dir, echo=lambda message: None) == []
+    edited = lock | {"recipe": lock["recipe"] | {"text": lock["recipe"]["text"].replace("3000", "4000")}}
+    (run_dir / "rebuild.lock.json").write_text(json.dumps(edited))
+    assert verify_run(run_dir, echo=lambda message: None) == [
+        "recipe: the text in the lock does not match its sha256 (the lock was edited)"]
+    (run_dir / "rebuild.lock.json").write_text(json.dumps(lock))
 
 
-def test_token_counts_use_a_named_tokenizer(kit):
+def test_a_copied_run_verifies_and_missing_references_are_named(kit, tmp_path_factory):
+    kit.write_parquet("a.parquet", kit.web_rows(200))
+    tokenizer = kit.root / "tokenizer.json"
+    _word_tokenizer(tokenizer)
+    recipe = kit.write_recipe([web_source(target_tokens=3000)], tokenizer="tokenizer.json")
+    kit.run(recipe)
+    copy = tmp_path_factory.mktemp("elsewhere") / "copied-run"
+    shutil.copytree(kit.root / "run", copy)
+    shutil.rmtree(kit.root / "run")
+    assert verify_run(copy, echo=lambda message: None) == []
+    lock = json.loads((copy / "rebuild.lock.json").read_text())
+    assert set(lock["references"]) == {"optout.snapshot", "tokenizer"}
+    assert lock["references"]["tokenizer"] == {"path": str(tokenizer), "sha256": lock["tokenizer"]["sha256"]}
+
+    tokenizer.rename(kit.root / "moved.json")
+    assert verify_run(copy, echo=lambda message: None) == [f"tokenizer: missing, expected at {tokenizer}"]
+
+
+def _word_tokenizer(path: Path) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.train_from_iterator(["river mountain village"], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
-    tokenizer.save(str(kit.root / "tokenizer.json"))
+    tokenizer.save(str(path))
+
+
+def test_token_counts_use_a_named_tokenizer(kit):
+    _word_tokenizer(kit.root / "tokenizer.json")
     rows = kit.web_rows(30)
     kit.write_parquet("a.parquet", rows)
     lock = kit.run(kit.write_recipe([web_source(optout=False)], tokenizer="tokenizer.json"))

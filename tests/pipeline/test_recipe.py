@@ -1,5 +1,8 @@
 """Recipes: the shipped ones validate, and every kind of bad recipe stops before any work."""
 
+from importlib.resources import files
+from pathlib import Path
+
 import pytest
 
 from apertus_compliance.pipeline.rebuild import plan_sources
@@ -57,8 +60,26 @@ def test_not_yaml_and_missing_file(kit, tmp_path):
     broken.write_text("name: [unclosed\n")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(broken)
-    with pytest.raises(RecipeError, match="cannot read it"):
+    with pytest.raises(RecipeError, match=r"absent.yaml: no such file, and not a bundled recipe \(sample, phase5\)"):
         load_recipe(tmp_path / "absent.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(RecipeError, match="cannot read it"):
+        load_recipe(tmp_path / "folder.yaml")
+
+
+def test_bundled_recipes_by_name_come_from_the_installed_package(tmp_path, monkeypatch):
+    package = Path(str(files("apertus_compliance")))
+    for name, file in (("sample", "sample.yaml"), ("phase5", "apertus-phase5.yaml"),
+                       ("apertus-phase5", "apertus-phase5.yaml")):
+        loaded = load_recipe(name)
+        assert loaded.path == (package / "recipes" / file).resolve() and loaded.bundled == name.removeprefix("apertus-")
+    assert load_recipe(bundled_recipe("sample")).bundled == "sample"  # the file itself is recognized too
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample").write_text((package / "recipes" / "sample.yaml").read_text())
+    assert load_recipe("sample").path == tmp_path / "sample"  # an existing file wins over a name
+    assert load_recipe("sample").bundled is None
+    with pytest.raises(RecipeError, match="'nope': not a bundled recipe"):
+        bundled_recipe("nope")
 
 
 def test_inputs_are_checked_before_any_work(kit):
