@@ -25,14 +25,16 @@ demo: $(VENV)/.installed-base
 	$(BIN)/apertus-compliance rebuild --out $(OUT)/run
 	$(BIN)/apertus-compliance verify $(OUT)/run
 
-## test: install what the tests need, lint (pyflakes, bugbear) and run them
+## test: install what the tests need, check formatting and lint (ruff format, pyflakes, bugbear, import order), run them
 test: $(VENV)/.installed
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 ## test-fast: the same without the tests marked slow (real servers and engines, Slurm, Ray, whole CLI runs)
 .PHONY: test-fast
 test-fast: $(VENV)/.installed
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
 

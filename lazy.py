@@ -15,8 +15,9 @@ from collections.abc import Callable
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[list[str], Callable[[str], object],
-                                                                  Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, exports: dict[str, str]
+) -> tuple[list[str], Callable[[str], object], Callable[[], list[str]]]:
     """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``, whose public ``name`` is defined
     in its submodule ``exports[name]``. Use: ``__all__, __getattr__, __dir__ = lazy_exports(__name__, {...})``."""
     modules = {target.partition(":")[0] for target in exports.values()}

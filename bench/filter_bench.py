@@ -39,8 +39,38 @@ from apertus_compliance.filters.deletion_list import (
     write_release,
 )
 
-SYLLABLES = ["ka", "lo", "mi", "ra", "sen", "tor", "vel", "an", "bri", "del", "fa", "gun", "hel", "jo", "mar",
-             "nis", "ost", "pet", "qui", "rus", "sta", "ul", "ver", "wen", "xa", "yor", "zel", "ü", "é", "ch"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "sen",
+    "tor",
+    "vel",
+    "an",
+    "bri",
+    "del",
+    "fa",
+    "gun",
+    "hel",
+    "jo",
+    "mar",
+    "nis",
+    "ost",
+    "pet",
+    "qui",
+    "rus",
+    "sta",
+    "ul",
+    "ver",
+    "wen",
+    "xa",
+    "yor",
+    "zel",
+    "ü",
+    "é",
+    "ch",
+]
 PUNCTUATION = [" "] * 12 + [", ", ". ", "; ", ": ", " (", ") ", "\n", " - "]
 
 
@@ -62,8 +92,7 @@ def make_vocabulary(rng: random.Random, size: int = 30_000) -> tuple[list[str], 
     return ordered, [1 / rank for rank in range(1, size + 1)]
 
 
-def make_texts(rng: random.Random, listed: list[str], count: int, size: int = 2000,
-               evasive: bool = False) -> list[str]:
+def make_texts(rng: random.Random, listed: list[str], count: int, size: int = 2000, evasive: bool = False) -> list[str]:
     """``count`` texts of ``size`` characters: Zipf-distributed words, numbers, punctuation, and
     0-2 listed names. ``evasive``: the names are written to slip past (markup, invisible
     characters, look-alike letters, reversed order) and the text has markup, character
@@ -78,15 +107,23 @@ def make_texts(rng: random.Random, listed: list[str], count: int, size: int = 20
             words.append(word + rng.choice(PUNCTUATION))
         if evasive:
             for _ in range(6):
-                words.insert(rng.randrange(len(words)), rng.choice(["<b>", "</b> ", "**", "&amp; ", "&nbsp;",
-                                                                    "kontakt at example dot org ", "Ѕаша "]))
+                words.insert(
+                    rng.randrange(len(words)),
+                    rng.choice(["<b>", "</b> ", "**", "&amp; ", "&nbsp;", "kontakt at example dot org ", "Ѕаша "]),
+                )
         for _ in range(rng.randint(0, 2)):
             name = rng.choice(listed)
             if evasive:
                 first, last = name.split()
-                name = rng.choice([f"{first[0]}**{first[1:]}** {last}", f"{first}\u200b {last}",
-                                   f"{last}, {first}", f"<b>{first}</b>&nbsp;{last}",
-                                   f"{first} {last[0]}\u00ad{last[1:]}"])
+                name = rng.choice(
+                    [
+                        f"{first[0]}**{first[1:]}** {last}",
+                        f"{first}\u200b {last}",
+                        f"{last}, {first}",
+                        f"<b>{first}</b>&nbsp;{last}",
+                        f"{first} {last[0]}\u00ad{last[1:]}",
+                    ]
+                )
             words.insert(rng.randrange(len(words)), name + " ")
         texts.append("".join(words)[:size])
     return texts
@@ -111,8 +148,17 @@ def large_release(folder: Path, keys: Path, firsts: list[str], lasts: list[str],
         pairs = (first_tokens[:, None] * np.uint64(0x9E3779B97F4A7C15) + last_tokens[None, :]).ravel()[:entries]
     hashes = sorted_unique(_finalize(pairs, 2))
     prefixes = _finalize(first_tokens, 1)
-    write_release(folder, keys / "private.key", version, key, hashes, np.zeros(len(hashes), dtype=np.uint8),
-                  prefixes, Counter({"name": len(hashes)}), longest=2)
+    write_release(
+        folder,
+        keys / "private.key",
+        version,
+        key,
+        hashes,
+        np.zeros(len(hashes), dtype=np.uint8),
+        prefixes,
+        Counter({"name": len(hashes)}),
+        longest=2,
+    )
 
 
 def main() -> None:
@@ -169,20 +215,32 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"texts: {len(texts)} of {len(texts[0])} characters, listed names planted 0-2 per text")
     print(f"matches: ours {found_ours} (10k), {found_large} (10M); presidio {found_theirs}")
-    print(f"presidio deny_list, {args.entries_small:,} entries: {rate(theirs):.3f} MB/s "
-          f"(p50 {percentile(theirs, 0.5):.2f} ms per text)")
-    print(f"redact, {large_list.manifest['entries'] and args.entries_small:,} entries: {rate(ours_small):.3f} MB/s; "
-          f"ratio to presidio {statistics.fmean(theirs) / statistics.fmean(ours_small):.1f}x (target >= 20x)")
-    print(f"redact, {large_list.manifest['entries']:,} entries: {rate(ours_large):.3f} MB/s; 10M / 10k throughput "
-          f"{statistics.fmean(ours_small) / statistics.fmean(ours_large):.2f} (target >= 0.5)")
-    print(f"load {large_list.manifest['entries']:,} entries: {load_seconds * 1e3:.0f} ms (verify signature + sha256); "
-          f"payload {payload_bytes / large_list.manifest['entries']:.2f} B per entry (target <= 32); "
-          f"max RSS grew {(rss_after - rss_before) / 1024:.0f} MiB")
-    print(f"evasive texts (markup, invisible characters, look-alikes, obfuscated emails), 10k: "
-          f"{found_evasive} matches, p50 {percentile(ours_evasive, 0.5):.3f} ms, p99 {percentile(ours_evasive, 0.99):.3f} ms")
+    print(
+        f"presidio deny_list, {args.entries_small:,} entries: {rate(theirs):.3f} MB/s "
+        f"(p50 {percentile(theirs, 0.5):.2f} ms per text)"
+    )
+    print(
+        f"redact, {large_list.manifest['entries'] and args.entries_small:,} entries: {rate(ours_small):.3f} MB/s; "
+        f"ratio to presidio {statistics.fmean(theirs) / statistics.fmean(ours_small):.1f}x (target >= 20x)"
+    )
+    print(
+        f"redact, {large_list.manifest['entries']:,} entries: {rate(ours_large):.3f} MB/s; 10M / 10k throughput "
+        f"{statistics.fmean(ours_small) / statistics.fmean(ours_large):.2f} (target >= 0.5)"
+    )
+    print(
+        f"load {large_list.manifest['entries']:,} entries: {load_seconds * 1e3:.0f} ms (verify signature + sha256); "
+        f"payload {payload_bytes / large_list.manifest['entries']:.2f} B per entry (target <= 32); "
+        f"max RSS grew {(rss_after - rss_before) / 1024:.0f} MiB"
+    )
+    print(
+        f"evasive texts (markup, invisible characters, look-alikes, obfuscated emails), 10k: "
+        f"{found_evasive} matches, p50 {percentile(ours_evasive, 0.5):.3f} ms, p99 {percentile(ours_evasive, 0.99):.3f} ms"
+    )
     for label, times in (("10k", ours_small), ("10M", ours_large)):
-        print(f"added latency, 2 KB generation, {label}: p50 {percentile(times, 0.5):.3f} ms, "
-              f"p99 {percentile(times, 0.99):.3f} ms (target p99 <= 2 ms)")
+        print(
+            f"added latency, 2 KB generation, {label}: p50 {percentile(times, 0.5):.3f} ms, "
+            f"p99 {percentile(times, 0.99):.3f} ms (target p99 <= 2 ms)"
+        )
 
 
 if __name__ == "__main__":

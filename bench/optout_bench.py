@@ -31,8 +31,11 @@ TEMPLATES = [  # (weight, robots.txt) roughly like the web: most files reserve n
     (10, "User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /admin/\n" + PADDING),
     (4, "User-agent: *\nDisallow: /\n"),
     (4, "User-agent: CCBot\nUser-agent: ClaudeBot\nDisallow: /\n\nUser-agent: *\nDisallow: /tmp/\n"),
-    (6, "User-agent: GPTBot\nDisallow: /private/\nDisallow: /*.pdf$\nAllow: /private/open/\n\n"
-        "User-agent: *\nDisallow: /admin/\n" + PADDING),
+    (
+        6,
+        "User-agent: GPTBot\nDisallow: /private/\nDisallow: /*.pdf$\nAllow: /private/open/\n\n"
+        "User-agent: *\nDisallow: /admin/\n" + PADDING,
+    ),
     (3, "User-agent: *\nAllow: /\nContent-Usage: train-ai=n\nContent-Usage: /ai-ok/ train-ai=y\n"),
     (3, "User-agent: Google-Extended\nDisallow: /news/\n\nUser-agent: *\nDisallow:\n"),
 ]
@@ -83,8 +86,13 @@ def lookup_worker(snapshot_folder: Path, urls_file: Path, sample_size: int) -> d
         fresh.append(timed(fresh_snapshot.lookup, urls[:sample_size])[1])
         answers, seconds = timed(snapshot.lookup, urls)
         repeat.append(seconds)
-    return {"load": load_seconds, "memory": memory, "fresh": min(fresh), "repeat": min(repeat),
-            "reserved": sum(answer is not None for answer in answers)}
+    return {
+        "load": load_seconds,
+        "memory": memory,
+        "fresh": min(fresh),
+        "repeat": min(repeat),
+        "reserved": sum(answer is not None for answer in answers),
+    }
 
 
 def baseline_worker(robots_folder: Path, urls_file: Path, sample_size: int, capacity: int) -> dict:
@@ -133,37 +141,69 @@ def main() -> None:
         names = generate(folder, args.hosts, rng)
         with Registry(root / "registry.duckdb") as registry:
             report, seconds = timed(ingest_robots_dir, registry, folder, datetime(2025, 1, 15))
-            rows.append(("ingest robots.txt files", f"{args.hosts / seconds:,.0f} files/s",
-                         f"{args.hosts:,} files, {seconds:.1f} s, {report.added:,} observations"))
+            rows.append(
+                (
+                    "ingest robots.txt files",
+                    f"{args.hosts / seconds:,.0f} files/s",
+                    f"{args.hosts:,} files, {seconds:.1f} s, {report.added:,} observations",
+                )
+            )
             options = SnapshotOptions(date(2025, 1, 31), load_agent_list())
             manifest, seconds = timed(compile_snapshot, registry, options, root / "snapshot")
         counts = manifest["counts"]
-        rows.append(("compile snapshot", f"{seconds:.1f} s",
-                     f"{counts['reserving_hosts']:,} reserving hosts, {counts['rules']:,} rules"))
+        rows.append(
+            (
+                "compile snapshot",
+                f"{seconds:.1f} s",
+                f"{counts['reserving_hosts']:,} reserving hosts, {counts['rules']:,} rules",
+            )
+        )
 
         urls_file = root / "urls.txt"
-        urls_file.write_text("\n".join(
-            f"https://{rng.choice(names) if rng.random() < 0.8 else f'unseen{rng.randrange(10**6)}.org'}"
-            f"{rng.choice(PATHS)}" for _ in range(args.urls)))
+        urls_file.write_text(
+            "\n".join(
+                f"https://{rng.choice(names) if rng.random() < 0.8 else f'unseen{rng.randrange(10**6)}.org'}"
+                f"{rng.choice(PATHS)}"
+                for _ in range(args.urls)
+            )
+        )
         ours = in_fresh_process(lookup_worker, root / "snapshot", urls_file, args.baseline_urls)
         base = in_fresh_process(baseline_worker, folder, urls_file, args.baseline_urls, args.hosts)
 
     rate = args.urls / ours["repeat"]
     base_empty, base_full = args.baseline_urls / base["empty"], args.baseline_urls / base["full"]
     rows += [
-        ("load snapshot", f"{ours['load'] * 1000:.0f} ms",
-         f"{ours['memory'] / args.hosts:.0f} B resident per host in the snapshot ({args.hosts:,} hosts)"),
-        ("batch lookup", f"{rate:,.0f} URLs/s",
-         f"{args.urls:,} URLs, 80% on snapshot hosts, {ours['reserved']:,} reserved; target >= 300,000"),
-        ("batch lookup, first batch after loading", f"{args.baseline_urls / ours['fresh']:,.0f} URLs/s",
-         f"the first {args.baseline_urls:,} of those URLs"),
-        ("baseline: protego per host in an LRU cache, can_fetch per agent, empty cache",
-         f"{base_empty:,.0f} URLs/s", f"{base['agents']} agents, the same {args.baseline_urls:,} URLs"),
+        (
+            "load snapshot",
+            f"{ours['load'] * 1000:.0f} ms",
+            f"{ours['memory'] / args.hosts:.0f} B resident per host in the snapshot ({args.hosts:,} hosts)",
+        ),
+        (
+            "batch lookup",
+            f"{rate:,.0f} URLs/s",
+            f"{args.urls:,} URLs, 80% on snapshot hosts, {ours['reserved']:,} reserved; target >= 300,000",
+        ),
+        (
+            "batch lookup, first batch after loading",
+            f"{args.baseline_urls / ours['fresh']:,.0f} URLs/s",
+            f"the first {args.baseline_urls:,} of those URLs",
+        ),
+        (
+            "baseline: protego per host in an LRU cache, can_fetch per agent, empty cache",
+            f"{base_empty:,.0f} URLs/s",
+            f"{base['agents']} agents, the same {args.baseline_urls:,} URLs",
+        ),
         ("baseline, every parser already cached", f"{base_full:,.0f} URLs/s", "can_fetch only"),
-        ("ratio, first batch after loading / baseline with empty cache", f"{base['empty'] / ours['fresh']:.1f}x",
-         "same URLs, both starting cold; target >= 10x"),
-        ("ratio, batch lookup / baseline with every parser cached", f"{rate / base_full:.1f}x",
-         "the baseline's best case; target >= 10x"),
+        (
+            "ratio, first batch after loading / baseline with empty cache",
+            f"{base['empty'] / ours['fresh']:.1f}x",
+            "same URLs, both starting cold; target >= 10x",
+        ),
+        (
+            "ratio, batch lookup / baseline with every parser cached",
+            f"{rate / base_full:.1f}x",
+            "the baseline's best case; target >= 10x",
+        ),
     ]
     print("| measure | result | notes |\n|---|---|---|")
     for row in rows:

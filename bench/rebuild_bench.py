@@ -36,8 +36,10 @@ from apertus_compliance.pipeline.rebuild import rebuild
 from apertus_compliance.pipeline.recipe import load_recipe
 from apertus_compliance.pipeline.steps import QUIET_ENV
 
-WORDS = ("the of and to in is was for on that with as by at from his an were are which this be has or had "
-         "river mountain village market school library bridge garden winter summer story council museum").split()
+WORDS = (
+    "the of and to in is was for on that with as by at from his an were are which this be has or had "
+    "river mountain village market school library bridge garden winter summer story council museum"
+).split()
 PII = ("write to anna.muster@beispiel.de", "server 81.12.34.56 answered", "IBAN DE89 3704 0044 0532 0130 00")
 
 
@@ -45,14 +47,27 @@ def write_recipe(root: Path, name: str, source_id: str, target_tokens: int = 10*
     """The bundled signals' snapshot as of 2025-01-31 and a one-source recipe over ``root/sources/*.parquet``."""
     with Registry(root / "registry.duckdb") as registry:
         ingest_bundled_sample(registry)
-        compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list("apertus-2025-01")),
-                         root / "snapshot")
+        compile_snapshot(
+            registry, SnapshotOptions(date(2025, 1, 31), load_agent_list("apertus-2025-01")), root / "snapshot"
+        )
     recipe = root / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": name, "seed": 1, "optout": {"snapshot": str(root / "snapshot")},
-        "sources": [{"id": source_id, "location": "sources/*.parquet", "format": "parquet",
-                     "target_tokens": target_tokens}],
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "seed": 1,
+                "optout": {"snapshot": str(root / "snapshot")},
+                "sources": [
+                    {
+                        "id": source_id,
+                        "location": "sources/*.parquet",
+                        "format": "parquet",
+                        "target_tokens": target_tokens,
+                    }
+                ],
+            }
+        )
+    )
     return recipe
 
 
@@ -66,9 +81,15 @@ def write_input(folder: Path, documents: int, files: int) -> int:
             words.append(rng.choice(WORDS))
         if number % 20 == 0:
             words.insert(len(words) // 2, rng.choice(PII))
-        rows.append({"text": " ".join(words), "id": f"doc-{number:07d}",
-                     "url": f"https://{rng.choice(hosts)}/{rng.choice([2013, 2018, 2024])}/{number}.html",
-                     "date": "2018-05-01T00:00:00Z", "language": "en"})
+        rows.append(
+            {
+                "text": " ".join(words),
+                "id": f"doc-{number:07d}",
+                "url": f"https://{rng.choice(hosts)}/{rng.choice([2013, 2018, 2024])}/{number}.html",
+                "date": "2018-05-01T00:00:00Z",
+                "language": "en",
+            }
+        )
     folder.mkdir(parents=True)
     for part in range(files):
         pq.write_table(pa.Table.from_pylist(rows[part::files]), folder / f"part-{part:02d}.parquet")
@@ -81,8 +102,12 @@ def bare(sources: Path, out: Path, tasks: int, workers: int) -> float:
     from datatrove.pipeline.writers import ParquetWriter
 
     started = time.perf_counter()
-    LocalPipelineExecutor([ParquetReader(str(sources)), ParquetWriter(str(out / "data"), compression="zstd")],
-                          tasks=tasks, workers=workers, logging_dir=str(out / "logs")).run()
+    LocalPipelineExecutor(
+        [ParquetReader(str(sources)), ParquetWriter(str(out / "data"), compression="zstd")],
+        tasks=tasks,
+        workers=workers,
+        logging_dir=str(out / "logs"),
+    ).run()
     return time.perf_counter() - started
 
 
@@ -95,8 +120,12 @@ def same_io(sources: Path, out: Path, tasks: int, workers: int) -> float:
 
     files = sorted(path.name for path in sources.glob("*.parquet"))
     started = time.perf_counter()
-    LocalPipelineExecutor([SourceReader(str(sources), files, "web", "parquet", Fields()), mixture_writer(out / "data")],
-                          tasks=tasks, workers=workers, logging_dir=str(out / "logs")).run()
+    LocalPipelineExecutor(
+        [SourceReader(str(sources), files, "web", "parquet", Fields()), mixture_writer(out / "data")],
+        tasks=tasks,
+        workers=workers,
+        logging_dir=str(out / "logs"),
+    ).run()
     return time.perf_counter() - started
 
 
@@ -129,10 +158,14 @@ def main() -> None:
                 shutil.rmtree(root / f"{name}-{repeat}")
         bare_rate, full_rate = args.documents / min(bare_times), args.documents / min(full_times)
         io_rate = args.documents / min(io_times)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}")
-        print(f"input: {args.documents:,} documents of ~{size} bytes in {args.files} parquet files, "
-              f"{args.workers} worker(s), best of {args.repeats}")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        )
+        print(
+            f"input: {args.documents:,} documents of ~{size} bytes in {args.files} parquet files, "
+            f"{args.workers} worker(s), best of {args.repeats}"
+        )
         print(f"bare datatrove read -> write: {bare_rate:,.0f} docs/s")
         print(f"rebuild reader -> writer:     {io_rate:,.0f} docs/s (same I/O as the rebuild, no steps)")
         print(f"full compliance rebuild:      {full_rate:,.0f} docs/s")

@@ -46,12 +46,12 @@ from pathlib import Path
 
 import orjson
 import torch
+from filter_bench import make_names, make_texts  # bench/ is on sys.path when this runs as a script
 
 from apertus_compliance.filters import DeletionList, Redactor, build_release, generate_keypair
 from apertus_compliance.filters.middleware import SSEFilter
 from apertus_compliance.serve.engine import Engine, SamplingParams
 from apertus_compliance.serve.random_model import CORPUS, build_tokenizer, random_model
-from filter_bench import make_names, make_texts  # bench/ is on sys.path when this runs as a script
 
 TEMPERATURE, TOP_P = 0.8, 0.9
 CHARS_PER_TOKEN = 4
@@ -66,8 +66,10 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.machine()}, {os.cpu_count()} cores ({model or 'model unknown'}), {memory:.0f} GiB, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({model or 'model unknown'}), {memory:.0f} GiB, "
+        f"Python {platform.python_version()}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,18 +123,33 @@ def timed_generate(model, clock: ForwardClock, prompt: list[int], tokens: int, *
     inside = clock.seconds
     started = time.perf_counter()
     with torch.inference_mode():
-        output = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
-                                min_new_tokens=tokens, pad_token_id=model.config.pad_token_id, **options)
+        output = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=tokens,
+            min_new_tokens=tokens,
+            pad_token_id=model.config.pad_token_id,
+            **options,
+        )
     seconds = time.perf_counter() - started
     assert output.shape[1] - len(prompt) == tokens, output.shape
     return Run(seconds, clock.seconds - inside, tokens)
 
 
-def timed_engine(engine: Engine, clock: ForwardClock, prompt: list[int], tokens: int, *, streams: int,
-                 sample: bool, seed: int) -> Run:
+def timed_engine(
+    engine: Engine, clock: ForwardClock, prompt: list[int], tokens: int, *, streams: int, sample: bool, seed: int
+) -> Run:
     """``streams`` concurrent requests of exactly ``tokens`` tokens each, submitted together."""
-    params = [SamplingParams(max_tokens=tokens, temperature=TEMPERATURE if sample else 0.0, top_p=TOP_P,
-                             seed=seed + index, ignore_eos=True) for index in range(streams)]
+    params = [
+        SamplingParams(
+            max_tokens=tokens,
+            temperature=TEMPERATURE if sample else 0.0,
+            top_p=TOP_P,
+            seed=seed + index,
+            ignore_eos=True,
+        )
+        for index in range(streams)
+    ]
     steps, rows, generated = (engine.stats[key] for key in ("steps", "batched_rows", "completion_tokens"))
     inside = clock.seconds
     started = time.perf_counter()
@@ -158,8 +175,11 @@ def chat_events(text: str, pieces: int) -> list[bytes]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
 
-    return ([event({"role": "assistant", "content": ""})] + [event({"content": part}) for part in parts[:-1]]
-            + [event({"content": parts[-1]}, "length"), b"data: [DONE]\n\n"])
+    return (
+        [event({"role": "assistant", "content": ""})]
+        + [event({"content": part}) for part in parts[:-1]]
+        + [event({"content": parts[-1]}, "length"), b"data: [DONE]\n\n"]
+    )
 
 
 def filter_seconds(redactor: Redactor, streams: list[list[bytes]]) -> tuple[float, int]:
@@ -212,8 +232,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats for the first dtype")
     parser.add_argument("--secondary-repeats", type=int, default=3, help="repeats for other dtypes and greedy")
     parser.add_argument("--dtypes", default="bfloat16,float32", help="the first is the headline; others secondary")
-    parser.add_argument("--greedy", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time greedy decoding, 1 stream (first dtype only)")
+    parser.add_argument(
+        "--greedy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time greedy decoding, 1 stream (first dtype only)",
+    )
     parser.add_argument("--entries", type=int, default=10_000, help="deletion-list entries for the filter share")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -224,7 +248,7 @@ def main() -> None:
     load_before = os.getloadavg()
 
     tokenizer = build_tokenizer()
-    prompt = tokenizer(" ".join(CORPUS[:5]), add_special_tokens=False)["input_ids"][:args.prompt_tokens]
+    prompt = tokenizer(" ".join(CORPUS[:5]), add_special_tokens=False)["input_ids"][: args.prompt_tokens]
     assert len(prompt) == args.prompt_tokens
     built = time.perf_counter()
     base_model = random_model("apertus-0.5b", vocab_size=131072, tokenizer=tokenizer)
@@ -244,19 +268,28 @@ def main() -> None:
             return lambda seed: timed_engine(engine, clock, prompt, tokens, streams=count, sample=sample, seed=seed)
 
         # baseline and candidate run back to back, in alternating order (ABBA), so drift hits both alike
-        groups = [[(f"generate|{dtype_name}|sample", generate(True)), (f"engine1|{dtype_name}|sample", ours(1, True)),
-                   (f"engine{streams}|{dtype_name}|sample", ours(streams, True))]]
+        groups = [
+            [
+                (f"generate|{dtype_name}|sample", generate(True)),
+                (f"engine1|{dtype_name}|sample", ours(1, True)),
+                (f"engine{streams}|{dtype_name}|sample", ours(streams, True)),
+            ]
+        ]
         if args.greedy and position == 0:
-            groups.append([(f"generate|{dtype_name}|greedy", generate(False)),
-                           (f"engine1|{dtype_name}|greedy", ours(1, False))])
+            groups.append(
+                [(f"generate|{dtype_name}|greedy", generate(False)), (f"engine1|{dtype_name}|greedy", ours(1, False))]
+            )
         generate(True)(0), ours(streams, True)(0)  # warm-up: allocator, oneDNN kernels, first-call imports
         for repeat in range(args.repeats if position == 0 else args.secondary_repeats):
             for group in groups if repeat < args.secondary_repeats else groups[:1]:
                 for name, case in group if repeat % 2 == 0 else group[::-1]:
                     run = case(1000 * repeat + 1)
                     runs.setdefault(name, []).append(run)
-                    print(f"  {name} repeat {repeat + 1}: {run.rate:.2f} tokens/s, outside the forward "
-                          f"{run.outside_ms:.1f} ms/token (load {os.getloadavg()[0]:.2f})", flush=True)
+                    print(
+                        f"  {name} repeat {repeat + 1}: {run.rate:.2f} tokens/s, outside the forward "
+                        f"{run.outside_ms:.1f} ms/token (load {os.getloadavg()[0]:.2f})",
+                        flush=True,
+                    )
         engine.stop()
         del engine, model, clock
 
@@ -302,13 +335,19 @@ def main() -> None:
         return statistics.median(run.forward_seconds / run.tokens * 1e3 for run in runs[name])
 
     print()
-    print(f"date: {started_at}; machine: {machine()}; torch {torch.__version__}, "
-          f"transformers {__import__('transformers').__version__}; 1 intra-op thread")
-    print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
-          f"model built in {build_seconds:.0f} s")
-    print(f"prompt {len(prompt)} tokens, {tokens} new tokens per stream, temperature {TEMPERATURE}, top_p {TOP_P}; "
-          f"medians of {args.repeats} repeats ({args.secondary_repeats} for greedy and {', '.join(dtypes[1:]) or '-'}), "
-          f"range in brackets")
+    print(
+        f"date: {started_at}; machine: {machine()}; torch {torch.__version__}, "
+        f"transformers {__import__('transformers').__version__}; 1 intra-op thread"
+    )
+    print(
+        f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"model built in {build_seconds:.0f} s"
+    )
+    print(
+        f"prompt {len(prompt)} tokens, {tokens} new tokens per stream, temperature {TEMPERATURE}, top_p {TOP_P}; "
+        f"medians of {args.repeats} repeats ({args.secondary_repeats} for greedy and {', '.join(dtypes[1:]) or '-'}), "
+        f"range in brackets"
+    )
     print()
     print("| measure | tokens/s | ratio | target |")
     print("|---|---|---|---|")
@@ -316,21 +355,30 @@ def main() -> None:
         mark = "" if dtype_name == head else " (secondary)"
         baseline, one, many = (f"{case}|{dtype_name}|sample" for case in ("generate", "engine1", f"engine{streams}"))
         print(f"| `model.generate`, 1 stream, {dtype_name}{mark} | {spread(baseline)} | baseline | |")
-        print(f"| engine, 1 stream, {dtype_name}{mark} | {spread(one)} | {ratio(one, baseline)} of generate "
-              f"| >= 0.9x |")
-        print(f"| engine, {streams} streams (aggregate), {dtype_name}{mark} | {spread(many)} | "
-              f"{ratio(many, one)} of 1 stream | >= 3x |")
+        print(
+            f"| engine, 1 stream, {dtype_name}{mark} | {spread(one)} | {ratio(one, baseline)} of generate | >= 0.9x |"
+        )
+        print(
+            f"| engine, {streams} streams (aggregate), {dtype_name}{mark} | {spread(many)} | "
+            f"{ratio(many, one)} of 1 stream | >= 3x |"
+        )
     if args.greedy:
         baseline, one = f"generate|{head}|greedy", f"engine1|{head}|greedy"
         print(f"| `model.generate`, greedy, 1 stream, {head} (secondary) | {spread(baseline)} | baseline | |")
-        print(f"| engine, greedy, 1 stream, {head} (secondary) | {spread(one)} | "
-              f"{ratio(one, baseline, bold=False)} of generate | |")
+        print(
+            f"| engine, greedy, 1 stream, {head} (secondary) | {spread(one)} | "
+            f"{ratio(one, baseline, bold=False)} of generate | |"
+        )
     for count in (1, streams):
-        print(f"| filter (`SSEFilter`, {args.entries:,} entries), {count} stream{'s' if count > 1 else ''} "
-              f"of {tokens} tokens, {head} | {statistics.median(filter_ms[count]):.1f} ms per run | "
-              f"**{100 * statistics.median(shares[count]):.2f}%** of generation time | <= 2% |")
-    print(f"| `Redactor.stream()` alone, {streams} streams, {head} | | {100 * statistics.median(stream_only):.2f}% "
-          f"of generation time | |")
+        print(
+            f"| filter (`SSEFilter`, {args.entries:,} entries), {count} stream{'s' if count > 1 else ''} "
+            f"of {tokens} tokens, {head} | {statistics.median(filter_ms[count]):.1f} ms per run | "
+            f"**{100 * statistics.median(shares[count]):.2f}%** of generation time | <= 2% |"
+        )
+    print(
+        f"| `Redactor.stream()` alone, {streams} streams, {head} | | {100 * statistics.median(stream_only):.2f}% "
+        f"of generation time | |"
+    )
     print()
     print(f"Time per generated token outside / inside the model's forward, {head}, medians (ms):")
     print()
@@ -342,12 +390,16 @@ def main() -> None:
             label = {"generate": "`model.generate`"}.get(case, f"engine, {case.removeprefix('engine')} stream(s)")
             print(f"| {label}, {mode} | {outside(name):.1f} | {forward(name):.1f} |")
     print()
-    print(f"filter input: {tokens * CHARS_PER_TOKEN} characters per stream in {tokens} pieces; "
-          f"{redacted} listed names redacted over all filter runs")
+    print(
+        f"filter input: {tokens * CHARS_PER_TOKEN} characters per stream in {tokens} pieces; "
+        f"{redacted} listed names redacted over all filter runs"
+    )
     pieces = [count for run in runs[f"engine1|{head}|sample"] for count in run.pieces]
     batches = [run.mean_batch for run in runs[f"engine{streams}|{head}|sample"]]
-    print(f"engine pieces per stream (random model, {head}): median {statistics.median(pieces):.0f} of "
-          f"{tokens} tokens; mean batch size in the {streams}-stream runs: {statistics.fmean(batches):.1f}")
+    print(
+        f"engine pieces per stream (random model, {head}): median {statistics.median(pieces):.0f} of "
+        f"{tokens} tokens; mean batch size in the {streams}-stream runs: {statistics.fmean(batches):.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,38 @@ from pathlib import Path
 from apertus_compliance.filters import DeletionList, Redactor, build_release, generate_keypair
 
 LISTED = ["Hans Müller", "Łukasz Wróbel", "anna.muster@beispiel.de", "+41 79 123 45 67"]
-SYLLABLES = ["ka", "lo", "mi", "ra", "sen", "tor", "vel", "an", "bri", "del", "fa", "gun", "hel", "jo", "mar",
-             "nis", "ost", "pet", "qui", "rus", "sta", "ul", "ver", "wen", "xa", "yor", "zel", "ü", "é", "ß"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "sen",
+    "tor",
+    "vel",
+    "an",
+    "bri",
+    "del",
+    "fa",
+    "gun",
+    "hel",
+    "jo",
+    "mar",
+    "nis",
+    "ost",
+    "pet",
+    "qui",
+    "rus",
+    "sta",
+    "ul",
+    "ver",
+    "wen",
+    "xa",
+    "yor",
+    "zel",
+    "ü",
+    "é",
+    "ß",
+]
 OTHER_SCRIPTS = ["Привет", "мир", "Ωμέγα", "東京都", "の", "データ", "안녕하세요", "مرحبا"]
 
 
@@ -70,7 +100,7 @@ def stream_seconds(redactor: Redactor, text: str, chunk: int) -> float:
     stream = redactor.stream()
     started = time.perf_counter()
     for start in range(0, len(text), chunk):
-        stream.feed(text[start:start + chunk])
+        stream.feed(text[start : start + chunk])
     stream.close()
     return time.perf_counter() - started
 
@@ -85,16 +115,24 @@ def main() -> None:
         root = Path(scratch)
         generate_keypair(root / "keys")
         requests = root / "requests.csv"
-        requests.write_text("value,category,region\nHans Müller,name,\nŁukasz Wróbel,name,\n"
-                            "anna.muster@beispiel.de,email,\n+41 79 123 45 67,phone,CH\n", encoding="utf-8")
+        requests.write_text(
+            "value,category,region\nHans Müller,name,\nŁukasz Wróbel,name,\n"
+            "anna.muster@beispiel.de,email,\n+41 79 123 45 67,phone,CH\n",
+            encoding="utf-8",
+        )
         build_release(requests, root / "keys" / "private.key", root / "release", "bench-stream")
         listed = DeletionList.load(root / "release", root / "keys" / "public.key")
         redactors = {"list": Redactor(listed), "list + email pattern": Redactor(listed, patterns=["email"])}
         redactors["list"].redact(prose(random.Random(1), 20_000))  # warm imports and the token cache
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"chunks of {args.chunk} characters")
-        print("| stream | redactor | " + " | ".join(f"{length:,} chars: us/char" for length in lengths)
-              + " | largest / smallest |")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"chunks of {args.chunk} characters"
+        )
+        print(
+            "| stream | redactor | "
+            + " | ".join(f"{length:,} chars: us/char" for length in lengths)
+            + " | largest / smallest |"
+        )
         print("|---|---|" + "---|" * len(lengths) + "---|")
         kinds = ["prose", "counting", "endless word", "listed first name repeated", "phone groups that never end"]
         for kind in kinds:
@@ -103,8 +141,11 @@ def main() -> None:
                 for length in lengths:
                     text = prose(random.Random(length), length) if kind == "prose" else hostile(kind, length)
                     per_char.append(stream_seconds(redactor, text, args.chunk) / length * 1e6)
-                print(f"| {kind} | {label} | " + " | ".join(f"{value:.2f}" for value in per_char)
-                      + f" | {per_char[-1] / per_char[0]:.2f}x |")
+                print(
+                    f"| {kind} | {label} | "
+                    + " | ".join(f"{value:.2f}" for value in per_char)
+                    + f" | {per_char[-1] / per_char[0]:.2f}x |"
+                )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,13 @@ def deletion_list() -> None:
 
 
 @deletion_list.command("keygen")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for private.key and public.key.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for private.key and public.key.",
+)
 def keygen(out: Path) -> None:
     """Make an ed25519 signing key pair. Keep private.key with the operator; publish public.key."""
     from apertus_compliance.filters import generate_keypair
@@ -32,18 +37,39 @@ def keygen(out: Path) -> None:
 
 
 @deletion_list.command("build")
-@click.option("--input", "requests", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-              help="CSV with columns value,category[,region]; never leaves this machine.")
-@click.option("--key", "private_key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-              help="The signing key (private.key from keygen).")
+@click.option(
+    "--input",
+    "requests",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="CSV with columns value,category[,region]; never leaves this machine.",
+)
+@click.option(
+    "--key",
+    "private_key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The signing key (private.key from keygen).",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Release folder.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty (refused otherwise).")
 @click.option("--version", "list_version", default=None, help="List version (default: the UTC date, YYYY.MM.DD).")
-@click.option("--created", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]), default=None,
-              help="Creation time to record (default: now); fixed values make builds byte-identical.")
+@click.option(
+    "--created",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
+    default=None,
+    help="Creation time to record (default: now); fixed values make builds byte-identical.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def build(requests: Path, private_key: Path, out: Path, force: bool, list_version: str | None,
-          created: datetime | None, as_json: bool) -> None:
+def build(
+    requests: Path,
+    private_key: Path,
+    out: Path,
+    force: bool,
+    list_version: str | None,
+    created: datetime | None,
+    as_json: bool,
+) -> None:
     """Hash, sign and write a release from the operator's private requests."""
     from datetime import UTC
 
@@ -59,14 +85,20 @@ def build(requests: Path, private_key: Path, out: Path, force: bool, list_versio
         click.echo(json.dumps(manifest, indent=2, sort_keys=True))
         return
     counts = ", ".join(f"{category} {count}" for category, count in manifest["counts"].items() if count)
-    click.echo(f"wrote release {manifest['list_version']} to {out}: {counts}; {manifest['entries']} hashes, "
-               f"longest entry {manifest['max_tokens']} tokens")
+    click.echo(
+        f"wrote release {manifest['list_version']} to {out}: {counts}; {manifest['entries']} hashes, "
+        f"longest entry {manifest['max_tokens']} tokens"
+    )
 
 
 @deletion_list.command("verify")
 @click.argument("release", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-              help="The publisher's public key (configured by the deployer, never taken from the release).")
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The publisher's public key (configured by the deployer, never taken from the release).",
+)
 def verify(release: Path, public_key: Path) -> None:
     """Check a release as every loader does: the signature, every manifest field, the payload's hash
     and content, then a self-test redaction through it. Prints the first failing check and exits 1."""
@@ -76,8 +108,10 @@ def verify(release: Path, public_key: Path) -> None:
     listed.verify_self_test()
     manifest = listed.manifest
     self_test = "canary redacted" if listed.canary else "probe redaction ran (no canary in this release)"
-    click.echo(f"{release}: verified, version {manifest['list_version']} created {manifest['created']}, "
-               f"{manifest['entries']} hashes; self-test: {self_test}")
+    click.echo(
+        f"{release}: verified, version {manifest['list_version']} created {manifest['created']}, "
+        f"{manifest['entries']} hashes; self-test: {self_test}"
+    )
 
 
 @deletion_list.command("diff")
@@ -97,16 +131,31 @@ def diff(old: Path, new: Path) -> None:
 
 
 @click.command("redact")
-@click.option("--deletion-list", "release", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=None, help="A release folder.")
-@click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="The publisher's public key (required with --deletion-list).")
-@click.option("--pattern", "patterns", multiple=True, type=click.Choice(PATTERN_CLASSES),
-              help="Also redact this class always (presidio recognizer); repeatable.")
+@click.option(
+    "--deletion-list",
+    "release",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A release folder.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The publisher's public key (required with --deletion-list).",
+)
+@click.option(
+    "--pattern",
+    "patterns",
+    multiple=True,
+    type=click.Choice(PATTERN_CLASSES),
+    help="Also redact this class always (presidio recognizer); repeatable.",
+)
 @click.option("--placeholder", default=DEFAULT_PLACEHOLDER, show_default=True)
 @click.option("--stream", is_flag=True, help="Redact line by line as input arrives (same output).")
-def redact(release: Path | None, public_key: Path | None, patterns: tuple[str, ...], placeholder: str,
-           stream: bool) -> None:
+def redact(
+    release: Path | None, public_key: Path | None, patterns: tuple[str, ...], placeholder: str, stream: bool
+) -> None:
     """Redact standard input to standard output. Counts per category go to standard error."""
     if release is None and not patterns:
         raise click.UsageError("give --deletion-list (with --public-key) or at least one --pattern")

@@ -25,8 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from apertus_compliance.errors import ApertusError
-from apertus_compliance.filters.normalize import NORMALIZATION_VERSION, entry_sequences
-from apertus_compliance.filters.normalize import SUPPORTED_NORMALIZATION_VERSIONS
+from apertus_compliance.filters.normalize import (
+    NORMALIZATION_VERSION,
+    SUPPORTED_NORMALIZATION_VERSIONS,
+    entry_sequences,
+)
 
 if TYPE_CHECKING:
     from apertus_compliance.filters.redactor import Redactor
@@ -75,8 +78,9 @@ def token_hashes(tokens: list[str], key: bytes) -> np.ndarray:
     for token in tokens:
         value = cache.get(token)
         if value is None:
-            value = cache[token] = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8, key=key).digest(),
-                                                  "little")
+            value = cache[token] = int.from_bytes(
+                hashlib.blake2b(token.encode(), digest_size=8, key=key).digest(), "little"
+            )
         values.append(value)
     return np.array(values, dtype=np.uint64)
 
@@ -96,7 +100,7 @@ def window_hashes(hashes: np.ndarray, longest: int) -> list[np.ndarray]:
     with np.errstate(over="ignore"):
         for width in range(1, min(longest, len(hashes)) + 1):
             if width > 1:
-                running = running[:-1] * _MULTIPLIER + hashes[width - 1:]
+                running = running[:-1] * _MULTIPLIER + hashes[width - 1 :]
             result.append(_finalize(running, width))
     return result
 
@@ -117,21 +121,28 @@ def generate_keypair(out: str | Path) -> tuple[Path, Path]:
     if private.exists():
         raise ReleaseError(f"{private} exists: refusing to overwrite a signing key")
     key = Ed25519PrivateKey.generate()
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     private.chmod(0o600)
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return private, public
 
 
 def _load_key(path: str | Path, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey:
     try:
         data = Path(path).read_bytes()
-        key = (serialization.load_pem_private_key(data, password=None) if private
-               else serialization.load_pem_public_key(data))
+        key = (
+            serialization.load_pem_private_key(data, password=None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
     except (OSError, ValueError, TypeError) as error:
-        raise ReleaseError(f"{path}: not a readable ed25519 {'private' if private else 'public'} key ({error})") from error
+        raise ReleaseError(
+            f"{path}: not a readable ed25519 {'private' if private else 'public'} key ({error})"
+        ) from error
     if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
         raise ReleaseError(f"{path}: not an ed25519 key")
     return key
@@ -148,8 +159,9 @@ def public_key_id(path: str | Path) -> str:
 
 
 def _signed_bytes(manifest: dict) -> bytes:
-    return json.dumps({k: v for k, v in manifest.items() if k != "signature"}, sort_keys=True,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {k: v for k, v in manifest.items() if k != "signature"}, sort_keys=True, separators=(",", ":")
+    ).encode()
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,13 +200,15 @@ def release_hash_key(private_key: str | Path, list_version: str) -> bytes:
     """The release's hash key, derived from the signing key and the version: builds repeat
     byte for byte, and each version has its own key (old hashes say nothing about new lists)."""
     signer = _load_key(private_key, private=True)
-    seed = signer.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                serialization.NoEncryption())
+    seed = signer.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     return hashlib.blake2b(list_version.encode(), key=seed, digest_size=32, person=b"apertus-dl-v1").digest()
 
 
-def build_release(requests: str | Path, private_key: str | Path, out: str | Path, list_version: str,
-                  created: datetime | None = None) -> dict:
+def build_release(
+    requests: str | Path, private_key: str | Path, out: str | Path, list_version: str, created: datetime | None = None
+) -> dict:
     """Hash, sign and write a release; the plaintext never leaves this function."""
     hash_key = release_hash_key(private_key, list_version)
     entries: dict[int, int] = {}
@@ -206,9 +220,11 @@ def build_release(requests: str | Path, private_key: str | Path, out: str | Path
         if not sequences:
             raise ReleaseError(f"{requests}:{line}: {category} entry without any word or digit")
         if max(len(tokens) for tokens in sequences) > MAX_ENTRY_TOKENS:
-            raise ReleaseError(f"{requests}:{line}: {category} entry of {max(len(tokens) for tokens in sequences)} "
-                               f"tokens; a release allows at most {MAX_ENTRY_TOKENS} (words and digit groups): "
-                               "split it into shorter entries")
+            raise ReleaseError(
+                f"{requests}:{line}: {category} entry of {max(len(tokens) for tokens in sequences)} "
+                f"tokens; a release allows at most {MAX_ENTRY_TOKENS} (words and digit groups): "
+                "split it into shorter entries"
+            )
         counts[category] += 1
         for tokens in sequences:
             longest = max(longest, len(tokens))
@@ -217,13 +233,32 @@ def build_release(requests: str | Path, private_key: str | Path, out: str | Path
             prefixes.update(int(hashes[width - 1][0]) for width in range(1, len(tokens)))
     order = np.array(sorted(entries), dtype=np.uint64)
     categories = np.array([entries[int(value)] for value in order], dtype=np.uint8)
-    return write_release(out, private_key, list_version, hash_key, order, categories,
-                         np.fromiter(prefixes, dtype=np.uint64, count=len(prefixes)), counts, longest, created)
+    return write_release(
+        out,
+        private_key,
+        list_version,
+        hash_key,
+        order,
+        categories,
+        np.fromiter(prefixes, dtype=np.uint64, count=len(prefixes)),
+        counts,
+        longest,
+        created,
+    )
 
 
-def write_release(out: str | Path, private_key: str | Path, list_version: str, hash_key: bytes,
-                  hashes: np.ndarray, categories: np.ndarray, prefixes: np.ndarray, counts: Counter[str],
-                  longest: int, created: datetime | None = None) -> dict:
+def write_release(
+    out: str | Path,
+    private_key: str | Path,
+    list_version: str,
+    hash_key: bytes,
+    hashes: np.ndarray,
+    categories: np.ndarray,
+    prefixes: np.ndarray,
+    counts: Counter[str],
+    longest: int,
+    created: datetime | None = None,
+) -> dict:
     """Write already-hashed entries (sorted, unique) as a signed release. ``build_release`` is
     the normal way in; bulk producers (the benchmark's 10M entries) hash with numpy and call this.
 
@@ -239,19 +274,24 @@ def write_release(out: str | Path, private_key: str | Path, list_version: str, h
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
     canary = self_test_canary(hash_key)
-    hashes, categories = _with_canary(np.asarray(hashes, dtype=np.uint64), np.asarray(categories, dtype=np.uint8),
-                                      np.uint64(sequence_hash((canary,), hash_key)))
+    hashes, categories = _with_canary(
+        np.asarray(hashes, dtype=np.uint64),
+        np.asarray(categories, dtype=np.uint8),
+        np.uint64(sequence_hash((canary,), hash_key)),
+    )
     prefixes = sorted_unique(prefixes)
-    payload = (hashes.astype("<u8").tobytes() + categories.astype("u1").tobytes()
-               + prefixes.astype("<u8").tobytes())
+    payload = hashes.astype("<u8").tobytes() + categories.astype("u1").tobytes() + prefixes.astype("<u8").tobytes()
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "list_version": list_version,
         "created": created.isoformat(),
         "normalization_version": NORMALIZATION_VERSION,
-        "hash": {"algorithm": HASH_ALGORITHM, "key_id": hashlib.sha256(hash_key).hexdigest()[:16],
-                 "key": hash_key.hex()},
+        "hash": {
+            "algorithm": HASH_ALGORITHM,
+            "key_id": hashlib.sha256(hash_key).hexdigest()[:16],
+            "key": hash_key.hex(),
+        },
         "counts": {category: counts.get(category, 0) for category in CATEGORIES},
         "entries": len(hashes),
         "prefixes": len(prefixes),
@@ -275,8 +315,10 @@ def self_test_canary(hash_key: bytes) -> str:
     """``canary`` + 24 hex characters, derived from the release's hash key: unpredictable before the
     release exists, never personal data, and the same when a release is rebuilt (builds stay
     byte-identical). One ASCII token that every normalization version leaves as it is."""
-    return SELF_TEST_PREFIX + hashlib.blake2b(b"self-test", key=hash_key, digest_size=12,
-                                              person=b"apertus-canary").hexdigest()
+    return (
+        SELF_TEST_PREFIX
+        + hashlib.blake2b(b"self-test", key=hash_key, digest_size=12, person=b"apertus-canary").hexdigest()
+    )
 
 
 def _with_canary(hashes: np.ndarray, categories: np.ndarray, canary: np.uint64) -> tuple[np.ndarray, np.ndarray]:
@@ -284,23 +326,36 @@ def _with_canary(hashes: np.ndarray, categories: np.ndarray, canary: np.uint64) 
     position = int(np.searchsorted(hashes, canary))
     if position < len(hashes) and hashes[position] == canary:  # already listed (2^-64): it is found all the same
         return hashes, categories
-    return (np.insert(hashes, position, canary),
-            np.insert(categories, position, np.uint8(CATEGORIES.index("other"))))
+    return (np.insert(hashes, position, canary), np.insert(categories, position, np.uint8(CATEGORIES.index("other"))))
 
 
 # --------------------------------------------------------------------------------------------
 # verifying and loading
 
 
-MANIFEST_FIELDS = frozenset({"format", "format_version", "list_version", "created", "normalization_version", "hash",
-                             "counts", "entries", "prefixes", "max_tokens", "payload_sha256", "signature_algorithm",
-                             "signing_key_id", "signature"})
+MANIFEST_FIELDS = frozenset(
+    {
+        "format",
+        "format_version",
+        "list_version",
+        "created",
+        "normalization_version",
+        "hash",
+        "counts",
+        "entries",
+        "prefixes",
+        "max_tokens",
+        "payload_sha256",
+        "signature_algorithm",
+        "signing_key_id",
+        "signature",
+    }
+)
 OPTIONAL_MANIFEST_FIELDS = frozenset({"self_test"})
 """``self_test`` (the canary) came after the first releases: those without it stay readable."""
 
 
-def verify_release(folder: str | Path, public_key: str | Path, *,
-                   now: datetime | None = None) -> tuple[dict, bytes]:
+def verify_release(folder: str | Path, public_key: str | Path, *, now: datetime | None = None) -> tuple[dict, bytes]:
     """The manifest and payload of a release, after every check; ReleaseError names the first failure.
 
     Order: format and version, the signature (with the deployer's key), every manifest field
@@ -320,13 +375,16 @@ def verify_release(folder: str | Path, public_key: str | Path, *,
     if manifest.get("format") != FORMAT:
         raise ReleaseError(f"{folder}: not a deletion-list release (format {manifest.get('format')!r})")
     if not _is_int(manifest.get("format_version")) or manifest["format_version"] != FORMAT_VERSION:
-        raise ReleaseError(f"{folder}: format version {manifest.get('format_version')!r}, this reader knows "
-                           f"{FORMAT_VERSION}")
+        raise ReleaseError(
+            f"{folder}: format version {manifest.get('format_version')!r}, this reader knows {FORMAT_VERSION}"
+        )
     try:
         verifier.verify(bytes.fromhex(manifest.get("signature", "")), _signed_bytes(manifest))
     except (InvalidSignature, ValueError, TypeError) as error:
-        raise ReleaseError(f"{folder}: the manifest's signature does not verify with public key "
-                           f"{key_id(verifier)} (tampered, or signed with another key)") from error
+        raise ReleaseError(
+            f"{folder}: the manifest's signature does not verify with public key "
+            f"{key_id(verifier)} (tampered, or signed with another key)"
+        ) from error
     check_manifest(manifest, f"{folder}/manifest.json", signing_key_id=key_id(verifier), now=now)
     payload_path = folder / "payload.bin"
     expected = manifest["entries"] * 9 + manifest["prefixes"] * 8
@@ -351,8 +409,9 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_manifest(manifest: dict, where: str = "manifest.json", *, signing_key_id: str | None = None,
-                   now: datetime | None = None) -> None:
+def check_manifest(
+    manifest: dict, where: str = "manifest.json", *, signing_key_id: str | None = None, now: datetime | None = None
+) -> None:
     """Every field of a (signed) manifest: the exact key set, types, formats and bounds.
 
     A signature says who wrote a manifest, not that it is usable: a release with a ``created``
@@ -375,10 +434,16 @@ def check_manifest(manifest: dict, where: str = "manifest.json", *, signing_key_
         fail("format_version", f"is {manifest['format_version']!r}, expected {FORMAT_VERSION}")
 
     version = manifest["list_version"]
-    if not isinstance(version, str) or not 1 <= len(version) <= MAX_LIST_VERSION_LENGTH \
-            or not _LIST_VERSION.fullmatch(version):
-        fail("list_version", f"is {version!r}: expected 1 to {MAX_LIST_VERSION_LENGTH} printable ASCII characters, "
-                             "without leading or trailing spaces")
+    if (
+        not isinstance(version, str)
+        or not 1 <= len(version) <= MAX_LIST_VERSION_LENGTH
+        or not _LIST_VERSION.fullmatch(version)
+    ):
+        fail(
+            "list_version",
+            f"is {version!r}: expected 1 to {MAX_LIST_VERSION_LENGTH} printable ASCII characters, "
+            "without leading or trailing spaces",
+        )
 
     created = manifest["created"]
     try:
@@ -393,13 +458,18 @@ def check_manifest(manifest: dict, where: str = "manifest.json", *, signing_key_
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     if moment > now + CLOCK_SKEW:
-        fail("created", f"is {created!r}, in the future (now is {now.isoformat(timespec='seconds')}; "
-                        f"{CLOCK_SKEW.total_seconds() / 60:.0f} minutes of clock skew are allowed)")
+        fail(
+            "created",
+            f"is {created!r}, in the future (now is {now.isoformat(timespec='seconds')}; "
+            f"{CLOCK_SKEW.total_seconds() / 60:.0f} minutes of clock skew are allowed)",
+        )
 
     normalization = manifest["normalization_version"]
     if not _is_int(normalization) or normalization not in SUPPORTED_NORMALIZATION_VERSIONS:
-        fail("normalization_version", f"is {normalization!r}; this reader supports "
-                                      f"{', '.join(map(str, SUPPORTED_NORMALIZATION_VERSIONS))}")
+        fail(
+            "normalization_version",
+            f"is {normalization!r}; this reader supports {', '.join(map(str, SUPPORTED_NORMALIZATION_VERSIONS))}",
+        )
 
     hashing = manifest["hash"]
     if not isinstance(hashing, dict) or set(hashing) != {"algorithm", "key", "key_id"}:
@@ -435,8 +505,9 @@ def check_manifest(manifest: dict, where: str = "manifest.json", *, signing_key_
         fail("signing_key_id", "must be 16 lowercase hex characters")
     if signing_key_id is not None and manifest["signing_key_id"] != signing_key_id:
         fail("signing_key_id", f"is {manifest['signing_key_id']}, but the release verifies with key {signing_key_id}")
-    if "self_test" in manifest and (not isinstance(manifest["self_test"], str)
-                                    or not _CANARY.fullmatch(manifest["self_test"])):
+    if "self_test" in manifest and (
+        not isinstance(manifest["self_test"], str) or not _CANARY.fullmatch(manifest["self_test"])
+    ):
         fail("self_test", f"must be {SELF_TEST_PREFIX!r} followed by 24 lowercase hex characters")
 
 
@@ -453,29 +524,37 @@ def check_payload(manifest: dict, payload: bytes, where: str = "payload.bin") ->
         if len(wrong):
             index = int(wrong[0]) + 1
             problem = "a duplicate" if values[index] == values[index - 1] else "out of order"
-            raise ReleaseError(f"{where}: {name} must be strictly increasing (sorted, unique); "
-                               f"number {index} is {problem}")
+            raise ReleaseError(
+                f"{where}: {name} must be strictly increasing (sorted, unique); number {index} is {problem}"
+            )
     if len(categories) and int(categories.max()) >= len(CATEGORIES):
         index = int(np.flatnonzero(categories >= len(CATEGORIES))[0])
-        raise ReleaseError(f"{where}: category byte {int(categories[index])} of entry {index} is not an index into "
-                           f"{', '.join(CATEGORIES)}")
+        raise ReleaseError(
+            f"{where}: category byte {int(categories[index])} of entry {index} is not an index into "
+            f"{', '.join(CATEGORIES)}"
+        )
     present = np.bincount(categories, minlength=len(CATEGORIES))
     counts = manifest["counts"]
     for index, category in enumerate(CATEGORIES):
         canary_only = category == "other" and "self_test" in manifest  # the canary is not a request
         if present[index] and not counts[category] and not canary_only:
-            raise ReleaseError(f"{where}: {int(present[index])} entries have category {category}, but field "
-                               f"'counts.{category}' of the manifest is 0")
+            raise ReleaseError(
+                f"{where}: {int(present[index])} entries have category {category}, but field "
+                f"'counts.{category}' of the manifest is 0"
+            )
     if counts["phone"] and not present[CATEGORIES.index("phone")]:
-        raise ReleaseError(f"{where}: field 'counts.phone' of the manifest is {counts['phone']}, but no entry has "
-                           "category phone")
+        raise ReleaseError(
+            f"{where}: field 'counts.phone' of the manifest is {counts['phone']}, but no entry has category phone"
+        )
     canary = manifest.get("self_test")
     if canary is not None:
         value = np.uint64(sequence_hash((canary,), bytes.fromhex(manifest["hash"]["key"])))
         position = int(np.searchsorted(hashes, value))
         if position == len(hashes) or hashes[position] != value:
-            raise ReleaseError(f"{where}: the canary (field 'self_test') is not listed under the manifest's "
-                               "hash key: the payload was hashed with another key")
+            raise ReleaseError(
+                f"{where}: the canary (field 'self_test') is not listed under the manifest's "
+                "hash key: the payload was hashed with another key"
+            )
 
 
 @dataclass(frozen=True)
@@ -499,10 +578,15 @@ class DeletionList:
         entries, prefixes = manifest["entries"], manifest["prefixes"]
         hashes = np.frombuffer(payload, dtype="<u8", count=entries)
         presence, shift = _presence_filter(hashes)
-        return cls(manifest=manifest, hashes=hashes,
-                   categories=np.frombuffer(payload, dtype="u1", count=entries, offset=entries * 8),
-                   prefixes=np.frombuffer(payload, dtype="<u8", count=prefixes, offset=entries * 9),
-                   source=str(folder), presence=presence, presence_shift=shift)
+        return cls(
+            manifest=manifest,
+            hashes=hashes,
+            categories=np.frombuffer(payload, dtype="u1", count=entries, offset=entries * 8),
+            prefixes=np.frombuffer(payload, dtype="<u8", count=prefixes, offset=entries * 9),
+            source=str(folder),
+            presence=presence,
+            presence_shift=shift,
+        )
 
     @property
     def version(self) -> str:
@@ -543,13 +627,16 @@ class DeletionList:
         try:
             whole = redactor.redact(text)
             stream = redactor.stream()
-            streamed = stream.feed(text[:len(text) // 2]) + stream.feed(text[len(text) // 2:]) + stream.close()
+            streamed = stream.feed(text[: len(text) // 2]) + stream.feed(text[len(text) // 2 :]) + stream.close()
         except Exception as error:  # any failure means the list cannot filter: the caller refuses it
-            raise ReleaseError(f"{self.source}: self-test redaction failed ({type(error).__name__}: {error})") \
-                from error
+            raise ReleaseError(
+                f"{self.source}: self-test redaction failed ({type(error).__name__}: {error})"
+            ) from error
         if canary is not None and (canary in whole or canary in streamed):
-            raise ReleaseError(f"{self.source}: self-test failed: the canary (manifest field 'self_test') was not "
-                               "redacted (payload hashed under another key or normalization?)")
+            raise ReleaseError(
+                f"{self.source}: self-test failed: the canary (manifest field 'self_test') was not "
+                "redacted (payload hashed under another key or normalization?)"
+            )
 
     def self_test(self, redactor: Redactor | None = None) -> bool:
         """Whether ``verify_self_test`` passes."""
@@ -599,8 +686,9 @@ def _presence_filter(hashes: np.ndarray) -> tuple[np.ndarray, int]:
     if len(slots):
         byte = slots >> np.uint64(3)
         starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        presence[byte[starts]] = np.bitwise_or.reduceat(np.left_shift(1, (slots & np.uint64(7)).astype(np.uint8)),
-                                                        starts).astype(np.uint8)
+        presence[byte[starts]] = np.bitwise_or.reduceat(
+            np.left_shift(1, (slots & np.uint64(7)).astype(np.uint8)), starts
+        ).astype(np.uint8)
     return presence, shift
 
 
@@ -609,8 +697,9 @@ def diff_releases(old: dict, new: dict) -> dict:
     return {
         "list_version": [old["list_version"], new["list_version"]],
         "created": [old["created"], new["created"]],
-        "counts": {category: new["counts"].get(category, 0) - old["counts"].get(category, 0)
-                   for category in CATEGORIES},
+        "counts": {
+            category: new["counts"].get(category, 0) - old["counts"].get(category, 0) for category in CATEGORIES
+        },
         "entries": new["entries"] - old["entries"],
         "same_hash_key": old["hash"]["key_id"] == new["hash"]["key_id"],
     }

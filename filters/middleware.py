@@ -78,8 +78,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-FILTERED_PATHS: dict[str, str] = {"/v1/chat/completions": "chat", "/v1/completions": "completions",
-                                  "/v1/responses": "responses"}
+FILTERED_PATHS: dict[str, str] = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
 """The text-bearing OpenAI endpoints, by normalized path; ``/v1/responses/{id}[/...]`` counts as ``responses``."""
 PASS_THROUGH_PATHS = ("/v1/models", "/healthz", "/metrics", "/admin/reload")
 """Endpoints that carry no generated text, passed unfiltered (``/v1/models/{id}`` too); the allow-list."""
@@ -89,10 +92,25 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Default limit on a request body (``RequestBodyLimit``, ``--max-request-bytes``)."""
 MESSAGE_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 """Generated text in a chat ``message`` or ``delta``."""
-STRUCTURAL_KEYS = frozenset({
-    "id", "object", "type", "role", "model", "status", "item_id", "call_id", "tool_call_id", "previous_response_id",
-    "system_fingerprint", "finish_reason", "service_tier", "encrypted_content", "obfuscation",
-})
+STRUCTURAL_KEYS = frozenset(
+    {
+        "id",
+        "object",
+        "type",
+        "role",
+        "model",
+        "status",
+        "item_id",
+        "call_id",
+        "tool_call_id",
+        "previous_response_id",
+        "system_fingerprint",
+        "finish_reason",
+        "service_tier",
+        "encrypted_content",
+        "obfuscation",
+    }
+)
 """Keys whose string values are set by the server, not generated, and are never redacted (a pattern must not
 corrupt an id). Every other string in a filtered body is redacted."""
 OFFLOAD_BYTES = 64 * 1024
@@ -108,8 +126,9 @@ _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 """RFC 3986 ``path-absolute`` characters: pchar and ``/``."""
 _ESCAPE = re.compile(r"%(.{0,2})", re.DOTALL)
-_CONTAINER_DONE = frozenset({"response.content_part.done", "response.output_item.done",
-                             "response.reasoning_summary_part.done"})
+_CONTAINER_DONE = frozenset(
+    {"response.content_part.done", "response.output_item.done", "response.reasoning_summary_part.done"}
+)
 """Responses events that end every text stream inside them, whatever its kind."""
 _TERMINAL_TYPES = frozenset({"response.completed", "response.failed", "response.incomplete"})
 _BINARY_DELTAS = frozenset({"response.audio.delta"})
@@ -290,8 +309,7 @@ class _Walker:
         return document
 
 
-def redact_document(redactor: Redactor, document: Any, kind: str = "other",
-                    counts: Counter[str] | None = None) -> Any:
+def redact_document(redactor: Redactor, document: Any, kind: str = "other", counts: Counter[str] | None = None) -> Any:
     """A parsed JSON body redacted in place (see ``_Walker``). ``kind`` ``chat`` or ``completions``: it
     must be a completion (a ``choices`` list of objects), else ``Unfilterable``."""
     if kind in ("chat", "completions"):
@@ -415,7 +433,9 @@ class SSEFilter:
             self._lines(self._decode(b"", final=True), out, final=True)
             if not self.finished:
                 if self._buffer or self._data or self._fields:
-                    raise Unfilterable("truncated_upstream_stream", "the upstream stream ended in the middle of an event")
+                    raise Unfilterable(
+                        "truncated_upstream_stream", "the upstream stream ended in the middle of an event"
+                    )
                 out.append(self._flush_all())
                 self.finished = True
         except Unfilterable as error:
@@ -442,13 +462,12 @@ class SSEFilter:
             match = _NEWLINE.search(buffer, scan)
             if match is None or (match.group() == "\r" and match.end() == len(buffer) and not final):
                 break  # a trailing \r may be the first half of \r\n
-            self._line(buffer[start:match.start()], out)
+            self._line(buffer[start : match.start()], out)
             start = scan = match.end()
         self._buffer = buffer[start:]
         self._scan = len(self._buffer) - self._buffer.endswith("\r")
         if len(self._buffer) + self._data_size > self.max_event_bytes:
-            raise Unfilterable("upstream_event_too_large",
-                               f"an upstream event exceeds {self.max_event_bytes} bytes")
+            raise Unfilterable("upstream_event_too_large", f"an upstream event exceeds {self.max_event_bytes} bytes")
 
     def _line(self, line: str, out: list[str]) -> None:
         if not line:
@@ -463,8 +482,9 @@ class SSEFilter:
                 self._data.append(value)
                 self._data_size += len(value) + 1
                 if self._data_size > self.max_event_bytes:
-                    raise Unfilterable("upstream_event_too_large",
-                                       f"an upstream event exceeds {self.max_event_bytes} bytes")
+                    raise Unfilterable(
+                        "upstream_event_too_large", f"an upstream event exceeds {self.max_event_bytes} bytes"
+                    )
             elif name in ("event", "id", "retry"):
                 self._fields[name] = value
 
@@ -473,8 +493,11 @@ class SSEFilter:
         self._data, self._fields, self._data_size = [], {}, 0
         if not data:
             return ""
-        prefix = "".join(f"{name}: {value}\n" for name, value in fields.items()
-                         if (value.isdigit() if name == "retry" else _SAFE_FIELD.fullmatch(value)))
+        prefix = "".join(
+            f"{name}: {value}\n"
+            for name, value in fields.items()
+            if (value.isdigit() if name == "retry" else _SAFE_FIELD.fullmatch(value))
+        )
         payload = "\n".join(data)
         if payload.strip() == "[DONE]":
             flushed = self._flush_all()
@@ -495,8 +518,10 @@ class SSEFilter:
         if isinstance(kind, str):
             self._named_events = self._named_events or "event" in fields
             return self._typed_event(event, prefix)
-        raise Unfilterable("unexpected_upstream_shape", "an upstream event is neither a completion chunk, a Responses "
-                           "event nor an error")
+        raise Unfilterable(
+            "unexpected_upstream_shape",
+            "an upstream event is neither a completion chunk, a Responses event nor an error",
+        )
 
     # -- chat and text completion chunks -----------------------------------------------------
 
@@ -562,7 +587,9 @@ class SSEFilter:
         arguments = function.get("arguments")
         if arguments is not None:
             if not isinstance(arguments, str):
-                raise Unfilterable("unexpected_upstream_shape", "an upstream function call's arguments are not a string")
+                raise Unfilterable(
+                    "unexpected_upstream_shape", "an upstream function call's arguments are not a string"
+                )
             function["arguments"] = self._feed(key, arguments)
         walker.walk(function, skip={"arguments"})
 
@@ -604,7 +631,7 @@ class SSEFilter:
         if kind.endswith(".delta") and isinstance(event.get("delta"), str):
             if kind in _BINARY_DELTAS:
                 return prefix + _data(event)
-            family, where = kind[:-len(".delta")], _position(event)
+            family, where = kind[: -len(".delta")], _position(event)
             key = (family, tuple(sorted(where.items())))
             entry = self._typed.get(key)
             if entry is None:
@@ -618,7 +645,7 @@ class SSEFilter:
         elif kind in _CONTAINER_DONE:
             tails = self._close_typed(None, _position(event))
         elif kind.endswith(".done"):
-            tails = self._close_typed(kind[:-len(".done")], _position(event))
+            tails = self._close_typed(kind[: -len(".done")], _position(event))
         _Walker(self.redactor, None).walk(event)
         return tails + prefix + _data(event)
 
@@ -628,7 +655,8 @@ class SSEFilter:
         for key in sorted(self._typed, key=repr):
             stream_family, position, stream = self._typed[key]
             if (family is not None and stream_family != family) or any(
-                    position.get(name) != value for name, value in where.items()):
+                position.get(name) != value for name, value in where.items()
+            ):
                 continue
             del self._typed[key]
             tail = self._counted(stream, stream.close)
@@ -652,14 +680,19 @@ class SSEFilter:
                 continue
             index, container = key[0], key[1]
             if index not in choices:
-                choices[index] = ({"index": index, "text": "", "logprobs": None, "finish_reason": None}
-                                  if container == "text" else {"index": index, "delta": {}, "finish_reason": None})
+                choices[index] = (
+                    {"index": index, "text": "", "logprobs": None, "finish_reason": None}
+                    if container == "text"
+                    else {"index": index, "delta": {}, "finish_reason": None}
+                )
             _attach(choices[index], key, tail)
         out = ""
         if choices:
             chunk = dict(self._last)
-            chunk.setdefault("object", "text_completion" if all("text" in choice for choice in choices.values())
-                             else "chat.completion.chunk")
+            chunk.setdefault(
+                "object",
+                "text_completion" if all("text" in choice for choice in choices.values()) else "chat.completion.chunk",
+            )
             chunk["choices"] = list(choices.values())
             out = _data(chunk)
         return out + self._close_typed(None, {})
@@ -703,8 +736,14 @@ def _attach(choice: dict, key: tuple[int, str, int, str], tail: str) -> None:
         calls = delta.get("tool_calls")
         if not isinstance(calls, list):
             calls = delta["tool_calls"] = []
-        call = next((call for position, call in enumerate(calls)
-                     if isinstance(call, dict) and call.get("index", position) == sub_index), None)
+        call = next(
+            (
+                call
+                for position, call in enumerate(calls)
+                if isinstance(call, dict) and call.get("index", position) == sub_index
+            ),
+            None,
+        )
         if call is None:
             call = {"index": sub_index, "function": {}}
             calls.append(call)
@@ -721,9 +760,16 @@ def _attach(choice: dict, key: tuple[int, str, int, str], tail: str) -> None:
 class DeletionListMiddleware:
     """``app = DeletionListMiddleware(app, lambda: redactor)``; see the module docstring."""
 
-    def __init__(self, app: Callable, redactor_provider: Callable[[], Redactor | None], *, strict: bool = False,
-                 metrics: RedactionMetrics | None = None, version_provider: Callable[[], dict] | None = None,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: Callable,
+        redactor_provider: Callable[[], Redactor | None],
+        *,
+        strict: bool = False,
+        metrics: RedactionMetrics | None = None,
+        version_provider: Callable[[], dict] | None = None,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.redactor_provider = redactor_provider
         self.strict = strict
@@ -764,8 +810,15 @@ class DeletionListMiddleware:
             if self.strict:
                 self.metrics.increment("unavailable")
                 self.metrics.increment("errors")
-                await send_json(send, 503, error_object("the deletion list is unavailable; no unfiltered output is "
-                                                        "served", "deletion_list_unavailable", "service_unavailable"))
+                await send_json(
+                    send,
+                    503,
+                    error_object(
+                        "the deletion list is unavailable; no unfiltered output is served",
+                        "deletion_list_unavailable",
+                        "service_unavailable",
+                    ),
+                )
                 return
             self.metrics.increment("unfiltered")
             await self.app(scope, receive, _adding_headers(send, [(b"x-deletion-list", b"none")]))
@@ -793,15 +846,23 @@ class DeletionListMiddleware:
 class _Exchange:
     """One request on a filtered path: wraps the app's receive and send."""
 
-    def __init__(self, middleware: DeletionListMiddleware, redactor: Redactor, kind: str, scope: Scope,
-                 receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        middleware: DeletionListMiddleware,
+        redactor: Redactor,
+        kind: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         self.middleware = middleware
         self.metrics = middleware.metrics
         self.redactor = redactor
         self.kind = kind
         self.scope = dict(scope)
-        self.scope["headers"] = [(name, value) for name, value in scope.get("headers", [])
-                                 if name.lower() != b"accept-encoding"]
+        self.scope["headers"] = [
+            (name, value) for name, value in scope.get("headers", []) if name.lower() != b"accept-encoding"
+        ]
         self._receive = receive
         self._send = send
         self.extra_headers = middleware.list_headers(redactor)
@@ -825,8 +886,9 @@ class _Exchange:
                 return
             if self.mode == "sse" and self.started:
                 self.metrics.increment("errors")
-                logger.warning("ended a filtered stream on %s: the app failed: %s", self.scope.get("path"),
-                               type(error).__name__)
+                logger.warning(
+                    "ended a filtered stream on %s: the app failed: %s", self.scope.get("path"), type(error).__name__
+                )
                 body = self.sse.abort("upstream_failed", "the upstream failed mid-stream").encode()
                 try:
                     self.closed = True
@@ -842,6 +904,7 @@ class _Exchange:
             return {"type": "http.disconnect"}
         message: Message | None = None
         async with anyio.create_task_group() as group:
+
             async def pull() -> None:
                 nonlocal message
                 message = await self._receive()
@@ -916,8 +979,11 @@ class _Exchange:
     async def on_start(self, message: Message) -> None:
         status = int(message.get("status", 200))
         # this layer's x-deletion-list* headers replace an upstream's (a proxy in front of a filtering server)
-        headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers", [])
-                   if not bytes(name).lower().startswith(b"x-deletion-list")]
+        headers = [
+            (bytes(name).lower(), bytes(value))
+            for name, value in message.get("headers", [])
+            if not bytes(name).lower().startswith(b"x-deletion-list")
+        ]
         if not 200 <= status < 300:
             self.mode = "error"
             self.start = {**message, "headers": headers}
@@ -955,8 +1021,9 @@ class _Exchange:
         self.body += message.get("body", b"")
         if len(self.body) > self.middleware.max_body:
             self.body = bytearray()
-            await self.reject(502, "upstream_response_too_large",
-                              f"the upstream response exceeds {self.middleware.max_body} bytes")
+            await self.reject(
+                502, "upstream_response_too_large", f"the upstream response exceeds {self.middleware.max_body} bytes"
+            )
             return None
         if message.get("more_body", False):
             return None
@@ -971,8 +1038,11 @@ class _Exchange:
     async def send_redacted(self, redacted: bytes, counts: Counter[str], headers: list | None = None) -> None:
         self.metrics.add_redactions(counts)
         logger.debug("redacted %s in a JSON response", dict(counts))
-        headers = [(name, value) for name, value in (self.start["headers"] if headers is None else headers)
-                   if name != b"content-length"]
+        headers = [
+            (name, value)
+            for name, value in (self.start["headers"] if headers is None else headers)
+            if name != b"content-length"
+        ]
         headers += [(b"content-length", str(len(redacted)).encode()), *self.extra_headers]
         self.closed = True
         await self.downstream({**self.start, "headers": headers})
@@ -1012,13 +1082,21 @@ class _Exchange:
                 await self.pass_unfiltered(body, error.code)
                 return
             status = int(self.start.get("status", 500))
-            logger.warning("replacing an unfilterable HTTP %s body on %s: %s", status, self.scope.get("path"),
-                           error.code)
+            logger.warning(
+                "replacing an unfilterable HTTP %s body on %s: %s", status, self.scope.get("path"), error.code
+            )
             self.metrics.increment("errors")
-            replaced = orjson.dumps(error_object(f"the upstream answered HTTP {status} with a body that cannot be "
-                                                 "filtered", "unfilterable_upstream_error"))
-            headers = [(name, value) for name, value in self.start["headers"]
-                       if name not in (b"content-type", b"content-encoding")]
+            replaced = orjson.dumps(
+                error_object(
+                    f"the upstream answered HTTP {status} with a body that cannot be filtered",
+                    "unfilterable_upstream_error",
+                )
+            )
+            headers = [
+                (name, value)
+                for name, value in self.start["headers"]
+                if name not in (b"content-type", b"content-encoding")
+            ]
             await self.send_redacted(replaced, Counter(), headers + [(b"content-type", b"application/json")])
             return
         await self.send_redacted(redacted, counts)
@@ -1066,8 +1144,9 @@ class RequestBodyLimit:
         self.max_bytes = max_bytes
 
     def _too_large(self) -> dict:
-        return error_object(f"the request body exceeds {self.max_bytes} bytes", "request_too_large",
-                            "invalid_request_error")
+        return error_object(
+            f"the request body exceeds {self.max_bytes} bytes", "request_too_large", "invalid_request_error"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -1076,9 +1155,14 @@ class RequestBodyLimit:
         lengths = [value for name, value in scope.get("headers", []) if name.lower() == b"content-length"]
         if lengths:
             if len(set(lengths)) > 1 or not lengths[0].strip().isdigit():
-                await send_json(send, 400, error_object("the request has an invalid content-length",
-                                                        "invalid_content_length", "invalid_request_error"),
-                                [(b"connection", b"close")])
+                await send_json(
+                    send,
+                    400,
+                    error_object(
+                        "the request has an invalid content-length", "invalid_content_length", "invalid_request_error"
+                    ),
+                    [(b"connection", b"close")],
+                )
                 return
             if int(lengths[0]) > self.max_bytes:
                 logger.warning("refused a request body of %s bytes (limit %s)", int(lengths[0]), self.max_bytes)
@@ -1119,9 +1203,13 @@ class RequestBodyLimit:
 
 async def send_json(send: Send, status: int, payload: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
     body = orjson.dumps(payload)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 

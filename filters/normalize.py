@@ -86,8 +86,12 @@ def digit_runs(text: str, spans: list[tuple[str, int, int]], longest: int) -> It
     ``(digits, first_token, last_token, start, end)``: ``+41 44 668 18 00`` is also ``41446681800``."""
     run_start = None
     for index, (token, start, _) in enumerate(spans + [("", len(text), len(text))]):
-        joined = (index < len(spans) and token.isdigit() and run_start is not None
-                  and set(text[spans[index - 1][2]:start]) <= PHONE_SEPARATORS)
+        joined = (
+            index < len(spans)
+            and token.isdigit()
+            and run_start is not None
+            and set(text[spans[index - 1][2] : start]) <= PHONE_SEPARATORS
+        )
         if joined:
             continue
         if run_start is not None and index - run_start >= 2:
@@ -113,33 +117,113 @@ conjoining jamo is one character too)."""
 IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")
 """Zero-width characters, soft hyphens, word joiners, bidi controls, variation selectors, tags:
 invisible, so removed before anything else (the original text keeps them and is redacted whole)."""
-CONFUSABLE_LETTERS = str.maketrans(dict(zip(*[iter(
-    # Cyrillic and Greek letters (Lu, Ll) whose prototype in Unicode's confusables.txt (UTS #39,
-    # Unicode 15.1 data as shipped in the confusable-homoglyphs 3.3.1 package) is one ASCII letter,
-    # as (letter, prototype) pairs. Changed from the data: the capital I look-alikes (GREEK CAPITAL
-    # IOTA, CYRILLIC BYELORUSSIAN-UKRAINIAN I, PALOCHKA) fold to "I", not "l": text is casefolded,
-    # and their small forms fold to "i".
-    "\u037fJ\u0391A\u0392B\u0395E\u0396Z\u0397H\u0399I\u039aK\u039cM\u039dN\u039fO\u03a1P\u03a4T"
-    "\u03a5Y\u03a7X\u03b1a\u03b3y\u03b9i\u03bdv\u03bfo\u03c1p\u03c3o\u03c5u\u03d2Y\u03dcF\u03f1p"
-    "\u03f2c\u03f3j\u03f9C\u03faM\u0405S\u0406I\u0408J\u0410A\u0412B\u0415E\u041aK\u041cM\u041dH"
-    "\u041eO\u0420P\u0421C\u0422T\u0423Y\u0425X\u042cb\u0430a\u0433r\u0435e\u043eo\u0440p\u0441c"
-    "\u0443y\u0445x\u0455s\u0456i\u0458j\u0461w\u0474V\u0475v\u04aeY\u04afy\u04bbh\u04bde\u04c0I"
-    "\u04cfi\u0501d\u050cG\u051bq\u051cW\u051dw\u1d26r\u1fbei\ua647i")] * 2, strict=True)))
-ASCII_FOLDING = str.maketrans({
-    # Latin letters without a canonical decomposition, as Lucene's ASCIIFoldingFilter writes them
-    "ł": "l", "ø": "o", "þ": "th", "æ": "ae", "đ": "d", "ð": "d", "ß": "ss", "œ": "oe", "ı": "i", "ħ": "h",
-    "ŧ": "t", "ĸ": "k", "ŋ": "n", "ƀ": "b", "ɓ": "b", "ƈ": "c", "ɗ": "d", "ɖ": "d", "ƒ": "f", "ɠ": "g", "ǥ": "g",
-    "ɦ": "h", "ɨ": "i", "ƙ": "k", "ƚ": "l", "ɫ": "l", "ɬ": "l", "ɱ": "m", "ɲ": "n", "ƞ": "n", "ɵ": "o", "ƥ": "p",
-    "ʠ": "q", "ɍ": "r", "ɽ": "r", "ʂ": "s", "ƫ": "t", "ƭ": "t", "ʈ": "t", "ʉ": "u", "ʋ": "v", "ƴ": "y", "ɏ": "y",
-    "ƶ": "z", "ȥ": "z", "ʐ": "z", "ʑ": "z", "ə": "e", "ǝ": "e", "ɛ": "e", "ɔ": "o", "ɑ": "a", "ʒ": "z",
-})
-TRANSLITERATION_CASED = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa",
-                                       "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "Æ": "Ae", "Ø": "Oe", "Å": "Aa"})
+CONFUSABLE_LETTERS = str.maketrans(
+    dict(
+        zip(
+            *[
+                iter(
+                    # Cyrillic and Greek letters (Lu, Ll) whose prototype in Unicode's confusables.txt (UTS #39,
+                    # Unicode 15.1 data as shipped in the confusable-homoglyphs 3.3.1 package) is one ASCII letter,
+                    # as (letter, prototype) pairs. Changed from the data: the capital I look-alikes (GREEK CAPITAL
+                    # IOTA, CYRILLIC BYELORUSSIAN-UKRAINIAN I, PALOCHKA) fold to "I", not "l": text is casefolded,
+                    # and their small forms fold to "i".
+                    "\u037fJ\u0391A\u0392B\u0395E\u0396Z\u0397H\u0399I\u039aK\u039cM\u039dN\u039fO\u03a1P\u03a4T"
+                    "\u03a5Y\u03a7X\u03b1a\u03b3y\u03b9i\u03bdv\u03bfo\u03c1p\u03c3o\u03c5u\u03d2Y\u03dcF\u03f1p"
+                    "\u03f2c\u03f3j\u03f9C\u03faM\u0405S\u0406I\u0408J\u0410A\u0412B\u0415E\u041aK\u041cM\u041dH"
+                    "\u041eO\u0420P\u0421C\u0422T\u0423Y\u0425X\u042cb\u0430a\u0433r\u0435e\u043eo\u0440p\u0441c"
+                    "\u0443y\u0445x\u0455s\u0456i\u0458j\u0461w\u0474V\u0475v\u04aeY\u04afy\u04bbh\u04bde\u04c0I"
+                    "\u04cfi\u0501d\u050cG\u051bq\u051cW\u051dw\u1d26r\u1fbei\ua647i"
+                )
+            ]
+            * 2,
+            strict=True,
+        )
+    )
+)
+ASCII_FOLDING = str.maketrans(
+    {
+        # Latin letters without a canonical decomposition, as Lucene's ASCIIFoldingFilter writes them
+        "ł": "l",
+        "ø": "o",
+        "þ": "th",
+        "æ": "ae",
+        "đ": "d",
+        "ð": "d",
+        "ß": "ss",
+        "œ": "oe",
+        "ı": "i",
+        "ħ": "h",
+        "ŧ": "t",
+        "ĸ": "k",
+        "ŋ": "n",
+        "ƀ": "b",
+        "ɓ": "b",
+        "ƈ": "c",
+        "ɗ": "d",
+        "ɖ": "d",
+        "ƒ": "f",
+        "ɠ": "g",
+        "ǥ": "g",
+        "ɦ": "h",
+        "ɨ": "i",
+        "ƙ": "k",
+        "ƚ": "l",
+        "ɫ": "l",
+        "ɬ": "l",
+        "ɱ": "m",
+        "ɲ": "n",
+        "ƞ": "n",
+        "ɵ": "o",
+        "ƥ": "p",
+        "ʠ": "q",
+        "ɍ": "r",
+        "ɽ": "r",
+        "ʂ": "s",
+        "ƫ": "t",
+        "ƭ": "t",
+        "ʈ": "t",
+        "ʉ": "u",
+        "ʋ": "v",
+        "ƴ": "y",
+        "ɏ": "y",
+        "ƶ": "z",
+        "ȥ": "z",
+        "ʐ": "z",
+        "ʑ": "z",
+        "ə": "e",
+        "ǝ": "e",
+        "ɛ": "e",
+        "ɔ": "o",
+        "ɑ": "a",
+        "ʒ": "z",
+    }
+)
+TRANSLITERATION_CASED = str.maketrans(
+    {
+        "ä": "ae",
+        "ö": "oe",
+        "ü": "ue",
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "oe",
+        "å": "aa",
+        "Ä": "Ae",
+        "Ö": "Oe",
+        "Ü": "Ue",
+        "Æ": "Ae",
+        "Ø": "Oe",
+        "Å": "Aa",
+    }
+)
 OBFUSCATION_WORDS = frozenset({"at", "dot", "punkt", "point"})
 """Words that stand for ``@`` and ``.`` in obfuscated emails (``anna dot muster (at) beispiel dot de``)."""
 PHONE_SEPARATORS_V2 = frozenset(
-    PHONE_SEPARATORS | set("\t\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u3000"
-                           "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff08\uff09\uff0b\uff0d\uff0e\uff0f"))
+    PHONE_SEPARATORS
+    | set(
+        "\t\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u3000"
+        "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff08\uff09\uff0b\uff0d\uff0e\uff0f"
+    )
+)
 """Between the digit groups of a phone number: also narrow and thin spaces, tabs, en and em
 dashes, minus, and the full-width forms."""
 TAG_LOOKBACK = 256
@@ -156,7 +240,8 @@ _MARKUP = regex.compile(
     r"|(?P<tag></?[A-Za-z][A-Za-z0-9:-]{0,31}(?:[\s/][^<>]{0,200})?>|<!--[^<>]{0,200}?-->)"
     r"|(?P<reference>&(?:#[0-9]{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,10};?))"
     r"|(?P<percent>(?:%[0-9A-Fa-f]{2})+)"
-    r"|(?P<emphasis>[*_~`]+)")
+    r"|(?P<emphasis>[*_~`]+)"
+)
 _TAG = regex.compile(r"</?[A-Za-z][A-Za-z0-9:-]{0,31}(?:[\s/][^<>]{0,200})?>|<!--[^<>]{0,200}?-->")
 _PARTIAL_TAG = regex.compile(r"<(?:/|/?[A-Za-z!][^<>]*)?")
 _REFERENCE = regex.compile(r"&(?:#[0-9]{0,7}|#[xX][0-9A-Fa-f]{0,6}|[A-Za-z][A-Za-z0-9]{0,10})?;?")
@@ -245,8 +330,14 @@ def _stream(clean: str, segments: list[tuple[int, int, int, bool]] | None = None
     else:
         tokens, cut_starts, cut_ends = [], [], []
         for raw, offset, end in zip(raws, starts, ends, strict=True):
-            pieces = ([(fold_token(piece.group()), offset + piece.start(), offset + piece.end())
-                       for piece in TOKEN_V2.finditer(raw)] if _CJK_CHARACTER.search(raw) else [(fold_token(raw), offset, end)])
+            pieces = (
+                [
+                    (fold_token(piece.group()), offset + piece.start(), offset + piece.end())
+                    for piece in TOKEN_V2.finditer(raw)
+                ]
+                if _CJK_CHARACTER.search(raw)
+                else [(fold_token(raw), offset, end)]
+            )
             for token, piece_start, piece_end in pieces:
                 if token:
                     tokens.append(token)
@@ -298,10 +389,17 @@ def _without_obfuscation_words(stream: TokenStream, reach: int | None) -> list[T
     for first, last in stretches:
         chosen = [index for index in range(first, last + 1) if index not in dropped]
         if chosen:
-            result.append(TokenStream([tokens[i] for i in chosen], [stream.starts[i] for i in chosen],
-                                      [stream.ends[i] for i in chosen], stream.clean,
-                                      [stream.clean_starts[i] for i in chosen], [stream.clean_ends[i] for i in chosen],
-                                      email_only=True))
+            result.append(
+                TokenStream(
+                    [tokens[i] for i in chosen],
+                    [stream.starts[i] for i in chosen],
+                    [stream.ends[i] for i in chosen],
+                    stream.clean,
+                    [stream.clean_starts[i] for i in chosen],
+                    [stream.clean_ends[i] for i in chosen],
+                    email_only=True,
+                )
+            )
     return result
 
 
@@ -326,9 +424,12 @@ def text_streams(text: str, emails: bool = False, reach: int | None = None) -> l
     else:
         invisible = [(match.start(), match.end(), "") for match in edits["ignorable"]]
         streams = [_stream(*_rewrite(text, invisible))] if invisible else [_stream(text)]
-        decoded = [(match.start(), match.end(), _decoded(kind, match.group()))
-                   for kind in ("reference", "percent") for match in edits[kind]]
-        decoded = [edit for edit in decoded if edit[2] != text[edit[0]:edit[1]]]
+        decoded = [
+            (match.start(), match.end(), _decoded(kind, match.group()))
+            for kind in ("reference", "percent")
+            for match in edits[kind]
+        ]
+        decoded = [edit for edit in decoded if edit[2] != text[edit[0] : edit[1]]]
         joins = [(match.start(), match.end()) for kind in ("tag", "emphasis") for match in edits[kind]]
         if decoded or joins:
             streams.append(_stream(*_rewrite(text, sorted(invisible + decoded + [(s, e, "") for s, e in joins]))))
@@ -361,8 +462,11 @@ def phone_runs(stream: TokenStream, longest: int) -> Iterator[tuple[str, int, in
             index += 1
             continue
         end = index + 1
-        while (end < count and tokens[end].isdigit()
-               and set(clean[clean_ends[end - 1]:clean_starts[end]]) <= PHONE_SEPARATORS_V2):
+        while (
+            end < count
+            and tokens[end].isdigit()
+            and set(clean[clean_ends[end - 1] : clean_starts[end]]) <= PHONE_SEPARATORS_V2
+        ):
             end += 1
         for first in range(index, end - 1):
             digits = tokens[first]
@@ -410,8 +514,11 @@ def _trailing_construct(text: str, end: int) -> int:
         return joiners.start()
     last = text[end - 1]
     bracket = text.rfind("<", max(0, end - TAG_LOOKBACK), end)
-    if bracket >= 0 and (_TAG.fullmatch(text, bracket, end) if last == ">" else
-                         ">" not in text[bracket:end] and _PARTIAL_TAG.fullmatch(text, bracket, end)):
+    if bracket >= 0 and (
+        _TAG.fullmatch(text, bracket, end)
+        if last == ">"
+        else ">" not in text[bracket:end] and _PARTIAL_TAG.fullmatch(text, bracket, end)
+    ):
         return bracket
     ampersand = text.rfind("&", max(0, end - REFERENCE_LOOKBACK - 1), end)
     if ampersand >= 0 and _REFERENCE.fullmatch(text, ampersand, end):
@@ -429,8 +536,9 @@ def _trailing_construct(text: str, end: int) -> int:
 # entries (both versions)
 
 
-def entry_sequences(value: str, category: str, region: str | None = None,
-                    version: int = NORMALIZATION_VERSION) -> list[tuple[str, ...]]:
+def entry_sequences(
+    value: str, category: str, region: str | None = None, version: int = NORMALIZATION_VERSION
+) -> list[tuple[str, ...]]:
     """Every token sequence under which a request ``value,category,region`` is listed.
 
     v1: ``entry_variants`` (phones: ``phone_variants``). v2: the value as ``text_streams`` folds
@@ -455,7 +563,7 @@ def entry_sequences(value: str, category: str, region: str | None = None,
         sequences.add(tokens)
         if category == "name":
             for cut in range(1, len(tokens)):
-                between = form[stream.ends[cut - 1]:stream.starts[cut]]
+                between = form[stream.ends[cut - 1] : stream.starts[cut]]
                 if between and (between.isspace() or "," in between):
                     sequences.add(tokens[cut:] + tokens[:cut])
     return sorted(sequences)
@@ -479,8 +587,9 @@ def phone_variants_v2(value: str, region: str | None = None) -> list[str]:
         return sorted(variants)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_number(number) or "")
     trunk = (metadata.national_prefix if metadata is not None else None) or ""
-    formatted = "".join(char for char in phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-                        if char.isdigit())
+    formatted = "".join(
+        char for char in phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL) if char.isdigit()
+    )
     for international in (country + national, country + trunk + national):
         variants |= {international, "00" + international, "011" + international}
     variants |= {formatted, trunk + national}

@@ -80,9 +80,15 @@ class Redactor:
     downloaded. ``placeholders``: per category (``name``, ``email``, ..., ``person``).
     """
 
-    def __init__(self, deletion_list: DeletionList | None = None, *, patterns: Iterable[str] = (),
-                 ner_model: str | None = None, placeholder: str = DEFAULT_PLACEHOLDER,
-                 placeholders: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        deletion_list: DeletionList | None = None,
+        *,
+        patterns: Iterable[str] = (),
+        ner_model: str | None = None,
+        placeholder: str = DEFAULT_PLACEHOLDER,
+        placeholders: dict[str, str] | None = None,
+    ) -> None:
         self.deletion_list = deletion_list
         self.patterns = tuple(patterns)
         unknown = sorted(set(self.patterns) - set(PATTERN_CLASSES))
@@ -115,8 +121,9 @@ class Redactor:
         if self.deletion_list.manifest.get("normalization_version", 1) == 1:
             return self._list_spans_v1(text)
         listed = self.deletion_list
-        streams = text_streams(text, emails=listed.manifest["counts"].get("email", 0) > 0,
-                               reach=max(listed.max_tokens - 1, 1))
+        streams = text_streams(
+            text, emails=listed.manifest["counts"].get("email", 0) > 0, reach=max(listed.max_tokens - 1, 1)
+        )
         return _stream_spans(listed, streams)
 
     def _list_spans_v1(self, text: str) -> list[Span]:
@@ -125,8 +132,9 @@ class Redactor:
         if not spans:
             return []
         found = []
-        for width, hashes in enumerate(window_hashes(token_hashes([token for token, _, _ in spans], listed.key),
-                                                     listed.max_tokens), start=1):
+        for width, hashes in enumerate(
+            window_hashes(token_hashes([token for token, _, _ in spans], listed.key), listed.max_tokens), start=1
+        ):
             categories = listed.categories_of(hashes)
             for first in np.flatnonzero(categories >= 0):
                 found.append(Span(spans[first][1], spans[first + width - 1][2], CATEGORIES[categories[first]]))
@@ -150,22 +158,28 @@ class Redactor:
             PhoneRecognizer,
         )
 
-        factories = {"email": _offline_email_recognizer, "phone": PhoneRecognizer, "iban": IbanRecognizer,
-                     "ip": IpRecognizer, "credit_card": CreditCardRecognizer}
+        factories = {
+            "email": _offline_email_recognizer,
+            "phone": PhoneRecognizer,
+            "iban": IbanRecognizer,
+            "ip": IpRecognizer,
+            "credit_card": CreditCardRecognizer,
+        }
         return [factories[name]() for name in self.patterns]
 
     @cached_property
     def _ner_analyzer(self) -> object:
+        import spacy.util
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NlpEngineProvider
         from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-        import spacy.util
-
         if not (spacy.util.is_package(self.ner_model) or Path(self.ner_model).exists()):
             # presidio would call spacy.cli.download here; models are installed on purpose, never fetched
-            raise ValueError(f"NER model {self.ner_model!r} is not installed (pip-install a spaCy model package "
-                             "or give the path of a model folder)")
+            raise ValueError(
+                f"NER model {self.ner_model!r} is not installed (pip-install a spaCy model package "
+                "or give the path of a model folder)"
+            )
         configuration = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": self.ner_model}]}
         try:
             engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
@@ -189,13 +203,17 @@ class Redactor:
         from presidio_anonymizer import AnonymizerEngine
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-        results = [RecognizerResult(entity_type=span.category, start=span.start, end=span.end, score=1.0)
-                   for span in spans]
-        operators = {category: OperatorConfig("replace", {"new_value": self.placeholders.get(category, self.placeholder)})
-                     for category in counts}
+        results = [
+            RecognizerResult(entity_type=span.category, start=span.start, end=span.end, score=1.0) for span in spans
+        ]
+        operators = {
+            category: OperatorConfig("replace", {"new_value": self.placeholders.get(category, self.placeholder)})
+            for category in counts
+        }
         engine = _anonymizer(AnonymizerEngine)  # no merging across whitespace: a stream could not do the same
-        return engine.anonymize(text=text, analyzer_results=results, operators=operators,
-                                merge_entities_with_spaces=False).text, counts
+        return engine.anonymize(
+            text=text, analyzer_results=results, operators=operators, merge_entities_with_spaces=False
+        ).text, counts
 
     def stream(self) -> RedactionStream:
         return RedactionStream(self)
@@ -218,7 +236,7 @@ class Redactor:
             complete = spans[:-1]
         listed = self.deletion_list
         if listed is not None and complete:
-            tail = complete[-(listed.max_tokens - 1):] if listed.max_tokens > 1 else []
+            tail = complete[-(listed.max_tokens - 1) :] if listed.max_tokens > 1 else []
             if tail:
                 windows = window_hashes(token_hashes([token for token, _, _ in tail], listed.key), len(tail))
                 for width in range(len(tail), 0, -1):  # the longest suffix first: it starts earliest
@@ -266,7 +284,7 @@ class Redactor:
             if stream.ends[-1] == cut:  # the last word may still grow
                 count -= 1
                 held = min(held, stream.starts[-1])
-            tail = stream.tokens[max(0, count - (listed.max_tokens - 1)):count]
+            tail = stream.tokens[max(0, count - (listed.max_tokens - 1)) : count]
             if tail:
                 windows = window_hashes(token_hashes(tail, listed.key), len(tail))
                 for width in range(len(tail), 0, -1):  # the longest suffix first: it starts earliest
@@ -331,8 +349,13 @@ class RedactionStream:
         return released
 
 
-_PRESIDIO_CATEGORY = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "IBAN_CODE": "iban", "IP_ADDRESS": "ip",
-                      "CREDIT_CARD": "credit_card"}
+_PRESIDIO_CATEGORY = {
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone",
+    "IBAN_CODE": "iban",
+    "IP_ADDRESS": "ip",
+    "CREDIT_CARD": "credit_card",
+}
 _ENGINES: dict[type, object] = {}
 
 
@@ -380,8 +403,12 @@ def _stream_spans(listed: DeletionList, streams: list[TokenStream]) -> list[Span
             if not email_only[first] or categories[first] == email:
                 found.append(Span(starts[first], ends[first + width - 1], CATEGORIES[categories[first]]))
     if listed.has_phones:
-        runs = [run for stream in streams if not stream.email_only and _DIGIT.search(stream.clean)
-                for run in phone_runs(stream, LONGEST_PHONE_GROUPS)]
+        runs = [
+            run
+            for stream in streams
+            if not stream.email_only and _DIGIT.search(stream.clean)
+            for run in phone_runs(stream, LONGEST_PHONE_GROUPS)
+        ]
         if runs:
             hashes = window_hashes(token_hashes([digits for digits, _, _ in runs], listed.key), 1)[0]
             for (_, start, end), category in zip(runs, listed.categories_of(hashes), strict=True):
@@ -395,11 +422,14 @@ def _trailing_phone_groups(stream: TokenStream, end: int) -> int:
     phone separators, only separators after them up to ``end``): a phone number may continue them."""
     index = len(stream.tokens) - 1
     tokens, clean = stream.tokens, stream.clean
-    if index < 0 or not tokens[index].isdigit() or not set(clean[stream.clean_ends[index]:]) <= PHONE_SEPARATORS_V2:
+    if index < 0 or not tokens[index].isdigit() or not set(clean[stream.clean_ends[index] :]) <= PHONE_SEPARATORS_V2:
         return end
     first = max(0, index - LONGEST_PHONE_GROUPS + 2)
-    while (index > first and tokens[index - 1].isdigit()
-           and set(clean[stream.clean_ends[index - 1]:stream.clean_starts[index]]) <= PHONE_SEPARATORS_V2):
+    while (
+        index > first
+        and tokens[index - 1].isdigit()
+        and set(clean[stream.clean_ends[index - 1] : stream.clean_starts[index]]) <= PHONE_SEPARATORS_V2
+    ):
         index -= 1
     return stream.starts[index]
 
@@ -426,11 +456,14 @@ def _trailing_digit_run(text: str, spans: list[tuple[str, int, int]]) -> int:
     Groups are joined by normalization v2's separators (tabs, thin spaces, dashes, ...), a
     superset of v1's: holding back more is safe for v1 releases too."""
     index = len(spans) - 1
-    if index < 0 or not spans[index][0].isdigit() or not set(text[spans[index][2]:]) <= PHONE_SEPARATORS_V2:
+    if index < 0 or not spans[index][0].isdigit() or not set(text[spans[index][2] :]) <= PHONE_SEPARATORS_V2:
         return len(text)
     first = max(0, index - LONGEST_PHONE_GROUPS + 2)
-    while (index > first and spans[index - 1][0].isdigit()
-           and set(text[spans[index - 1][2]:spans[index][1]]) <= PHONE_SEPARATORS_V2):
+    while (
+        index > first
+        and spans[index - 1][0].isdigit()
+        and set(text[spans[index - 1][2] : spans[index][1]]) <= PHONE_SEPARATORS_V2
+    ):
         index -= 1
     return spans[index][1]
 

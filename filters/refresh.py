@@ -76,8 +76,9 @@ def parse_interval(value: str | float) -> float:
     elif isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*", value.lower())
         if match is None:
-            raise RefreshSettingError(f"interval {value!r}: expected a number with an optional unit s, m, h, d or w "
-                             f"(e.g. 24h, 30m, 90s, 1d)")
+            raise RefreshSettingError(
+                f"interval {value!r}: expected a number with an optional unit s, m, h, d or w (e.g. 24h, 30m, 90s, 1d)"
+            )
         seconds = float(match[1]) * _UNITS[match[2] or "s"]
     else:
         raise RefreshSettingError(f"interval {value!r}: expected a number of seconds or a string such as 24h")
@@ -153,11 +154,21 @@ class HttpSource(ListSource):
     whole fetch, however slowly a server drips its bytes (``timeout`` bounds each connect and read).
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                 max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES) -> None:
-        for name, value in (("timeout", timeout), ("total_timeout", total_timeout),
-                            ("max_payload_bytes", max_payload_bytes), ("max_manifest_bytes", max_manifest_bytes)):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+    ) -> None:
+        for name, value in (
+            ("timeout", timeout),
+            ("total_timeout", total_timeout),
+            ("max_payload_bytes", max_payload_bytes),
+            ("max_manifest_bytes", max_manifest_bytes),
+        ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise RefreshSettingError(f"{name} {value!r}: must be a positive number")
         self.location = base_url.rstrip("/")
@@ -199,17 +210,25 @@ class HttpSource(ListSource):
             if response is None:
                 return None
             with response:
-                manifest = _read_limited(response, manifest_url, self.max_manifest_bytes, "max_manifest_bytes",
-                                         deadline, self.timeout)
-                marker = {key: value for key, value in (("etag", response.headers.get("ETag")),
-                                                        ("last_modified", response.headers.get("Last-Modified")))
-                          if value}
+                manifest = _read_limited(
+                    response, manifest_url, self.max_manifest_bytes, "max_manifest_bytes", deadline, self.timeout
+                )
+                marker = {
+                    key: value
+                    for key, value in (
+                        ("etag", response.headers.get("ETag")),
+                        ("last_modified", response.headers.get("Last-Modified")),
+                    )
+                    if value
+                }
             _write_bytes(into / "manifest.json", manifest)
             payload_url = f"{self.location}/payload.bin"
             declared = _declared_payload_size(manifest, manifest_url)
             if declared > self.max_payload_bytes:
-                raise ReleaseError(f"{manifest_url}: declares a payload of {declared} bytes, more than the "
-                                   f"{self.max_payload_bytes} bytes allowed (max_payload_bytes); not downloaded")
+                raise ReleaseError(
+                    f"{manifest_url}: declares a payload of {declared} bytes, more than the "
+                    f"{self.max_payload_bytes} bytes allowed (max_payload_bytes); not downloaded"
+                )
             response = self._get("payload.bin", {}, deadline)
             if response is None:  # unreachable: an unconditional GET never gets 304 passed through
                 raise ReleaseError(f"{payload_url}: unexpected 304 Not Modified")
@@ -221,15 +240,25 @@ class HttpSource(ListSource):
         self._validators = dict(marker)  # type: ignore[call-overload]
 
 
-def open_source(location: str | Path, *, timeout: float = 30.0, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-                max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES) -> ListSource:
+def open_source(
+    location: str | Path,
+    *,
+    timeout: float = 30.0,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+) -> ListSource:
     """A source for a local release folder or an ``http://`` / ``https://`` base URL (with its download limits)."""
     if isinstance(location, str) and "://" in location:
         scheme = location.split("://", 1)[0].lower()
         if scheme in ("http", "https"):
-            return HttpSource(location, timeout=timeout, total_timeout=total_timeout,
-                              max_payload_bytes=max_payload_bytes, max_manifest_bytes=max_manifest_bytes)
+            return HttpSource(
+                location,
+                timeout=timeout,
+                total_timeout=total_timeout,
+                max_payload_bytes=max_payload_bytes,
+                max_manifest_bytes=max_manifest_bytes,
+            )
         raise RefreshSettingError(f"deletion list location {location!r}: expected a local folder or an http(s):// URL")
     return DirectorySource(location)
 
@@ -261,8 +290,9 @@ class _Deadline:
 
     def check(self, url: str) -> None:
         if self.expired or self.remaining() <= 0:
-            raise ReleaseError(f"{url}: the fetch took longer than the total time-out of {self.seconds:g} s "
-                               f"(total_timeout); stopped")
+            raise ReleaseError(
+                f"{url}: the fetch took longer than the total time-out of {self.seconds:g} s (total_timeout); stopped"
+            )
 
     def socket_timeout(self, per_read: float) -> float:
         return max(min(per_read, self.remaining()), 0.001)
@@ -327,8 +357,9 @@ class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_deadline_connection(http.client.HTTPSConnection, self.deadline), req)
 
 
-def _chunks(response: http.client.HTTPResponse, url: str, deadline: _Deadline, per_read: float,
-            size: int = _CHUNK) -> Iterator[bytes]:
+def _chunks(
+    response: http.client.HTTPResponse, url: str, deadline: _Deadline, per_read: float, size: int = _CHUNK
+) -> Iterator[bytes]:
     """The body in pieces as they arrive (``read1``: one socket read each, so a slow server cannot
     hold one call for long), with the deadline checked between pieces."""
     while True:
@@ -345,8 +376,9 @@ def _chunks(response: http.client.HTTPResponse, url: str, deadline: _Deadline, p
         yield chunk
 
 
-def _read_limited(response: http.client.HTTPResponse, url: str, limit: int, setting: str, deadline: _Deadline,
-                  per_read: float) -> bytes:
+def _read_limited(
+    response: http.client.HTTPResponse, url: str, limit: int, setting: str, deadline: _Deadline, per_read: float
+) -> bytes:
     announced = _content_length(response)
     if announced is not None and announced > limit:
         raise ReleaseError(f"{url}: announces {announced} bytes, more than the {limit} allowed ({setting})")
@@ -363,8 +395,9 @@ def _read_limited(response: http.client.HTTPResponse, url: str, limit: int, sett
     return bytes(data)
 
 
-def _copy_limited(response: http.client.HTTPResponse, target: BinaryIO, url: str, limit: int, deadline: _Deadline,
-                  per_read: float) -> None:
+def _copy_limited(
+    response: http.client.HTTPResponse, target: BinaryIO, url: str, limit: int, deadline: _Deadline, per_read: float
+) -> None:
     """Stream to ``target``; stop past ``limit`` bytes (the declared size, already capped by
     max_payload_bytes) so a hostile server can't fill the disk."""
     announced = _content_length(response)
@@ -413,8 +446,9 @@ def default_state_dir(public_key: str | Path) -> Path:
         base = Path(root).expanduser()
     else:
         xdg = os.environ.get("XDG_STATE_HOME", "")
-        base = (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state") \
-            / "apertus-compliance"
+        base = (
+            Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+        ) / "apertus-compliance"
     return base / "deletion-list" / public_key_id(public_key)
 
 
@@ -462,14 +496,28 @@ class RefreshingDeletionList:
     download limits (``total_timeout``, ``max_payload_bytes``) go to ``HttpSource``.
     """
 
-    def __init__(self, location: str | Path | ListSource, public_key: str | Path, *,
-                 interval: float | str = DEFAULT_INTERVAL, max_age: float | str | None = DEFAULT_MAX_AGE,
-                 strict: bool = False, cache_dir: str | Path | None = None, state_dir: str | Path | None = None,
-                 clock: Callable[[], float] = time.time, timeout: float = 30.0,
-                 total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
-        self.source = location if isinstance(location, ListSource) else open_source(
-            location, timeout=timeout, total_timeout=total_timeout, max_payload_bytes=max_payload_bytes)
+    def __init__(
+        self,
+        location: str | Path | ListSource,
+        public_key: str | Path,
+        *,
+        interval: float | str = DEFAULT_INTERVAL,
+        max_age: float | str | None = DEFAULT_MAX_AGE,
+        strict: bool = False,
+        cache_dir: str | Path | None = None,
+        state_dir: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 30.0,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self.source = (
+            location
+            if isinstance(location, ListSource)
+            else open_source(
+                location, timeout=timeout, total_timeout=total_timeout, max_payload_bytes=max_payload_bytes
+            )
+        )
         self.public_key = Path(public_key)
         if not self.public_key.is_file():
             raise ReleaseError(f"{self.public_key}: public key not found (configure the deployer's key)")
@@ -477,8 +525,13 @@ class RefreshingDeletionList:
         self.max_age = None if max_age is None else parse_interval(max_age)
         self.strict = strict
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self.state_dir = (Path(state_dir) if state_dir is not None else self.cache_dir if self.cache_dir is not None
-                          else default_state_dir(self.public_key))
+        self.state_dir = (
+            Path(state_dir)
+            if state_dir is not None
+            else self.cache_dir
+            if self.cache_dir is not None
+            else default_state_dir(self.public_key)
+        )
         self._clock = clock
         self._lock = threading.Lock()  # guards the fields below
         self._refresh_lock = threading.Lock()  # one refresh at a time (thread and manual calls)
@@ -552,8 +605,10 @@ class RefreshingDeletionList:
             return None
         age = now - _timestamp(current.created)
         if self.max_age is not None and age > self.max_age:
-            message = (f"deletion list {current.version} from {self.source.location} is {age / 86400:.0f} days "
-                       f"old, past max_age of {self.max_age / 86400:.0f} days{because}")
+            message = (
+                f"deletion list {current.version} from {self.source.location} is {age / 86400:.0f} days "
+                f"old, past max_age of {self.max_age / 86400:.0f} days{because}"
+            )
             if self.strict:
                 raise ListUnavailable(f"{message}; strict mode refuses to serve")
             self._warn_hourly(now, f"{message}; fetch a newer release")
@@ -608,8 +663,12 @@ class RefreshingDeletionList:
         current = self.current
         if current is not None and candidate.version == current.version:
             if candidate.manifest["payload_sha256"] != current.manifest["payload_sha256"]:
-                logger.warning("deletion list %s at %s was republished with other content under the same "
-                               "version; keeping the loaded one", candidate.version, self.source.location)
+                logger.warning(
+                    "deletion list %s at %s was republished with other content under the same "
+                    "version; keeping the loaded one",
+                    candidate.version,
+                    self.source.location,
+                )
             return False, None
         self._check_rollback(candidate, self.source.location)
         errors = []
@@ -624,8 +683,12 @@ class RefreshingDeletionList:
         with self._lock:
             self._current = replace(candidate, source=self.source.location)
             self._loaded_from = "source"
-        logger.info("deletion list %s (created %s) swapped in from %s", candidate.version,
-                    candidate.manifest["created"], self.source.location)
+        logger.info(
+            "deletion list %s (created %s) swapped in from %s",
+            candidate.version,
+            candidate.manifest["created"],
+            self.source.location,
+        )
         return True, "; ".join(errors) or None
 
     def _check_rollback(self, candidate: DeletionList, where: str) -> None:
@@ -640,13 +703,19 @@ class RefreshingDeletionList:
         if current is not None:
             floors.append(("the loaded", current.version, current.manifest["created"]))
         if accepted is not None:
-            floors.append((f"the release accepted before (state in {self.state_dir})", accepted["list_version"],
-                           accepted["created"]))
+            floors.append(
+                (
+                    f"the release accepted before (state in {self.state_dir})",
+                    accepted["list_version"],
+                    accepted["created"],
+                )
+            )
         for label, version, floor in floors:
             if created < _timestamp(datetime.fromisoformat(floor)):
                 raise ReleaseError(
                     f"{where}: release {candidate.version} (created {candidate.manifest['created']}) is older than "
-                    f"{label} {version} (created {floor}); refused (rollback protection)")
+                    f"{label} {version} (created {floor}); refused (rollback protection)"
+                )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -667,8 +736,10 @@ class RefreshingDeletionList:
             self._failed(f"{path}: rollback state unreadable, ignored ({error!r})")
             return None
         if created > self._now() + CLOCK_SKEW:
-            self._failed(f"{path}: rollback state names release {record['list_version']} created "
-                         f"{record['created']}, in the future; ignored")
+            self._failed(
+                f"{path}: rollback state names release {record['list_version']} created "
+                f"{record['created']}, in the future; ignored"
+            )
             return None
         return record
 
@@ -676,12 +747,17 @@ class RefreshingDeletionList:
         """Remember ``candidate`` as the newest accepted release (atomically); the error in words, if any."""
         with self._lock:
             accepted = self._accepted
-        if accepted is not None and _timestamp(candidate.created) < _timestamp(datetime.fromisoformat(
-                accepted["created"])):
+        if accepted is not None and _timestamp(candidate.created) < _timestamp(
+            datetime.fromisoformat(accepted["created"])
+        ):
             return None
-        record = {"list_version": candidate.version, "created": candidate.manifest["created"],
-                  "payload_sha256": candidate.manifest["payload_sha256"],
-                  "signing_key_id": candidate.manifest["signing_key_id"], "accepted_at": self._now().isoformat()}
+        record = {
+            "list_version": candidate.version,
+            "created": candidate.manifest["created"],
+            "payload_sha256": candidate.manifest["payload_sha256"],
+            "signing_key_id": candidate.manifest["signing_key_id"],
+            "accepted_at": self._now().isoformat(),
+        }
         path = self.state_dir / ACCEPTED_FILE
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -729,8 +805,9 @@ class RefreshingDeletionList:
         with self._lock:
             self._current = replace(loaded, source=str(current.resolve()))
             self._loaded_from = "cache"
-        logger.info("deletion list %s (created %s) loaded from cache %s", loaded.version,
-                    loaded.manifest["created"], current)
+        logger.info(
+            "deletion list %s (created %s) loaded from cache %s", loaded.version, loaded.manifest["created"], current
+        )
 
     def _describe(self, error: Exception, staging: Path) -> str:
         """The failure in words naming the source (not the staging folder), plus the ReleaseError text."""
@@ -752,8 +829,11 @@ class RefreshingDeletionList:
         with self._lock:
             self._last_error = message
             version = None if self._current is None else self._current.version
-        logger.warning("deletion list refresh failed, keeping %s: %s",
-                       f"list {version}" if version else "no list (none verified yet)", message)
+        logger.warning(
+            "deletion list refresh failed, keeping %s: %s",
+            f"list {version}" if version else "no list (none verified yet)",
+            message,
+        )
 
     # ---- background thread
 
@@ -765,8 +845,7 @@ class RefreshingDeletionList:
         if refresh_now:
             self.refresh()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(self._stop,), name="deletion-list-refresh",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._stop,), name="deletion-list-refresh", daemon=True)
         self._thread.start()
         return self
 
@@ -784,6 +863,7 @@ class RefreshingDeletionList:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()

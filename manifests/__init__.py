@@ -8,13 +8,16 @@ from apertus_compliance.lazy import lazy_exports
 
 # Public name -> the submodule that defines it, imported on first use. Other areas import only
 # these names (``rebuild`` ends by writing the documents with ``write_documents``).
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "DOCUMENTS": "documents",
-    "Provider": "provider",
-    "ProviderError": "provider",
-    "Run": "run",
-    "RunError": "run",
-    "load_provider": "provider",
-    "sample_provider": "documents",
-    "write_documents": "documents",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DOCUMENTS": "documents",
+        "Provider": "provider",
+        "ProviderError": "provider",
+        "Run": "run",
+        "RunError": "run",
+        "load_provider": "provider",
+        "sample_provider": "documents",
+        "write_documents": "documents",
+    },
+)

@@ -11,8 +11,9 @@ from apertus_compliance.manifests.documents import DOCUMENTS, write_documents
 from apertus_compliance.progress import Progress
 
 
-def _run_documents(which: tuple[str, ...], run_dirs: tuple[Path, ...], provider_file: Path, out: Path,
-                   force: bool) -> None:
+def _run_documents(
+    which: tuple[str, ...], run_dirs: tuple[Path, ...], provider_file: Path, out: Path, force: bool
+) -> None:
     progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
     try:
         written = write_documents(list(run_dirs), provider_file, out, which, progress=progress, force=force)
@@ -24,10 +25,21 @@ def _run_documents(which: tuple[str, ...], run_dirs: tuple[Path, ...], provider_
 
 def _command(name: str, which: tuple[str, ...], summary: str) -> click.Command:
     @click.command(name, help=summary)
-    @click.option("--run", "run_dirs", type=click.Path(file_okay=False, exists=True, path_type=Path), multiple=True,
-                  required=True, help="A finished rebuild (repeat for pre- and post-training runs).")
-    @click.option("--provider", "provider_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                  required=True, help="Provider and model description (YAML).")
+    @click.option(
+        "--run",
+        "run_dirs",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        multiple=True,
+        required=True,
+        help="A finished rebuild (repeat for pre- and post-training runs).",
+    )
+    @click.option(
+        "--provider",
+        "provider_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        required=True,
+        help="Provider and model description (YAML).",
+    )
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
     @click.option("--force", is_flag=True, help="Replace documents that exist (refused otherwise).")
     def command(run_dirs: tuple[Path, ...], provider_file: Path, out: Path, force: bool) -> None:
@@ -41,14 +53,24 @@ def manifest() -> None:
     """EU AI Act documents computed from rebuild runs (refused when a run's lock does not verify)."""
 
 
-manifest.add_command(_command("eu-summary", ("eu-summary",),
-                              "Public Summary of Training Content: JSON (+ schema), Markdown, printable HTML."))
-manifest.add_command(_command("model-doc", ("model-doc",),
-                              "Model Documentation Form, data section, and the copyright-policy facts."))
-manifest.add_command(_command("croissant", ("croissant",),
-                              "Croissant 1.1 JSON-LD with RAI fields, written as RUN/croissant.json (next to the shards)."))
-manifest.add_command(_command("card", ("card",),
-                              "Hugging Face dataset card, written as RUN/README.md (YAML front matter)."))
+manifest.add_command(
+    _command(
+        "eu-summary", ("eu-summary",), "Public Summary of Training Content: JSON (+ schema), Markdown, printable HTML."
+    )
+)
+manifest.add_command(
+    _command("model-doc", ("model-doc",), "Model Documentation Form, data section, and the copyright-policy facts.")
+)
+manifest.add_command(
+    _command(
+        "croissant",
+        ("croissant",),
+        "Croissant 1.1 JSON-LD with RAI fields, written as RUN/croissant.json (next to the shards).",
+    )
+)
+manifest.add_command(
+    _command("card", ("card",), "Hugging Face dataset card, written as RUN/README.md (YAML front matter).")
+)
 manifest.add_command(_command("all", DOCUMENTS, "Every document above."))
 
 

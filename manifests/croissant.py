@@ -99,12 +99,17 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "text": ("sc:Text", "The document text, with PII placeholders where masking ran."),
     "url": ("sc:URL", "The URL the document was crawled from; empty for sources without URLs (code)."),
     "date": ("sc:Text", "Crawl or publication date as the source gives it (ISO 8601 when present)."),
-    "language": ("sc:Text", "Language label as the source gives it (ISO 639-3 + script, ISO 639-1, a "
-                            "language pair such as en-de, or a programming language for code)."),
+    "language": (
+        "sc:Text",
+        "Language label as the source gives it (ISO 639-3 + script, ISO 639-1, a "
+        "language pair such as en-de, or a programming language for code).",
+    ),
     "source": ("sc:Text", "Id of the recipe source the document comes from."),
     "tokens": ("cr:Int64", "Tokens of the document as read (before masking)."),
-    "sample_key": ("cr:UInt64", "Keyed BLAKE2b hash of the id with the recipe's seed; the budget keeps the "
-                                "smallest keys."),
+    "sample_key": (
+        "cr:UInt64",
+        "Keyed BLAKE2b hash of the id with the recipe's seed; the budget keeps the smallest keys.",
+    ),
     "pii_email": ("cr:Int32", "Email addresses replaced by <email-pii> in this document."),
     "pii_ip": ("cr:Int32", "IP addresses replaced by <ip-pii> in this document."),
     "pii_iban": ("cr:Int32", "IBANs replaced by <iban-pii> in this document."),
@@ -113,15 +118,26 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 _LICENCES: dict[str, tuple[str, str]] = {
     # normalized name -> (SPDX id, Hugging Face hub id)
-    "cc-by-4.0": ("CC-BY-4.0", "cc-by-4.0"), "cc-by-3.0": ("CC-BY-3.0", "cc-by-3.0"),
-    "cc-by-sa-4.0": ("CC-BY-SA-4.0", "cc-by-sa-4.0"), "cc-by-sa-3.0": ("CC-BY-SA-3.0", "cc-by-sa-3.0"),
-    "cc-by-nc-4.0": ("CC-BY-NC-4.0", "cc-by-nc-4.0"), "cc-by-nc-sa-4.0": ("CC-BY-NC-SA-4.0", "cc-by-nc-sa-4.0"),
-    "cc-by-nd-4.0": ("CC-BY-ND-4.0", "cc-by-nd-4.0"), "cc0-1.0": ("CC0-1.0", "cc0-1.0"),
-    "odc-by-1.0": ("ODC-By-1.0", "odc-by"), "odc-by": ("ODC-By-1.0", "odc-by"),
-    "odbl-1.0": ("ODbL-1.0", "odbl"), "odbl": ("ODbL-1.0", "odbl"), "pddl-1.0": ("PDDL-1.0", "pddl"),
-    "apache-2.0": ("Apache-2.0", "apache-2.0"), "mit": ("MIT", "mit"), "bsd-3-clause": ("BSD-3-Clause", "bsd-3-clause"),
-    "gpl-3.0": ("GPL-3.0-only", "gpl-3.0"), "lgpl-3.0": ("LGPL-3.0-only", "lgpl-3.0"),
-    "unlicense": ("Unlicense", "unlicense"), "gfdl-1.3": ("GFDL-1.3-only", "gfdl"),
+    "cc-by-4.0": ("CC-BY-4.0", "cc-by-4.0"),
+    "cc-by-3.0": ("CC-BY-3.0", "cc-by-3.0"),
+    "cc-by-sa-4.0": ("CC-BY-SA-4.0", "cc-by-sa-4.0"),
+    "cc-by-sa-3.0": ("CC-BY-SA-3.0", "cc-by-sa-3.0"),
+    "cc-by-nc-4.0": ("CC-BY-NC-4.0", "cc-by-nc-4.0"),
+    "cc-by-nc-sa-4.0": ("CC-BY-NC-SA-4.0", "cc-by-nc-sa-4.0"),
+    "cc-by-nd-4.0": ("CC-BY-ND-4.0", "cc-by-nd-4.0"),
+    "cc0-1.0": ("CC0-1.0", "cc0-1.0"),
+    "odc-by-1.0": ("ODC-By-1.0", "odc-by"),
+    "odc-by": ("ODC-By-1.0", "odc-by"),
+    "odbl-1.0": ("ODbL-1.0", "odbl"),
+    "odbl": ("ODbL-1.0", "odbl"),
+    "pddl-1.0": ("PDDL-1.0", "pddl"),
+    "apache-2.0": ("Apache-2.0", "apache-2.0"),
+    "mit": ("MIT", "mit"),
+    "bsd-3-clause": ("BSD-3-Clause", "bsd-3-clause"),
+    "gpl-3.0": ("GPL-3.0-only", "gpl-3.0"),
+    "lgpl-3.0": ("LGPL-3.0-only", "lgpl-3.0"),
+    "unlicense": ("Unlicense", "unlicense"),
+    "gfdl-1.3": ("GFDL-1.3-only", "gfdl"),
 }
 
 
@@ -153,8 +169,11 @@ def _license(run: Run) -> str | list[dict]:
         return licence_url(licence) or licence
     works = []
     for licence, source_ids in found.items():
-        work = {"@type": "sc:CreativeWork", "name": licence,
-                "description": f"Applies to the documents of the sources {', '.join(source_ids)}."}
+        work = {
+            "@type": "sc:CreativeWork",
+            "name": licence,
+            "description": f"Applies to the documents of the sources {', '.join(source_ids)}.",
+        }
         if url := licence_url(licence):
             work["url"] = url
         works.append(work)
@@ -170,17 +189,19 @@ def _file_objects(run: Run, base: Path) -> list[dict]:
     objects = []
     for shard in run.lock["outputs"]:
         path = run.dir / shard["path"]
-        objects.append({
-            "@type": "cr:FileObject",
-            "@id": shard["path"],
-            "name": shard["path"],
-            "description": f"Mixture shard of the source {shard['path'].split('/')[1]}: {shard['documents']:,} "
-                           f"documents, {shard['tokens']:,} tokens.",
-            "contentUrl": Path(os.path.relpath(path, base)).as_posix(),
-            "contentSize": f"{path.stat().st_size} B",
-            "encodingFormat": PARQUET,
-            "sha256": shard["sha256"],
-        })
+        objects.append(
+            {
+                "@type": "cr:FileObject",
+                "@id": shard["path"],
+                "name": shard["path"],
+                "description": f"Mixture shard of the source {shard['path'].split('/')[1]}: {shard['documents']:,} "
+                f"documents, {shard['tokens']:,} tokens.",
+                "contentUrl": Path(os.path.relpath(path, base)).as_posix(),
+                "contentSize": f"{path.stat().st_size} B",
+                "encodingFormat": PARQUET,
+                "sha256": shard["sha256"],
+            }
+        )
     return objects
 
 
@@ -205,9 +226,14 @@ def _record_set() -> dict:
         "description": "One record per kept document, all sources together (the source column says which).",
         "key": {"@id": f"{RECORD_SET_ID}/id"},
         "field": [
-            {"@type": "cr:Field", "@id": f"{RECORD_SET_ID}/{column}", "name": column, "description": description,
-             "dataType": data_type,
-             "source": {"fileSet": {"@id": FILE_SET_ID}, "extract": {"column": column}}}
+            {
+                "@type": "cr:Field",
+                "@id": f"{RECORD_SET_ID}/{column}",
+                "name": column,
+                "description": description,
+                "dataType": data_type,
+                "source": {"fileSet": {"@id": FILE_SET_ID}, "extract": {"column": column}},
+            }
             for column, (data_type, description) in COLUMNS.items()
         ],
     }
@@ -219,10 +245,13 @@ def _description(run: Run, provider: Provider) -> str:
     tokens = sum(entry["tokens"]["kept"] for entry in run.sources.values())
     per_source = "; ".join(
         f"{source_id}: {entry.get('dataset') or source_id} ({entry.get('license') or 'licence not stated'})"
-        for source_id, entry in run.sources.items())
-    text = (f"Training mixture rebuilt by {provider.provider} from the recipe {lock['recipe']['name']} "
-            f"(sha256 {lock['recipe']['sha256']}): {documents:,} documents, {tokens:,} tokens "
-            f"({tokenizer_text(lock)}), from {len(run.sources)} sources. Sources and licences: {per_source}.")
+        for source_id, entry in run.sources.items()
+    )
+    text = (
+        f"Training mixture rebuilt by {provider.provider} from the recipe {lock['recipe']['name']} "
+        f"(sha256 {lock['recipe']['sha256']}): {documents:,} documents, {tokens:,} tokens "
+        f"({tokenizer_text(lock)}), from {len(run.sources)} sources. Sources and licences: {per_source}."
+    )
     if len(licences_by_source(run)) > 1:
         text += " Each document keeps the licence of its source; there is no single licence for the mixture."
     return text + " Verify the files against rebuild.lock.json with 'apertus-compliance verify'."
@@ -235,24 +264,32 @@ def _rai(run: Run, provider: Provider) -> dict:
     datasets = "; ".join(
         f"{entry.get('dataset') or source_id} ({entry['content_type']}"
         + (f", revision {entry['revision']}" if entry.get("revision") else "")
-        + (f", {entry['homepage']}" if entry.get("homepage") else "") + ")"
-        for source_id, entry in sources.items())
+        + (f", {entry['homepage']}" if entry.get("homepage") else "")
+        + ")"
+        for source_id, entry in sources.items()
+    )
     collection = (
         f"No new data was collected for this mixture: it was rebuilt with apertus-compliance (datatrove pipelines) "
         f"from the recipe {lock['recipe']['name']}, which reads these published datasets: {datasets}. Input files "
         f"are pinned by sha256 or hub revision in rebuild.lock.json."
-        + (f" The provider crawled the sources {', '.join(crawled)} itself." if crawled else
-           " Web documents were crawled by the datasets' publishers, not by the provider."))
+        + (
+            f" The provider crawled the sources {', '.join(crawled)} itself."
+            if crawled
+            else " Web documents were crawled by the datasets' publishers, not by the provider."
+        )
+    )
     collection_type = ["Secondary Data analysis"] + (["Web Scraping"] if crawled or provider.crawling else [])
 
     counts = []
     for source_id, entry in sources.items():
         kinds = removed_by_kind(entry)
-        counts.append(f"{source_id}: read {entry['documents']['read']:,}, kept {entry['documents']['kept']:,}, "
-                      "removed " + (", ".join(f"{reason} {count:,}"
-                                              for reason, count in entry["documents"]["removed"].items()) or "none")
-                      + f"; tokens kept {entry['tokens']['kept']:,} of a budget of {entry['tokens']['target']:,}"
-                      + (" (budget binding)" if kinds["budget"] else ""))
+        counts.append(
+            f"{source_id}: read {entry['documents']['read']:,}, kept {entry['documents']['kept']:,}, "
+            "removed "
+            + (", ".join(f"{reason} {count:,}" for reason, count in entry["documents"]["removed"].items()) or "none")
+            + f"; tokens kept {entry['tokens']['kept']:,} of a budget of {entry['tokens']['target']:,}"
+            + (" (budget binding)" if kinds["budget"] else "")
+        )
     preprocessing = [
         "Validation: rows with no text, undecodable bytes or (where opt-outs apply) no usable URL are removed "
         "as 'invalid'.",
@@ -270,13 +307,18 @@ def _rai(run: Run, provider: Provider) -> dict:
     unmasked = [source_id for source_id in sources if source_id not in masked_sources]
     personal = [
         "Masked with fixed placeholders, by regular expressions with validation (no model): "
-        + ", ".join(PII_CATEGORIES.values()) + f", in the sources {', '.join(masked_sources)}; placeholders written: "
-        + ", ".join(f"{category} {sum(masked.get(source_id, {}).get(category, 0) for source_id in masked_sources):,}"
-                    for category in PII_CATEGORIES)
+        + ", ".join(PII_CATEGORIES.values())
+        + f", in the sources {', '.join(masked_sources)}; placeholders written: "
+        + ", ".join(
+            f"{category} {sum(masked.get(source_id, {}).get(category, 0) for source_id in masked_sources):,}"
+            for category in PII_CATEGORIES
+        )
         + ". The columns pii_email, pii_ip and pii_iban count them per document."
-        if masked_sources else "No PII masking was applied: it is off for every source in the recipe.",
+        if masked_sources
+        else "No PII masking was applied: it is off for every source in the recipe.",
         "Not masked: names, postal addresses, phone numbers and other personal data that web text can contain"
-        + (f"; no masking at all in {', '.join(unmasked)}" if masked_sources and unmasked else "") + ".",
+        + (f"; no masking at all in {', '.join(unmasked)}" if masked_sources and unmasked else "")
+        + ".",
     ]
     listed = deletion_list_text(run)
     personal.append(listed or "No deletion list was applied to this run.")
@@ -284,16 +326,19 @@ def _rai(run: Run, provider: Provider) -> dict:
     natural, programming = natural_languages(run)
     total = sum(natural.values()) + sum(programming.values())
     shares = ", ".join(f"{code} {100 * count / total:.1f}%" for code, count in natural.items()) if total else "none"
-    biases = [f"Languages by share of kept tokens: {shares}"
-              + (f"; code {100 * sum(programming.values()) / total:.1f}%" if programming and total else "")
-              + ". Languages not listed are absent.",
-              "No bias, toxicity or quality classifier was run by the rebuild; the sources' own curation applies.",
-              "Opt-out filtering removes the documents of sites (or paths) that reserve AI training, so such "
-              "sites are under-represented by design."]
+    biases = [
+        f"Languages by share of kept tokens: {shares}"
+        + (f"; code {100 * sum(programming.values()) / total:.1f}%" if programming and total else "")
+        + ". Languages not listed are absent.",
+        "No bias, toxicity or quality classifier was run by the rebuild; the sources' own curation applies.",
+        "Opt-out filtering removes the documents of sites (or paths) that reserve AI training, so such "
+        "sites are under-represented by design.",
+    ]
     limitations = [
         f"Opt-outs are those observed on or before {lock['optout']['as_of']}; later reservations are not reflected "
-        "until the mixture is rebuilt with a later snapshot." if lock.get("optout") else
-        "No opt-out filtering was applied.",
+        "until the mixture is rebuilt with a later snapshot."
+        if lock.get("optout")
+        else "No opt-out filtering was applied.",
         "PII masking is pattern-based and limited to emails, IP addresses and IBANs; it misses other personal data "
         "and can mask look-alike strings.",
         f"Token counts are {tokenizer_text(lock)}.",
@@ -311,19 +356,26 @@ def _rai(run: Run, provider: Provider) -> dict:
         "rai:dataSocialImpact": (
             "Intended for pre-training language models. Honouring opt-outs retroactively and masking contact and "
             "banking identifiers reduce the use of reserved content and of personal data; the published removal "
-            "counts let others audit both."),
+            "counts let others audit both."
+        ),
         "rai:dataUseCases": ["Training (pre-training of language models)."],
         "rai:dataReleaseMaintenancePlan": (
             "The version is the recipe's sha256 prefix; a new opt-out snapshot or deletion list gives a new run and "
-            "a new lock. Re-run 'apertus-compliance rebuild' and 'apertus-compliance verify' to reproduce."),
+            "a new lock. Re-run 'apertus-compliance rebuild' and 'apertus-compliance verify' to reproduce."
+        ),
     }
     if latest:
         rai["rai:dataCollectionRawData"] += f" Latest document date: {latest}."
     return rai
 
 
-def croissant_metadata(run: Run, provider: Provider, name: str | None = None, base: str | Path | None = None,
-                       date_published: date | None = None) -> dict:
+def croissant_metadata(
+    run: Run,
+    provider: Provider,
+    name: str | None = None,
+    base: str | Path | None = None,
+    date_published: date | None = None,
+) -> dict:
     """Croissant 1.1 + RAI JSON-LD for ``run``'s mixture.
 
     ``base`` is the folder the Croissant file will live in (paths are relative to it; default:
@@ -342,8 +394,10 @@ def croissant_metadata(run: Run, provider: Provider, name: str | None = None, ba
         "creator": {"@type": "sc:Organization", "name": provider.provider, "email": provider.contact},
         "datePublished": (date_published or date.fromisoformat(_date_published(run))).isoformat(),
         "version": f"0.0.0+{lock['recipe']['sha256'][:12]}",
-        "citeAs": (f"{provider.provider}. {name or lock['recipe']['name']}: training mixture rebuilt from recipe "
-                   f"sha256 {lock['recipe']['sha256']}."),
+        "citeAs": (
+            f"{provider.provider}. {name or lock['recipe']['name']}: training mixture rebuilt from recipe "
+            f"sha256 {lock['recipe']['sha256']}."
+        ),
         "inLanguage": [code for code in natural if code != "unknown"],
         "keywords": ["language model pre-training", "text", *sorted({e["content_type"] for e in run.sources.values()})],
         "distribution": [*_file_objects(run, base), _file_set(run, base)],

@@ -23,8 +23,14 @@ def sample_provider() -> Path:
     return bundled_data() / "providers" / "sample.yaml"
 
 
-def write_documents(run_dirs: list[Path], provider_file: Path, out: Path, which: tuple[str, ...] = DOCUMENTS,
-                    progress: Progress = QUIET, force: bool = True) -> list[Path]:
+def write_documents(
+    run_dirs: list[Path],
+    provider_file: Path,
+    out: Path,
+    which: tuple[str, ...] = DOCUMENTS,
+    progress: Progress = QUIET,
+    force: bool = True,
+) -> list[Path]:
     """Write the chosen documents for ``run_dirs``; returns the files written.
 
     The summary and the model documentation cover all runs and go into ``out``. Croissant
@@ -60,8 +66,9 @@ def write_documents(run_dirs: list[Path], provider_file: Path, out: Path, which:
         text("copyright-policy.md", lambda: policy().to_markdown())
     for run in runs:
         if "croissant" in which:
-            writers.append((run.dir / "croissant.json",
-                            lambda path, run=run: croissant.write_croissant(run, provider, path)))
+            writers.append(
+                (run.dir / "croissant.json", lambda path, run=run: croissant.write_croissant(run, provider, path))
+            )
         if "card" in which:
             writers.append((run.dir / "README.md", lambda path, run=run: card.write_card(run, provider, path)))
     if not force and (existing := [path for path, _ in writers if path.exists()]):

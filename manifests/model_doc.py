@@ -33,7 +33,7 @@ cannot be read (they cannot be checked, so they are not used)."""
 
 PROTOCOLS: dict[str, str] = {
     "robots": "robots.txt (RFC 9309): a Disallow in a group for one of the listed AI-training agent tokens "
-              "(or for '*') reserves the path",
+    "(or for '*') reserves the path",
     "aipref": "IETF AI preferences (aipref): 'Content-Usage: train-ai=n' as an HTTP header or a robots.txt line",
     "content-signal": "Cloudflare Content Signals in robots.txt: 'Content-Signal: ai-train=no'",
     "tdmrep": "W3C TDMRep: /.well-known/tdmrep.json, the 'tdm-reservation: 1' HTTP header or HTML meta tag",
@@ -44,9 +44,11 @@ PROTOCOLS: dict[str, str] = {
 }
 """What each opt-out signal of a snapshot means, for the documents."""
 
-PII_CATEGORIES = {"email": "email addresses", "ip": "IP addresses (IPv4 and IPv6)",
-                  "iban": "IBANs (checksum-validated, any grouping)"}
-
+PII_CATEGORIES = {
+    "email": "email addresses",
+    "ip": "IP addresses (IPv4 and IPv6)",
+    "iban": "IBANs (checksum-validated, any grouping)",
+}
 
 
 def language_code(label: str) -> str:
@@ -113,8 +115,15 @@ def removed_by_kind(entry: dict, unit: str = "documents") -> dict[str, dict[str,
     recipe filter) and ``budget``."""
     kinds: dict[str, dict[str, int]] = {"optout": {}, "invalid": {}, "filters": {}, "budget": {}}
     for reason, count in entry[unit]["removed"].items():
-        kind = ("optout" if reason in OPTOUT_REASONS else "invalid" if reason == "invalid"
-                else "budget" if reason == "budget" else "filters")
+        kind = (
+            "optout"
+            if reason in OPTOUT_REASONS
+            else "invalid"
+            if reason == "invalid"
+            else "budget"
+            if reason == "budget"
+            else "filters"
+        )
         kinds[kind][reason] = count
     return kinds
 
@@ -133,8 +142,10 @@ def pii_masked(run: Run) -> dict[str, dict[str, int]]:
     if not run.lock["outputs"]:  # an empty mixture has no shards, hence no pii columns to sum
         return {}
     rows = run.query("SELECT source, sum(pii_email), sum(pii_ip), sum(pii_iban) FROM mixture GROUP BY 1 ORDER BY 1")
-    return {source_id: {"email": int(email or 0), "ip": int(ip or 0), "iban": int(iban or 0)}
-            for source_id, email, ip, iban in rows}
+    return {
+        source_id: {"email": int(email or 0), "ip": int(ip or 0), "iban": int(iban or 0)}
+        for source_id, email, ip, iban in rows
+    }
 
 
 def tokenizer_text(lock: dict) -> str:
@@ -142,7 +153,8 @@ def tokenizer_text(lock: dict) -> str:
     if tokenizer.get("kind") == "fallback" or tokenizer.get("name") == FALLBACK_TOKENIZER:
         return f"estimated as ceil(UTF-8 bytes / 4) ('{FALLBACK_TOKENIZER}': the recipe names no tokenizer)"
     return f"counted with the tokenizer {tokenizer['name']}" + (
-        f" (sha256 {tokenizer['sha256'][:12]})" if tokenizer.get("sha256") else "")
+        f" (sha256 {tokenizer['sha256'][:12]})" if tokenizer.get("sha256") else ""
+    )
 
 
 def sources_with(run: Run, step: str) -> list[str]:
@@ -161,11 +173,13 @@ def optout_text(run: Run) -> str:
     for source_id in filtered:
         removed.update(removed_by_kind(run.sources[source_id])["optout"])
     counts = ", ".join(f"{signal} {removed[signal]:,}" for signal in OPTOUT_REASONS if removed[signal]) or "none"
-    text = (f"Opt-outs as of {optout['as_of']} (snapshot {optout['snapshot_id'][:12]}, agent list "
-            f"{optout['agent_list']}, {optout['granularity']} granularity"
-            f"{', strict: unreachable robots.txt reserves' if optout.get('strict') else ''}) were applied "
-            f"retroactively, whatever the crawl date, to the sources {', '.join(filtered) or '(none)'}; "
-            f"documents removed per signal: {counts}.")
+    text = (
+        f"Opt-outs as of {optout['as_of']} (snapshot {optout['snapshot_id'][:12]}, agent list "
+        f"{optout['agent_list']}, {optout['granularity']} granularity"
+        f"{', strict: unreachable robots.txt reserves' if optout.get('strict') else ''}) were applied "
+        f"retroactively, whatever the crawl date, to the sources {', '.join(filtered) or '(none)'}; "
+        f"documents removed per signal: {counts}."
+    )
     if skipped:
         text += f" Not filtered by URL (no URLs, or off in the recipe): {', '.join(skipped)}."
     return text
@@ -176,15 +190,20 @@ def pii_text(run: Run) -> str:
     if not masked_sources:
         return "No PII masking: it is off for every source in the recipe."
     counts = pii_masked(run)
-    totals = {category: sum(counts.get(source_id, {}).get(category, 0) for source_id in masked_sources)
-              for category in PLACEHOLDERS}
-    placeholders = ", ".join(f"{PII_CATEGORIES[category]} -> {placeholder}"
-                             for category, placeholder in PLACEHOLDERS.items())
+    totals = {
+        category: sum(counts.get(source_id, {}).get(category, 0) for source_id in masked_sources)
+        for category in PLACEHOLDERS
+    }
+    placeholders = ", ".join(
+        f"{PII_CATEGORIES[category]} -> {placeholder}" for category, placeholder in PLACEHOLDERS.items()
+    )
     skipped = [source_id for source_id in run.sources if source_id not in masked_sources]
-    text = (f"Regular-expression PII masking ({placeholders}) on the sources {', '.join(masked_sources)}; "
-            "placeholders in the kept documents: "
-            + ", ".join(f"{category} {count:,}" for category, count in totals.items())
-            + ". Phone numbers and names are not masked.")
+    text = (
+        f"Regular-expression PII masking ({placeholders}) on the sources {', '.join(masked_sources)}; "
+        "placeholders in the kept documents: "
+        + ", ".join(f"{category} {count:,}" for category, count in totals.items())
+        + ". Phone numbers and names are not masked."
+    )
     public_only = [source_id for source_id in masked_sources if run.sources[source_id]["steps"].get("public_ip_only")]
     if public_only:
         text += f" Only public IP addresses are masked in {', '.join(public_only)}."
@@ -197,11 +216,16 @@ def deletion_list_text(run: Run) -> str | None:
     listed = run.lock.get("deletion_list")
     if not listed:
         return None
-    redacted = {source_id: entry["deletion_list_redactions"] for source_id, entry in run.sources.items()
-                if "deletion_list_redactions" in entry}
-    return (f"Deletion list {listed['list_version']} (created {listed['created']}, payload sha256 "
-            f"{listed['payload_sha256'][:12]}, signing key {listed['signing_key_id']}) redacted from the sources "
-            f"{', '.join(redacted) or '(none)'}: {sum(redacted.values()):,} redactions.")
+    redacted = {
+        source_id: entry["deletion_list_redactions"]
+        for source_id, entry in run.sources.items()
+        if "deletion_list_redactions" in entry
+    }
+    return (
+        f"Deletion list {listed['list_version']} (created {listed['created']}, payload sha256 "
+        f"{listed['payload_sha256'][:12]}, signing key {listed['signing_key_id']}) redacted from the sources "
+        f"{', '.join(redacted) or '(none)'}: {sum(redacted.values()):,} redactions."
+    )
 
 
 def filters_text(run: Run) -> str | None:
@@ -215,11 +239,14 @@ def filters_text(run: Run) -> str | None:
 
 def budget_text(run: Run) -> str:
     binding = [source_id for source_id, entry in run.sources.items() if entry.get("budget", {}).get("binding")]
-    text = (f"Token budgets per source; where the candidates exceed the budget, the documents with the smallest "
-            f"keyed hash (BLAKE2b of the document id, seed {run.lock['recipe']['seed']}) are kept until the budget "
-            f"is reached, independently of order and worker count.")
-    return text + (f" The budget cut documents from: {', '.join(binding)}." if binding
-                   else " No source exceeded its budget.")
+    text = (
+        f"Token budgets per source; where the candidates exceed the budget, the documents with the smallest "
+        f"keyed hash (BLAKE2b of the document id, seed {run.lock['recipe']['seed']}) are kept until the budget "
+        f"is reached, independently of order and worker count."
+    )
+    return text + (
+        f" The budget cut documents from: {', '.join(binding)}." if binding else " No source exceeded its budget."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,10 +317,14 @@ class ModelDocumentationData(_Document):
 def _run_reference(run: Run) -> RunReference:
     lock = run.lock
     listed = lock.get("deletion_list")
-    return RunReference(recipe=lock["recipe"]["name"], recipe_sha256=lock["recipe"]["sha256"],
-                        snapshot_id=(lock.get("optout") or {}).get("snapshot_id"),
-                        as_of=(lock.get("optout") or {}).get("as_of"),
-                        tokenizer=lock["tokenizer"]["name"], deletion_list=listed["list_version"] if listed else None)
+    return RunReference(
+        recipe=lock["recipe"]["name"],
+        recipe_sha256=lock["recipe"]["sha256"],
+        snapshot_id=(lock.get("optout") or {}).get("snapshot_id"),
+        as_of=(lock.get("optout") or {}).get("as_of"),
+        tokenizer=lock["tokenizer"]["name"],
+        deletion_list=listed["list_version"] if listed else None,
+    )
 
 
 def _percent(part: int, whole: int) -> str:
@@ -306,25 +337,49 @@ def model_documentation(runs: list[Run], provider: Provider) -> ModelDocumentati
         raise RunError("model documentation needs at least one run")
     entries = [(run, source_id, entry) for run in runs for source_id, entry in run.sources.items()]
     crawled = [source_id for _, source_id, entry in entries if entry.get("crawled_by_provider")]
-    public = [entry.get("dataset") or source_id for _, source_id, entry in entries
-              if not entry.get("crawled_by_provider")]
+    public = [
+        entry.get("dataset") or source_id for _, source_id, entry in entries if not entry.get("crawled_by_provider")
+    ]
     synthetic_sources = [source_id for _, source_id, entry in entries if entry.get("content_type") == "synthetic"]
     crawling = provider.crawling
     provenance = [
-        ProvenanceCategory(category="web crawl by the provider", used=bool(crawled or crawling), details=(
-            f"crawlers {', '.join(crawling.crawlers)}, {crawling.period_start} to {crawling.period_end}: "
-            f"{crawling.purposes}"
-            if crawling else f"sources marked crawled by the provider: {', '.join(crawled)}" if crawled
-            else "none: no source was crawled by the provider")),
-        ProvenanceCategory(category="private datasets from third parties", used=False, details=(
-            "none: every source of the recipes is a publicly available dataset or the provider's own crawl")),
-        ProvenanceCategory(category="user data", used=provider.user_data, details=(
-            "declared in the provider file" if provider.user_data else "none (provider file)")),
-        ProvenanceCategory(category="publicly available datasets", used=bool(public),
-                           details="; ".join(dict.fromkeys(public))),
-        ProvenanceCategory(category="synthetic data", used=bool(provider.synthetic_data or synthetic_sources), details=(
-            provider.synthetic_data or (f"sources of content type 'synthetic': {', '.join(synthetic_sources)}"
-                                        if synthetic_sources else "none (provider file and recipes)"))),
+        ProvenanceCategory(
+            category="web crawl by the provider",
+            used=bool(crawled or crawling),
+            details=(
+                f"crawlers {', '.join(crawling.crawlers)}, {crawling.period_start} to {crawling.period_end}: "
+                f"{crawling.purposes}"
+                if crawling
+                else f"sources marked crawled by the provider: {', '.join(crawled)}"
+                if crawled
+                else "none: no source was crawled by the provider"
+            ),
+        ),
+        ProvenanceCategory(
+            category="private datasets from third parties",
+            used=False,
+            details=("none: every source of the recipes is a publicly available dataset or the provider's own crawl"),
+        ),
+        ProvenanceCategory(
+            category="user data",
+            used=provider.user_data,
+            details=("declared in the provider file" if provider.user_data else "none (provider file)"),
+        ),
+        ProvenanceCategory(
+            category="publicly available datasets", used=bool(public), details="; ".join(dict.fromkeys(public))
+        ),
+        ProvenanceCategory(
+            category="synthetic data",
+            used=bool(provider.synthetic_data or synthetic_sources),
+            details=(
+                provider.synthetic_data
+                or (
+                    f"sources of content type 'synthetic': {', '.join(synthetic_sources)}"
+                    if synthetic_sources
+                    else "none (provider file and recipes)"
+                )
+            ),
+        ),
         ProvenanceCategory(category="other", used=False, details="none"),
     ]
     documents = sum(entry["documents"]["kept"] for _, _, entry in entries)
@@ -343,24 +398,34 @@ def model_documentation(runs: list[Run], provider: Provider) -> ModelDocumentati
     for run in runs:
         prefix = f"[{run.lock['recipe']['name']}] " if len(runs) > 1 else ""
         invalid = sum(removed_by_kind(entry)["invalid"].get("invalid", 0) for entry in run.sources.values())
-        steps = [optout_text(run), pii_text(run), deletion_list_text(run), filters_text(run),
-                 f"Unusable rows (no text, undecodable, no URL where opt-outs need one) removed: "
-                 f"{invalid:,} documents.",
-                 budget_text(run)]
+        steps = [
+            optout_text(run),
+            pii_text(run),
+            deletion_list_text(run),
+            filters_text(run),
+            f"Unusable rows (no text, undecodable, no URL where opt-outs need one) removed: {invalid:,} documents.",
+            budget_text(run),
+        ]
         curation += [prefix + step for step in steps if step]
-        unsuitable += [prefix + step for step in (optout_text(run), pii_text(run), deletion_list_text(run),
-                                                  filters_text(run)) if step]
+        unsuitable += [
+            prefix + step
+            for step in (optout_text(run), pii_text(run), deletion_list_text(run), filters_text(run))
+            if step
+        ]
     unsuitable.append(f"Provider: {provider.illegal_content_measures}")
-    unsuitable.append("Every removed document is kept in the run's removed/<reason>/ folder with the evidence "
-                      "(rule, observation, filter), so each removal can be audited; read = kept + removed per source.")
+    unsuitable.append(
+        "Every removed document is kept in the run's removed/<reason>/ folder with the evidence "
+        "(rule, observation, filter), so each removal can be audited; read = kept + removed per source."
+    )
     bias = [
         "No bias or toxicity classifier is run by the rebuild; no demographic or topical balancing is applied "
         "beyond the per-source token budgets.",
-        "Language skew is measured and published: " + ", ".join(
-            f"{code} {_percent(count, tokens)}" for code, count in list(languages.items())[:8])
+        "Language skew is measured and published: "
+        + ", ".join(f"{code} {_percent(count, tokens)}" for code, count in list(languages.items())[:8])
         + " of kept tokens.",
-        "Content-type shares of kept tokens: " + ", ".join(
-            f"{kind} {_percent(count, tokens)}" for kind, count in _ranked(content_types).items()) + ".",
+        "Content-type shares of kept tokens: "
+        + ", ".join(f"{kind} {_percent(count, tokens)}" for kind, count in _ranked(content_types).items())
+        + ".",
         "Opt-out filtering removes the documents of sites that reserve AI training, so such sites are "
         "under-represented by design; the removed documents are kept per signal, so the effect can be measured.",
     ]
@@ -369,17 +434,21 @@ def model_documentation(runs: list[Run], provider: Provider) -> ModelDocumentati
         provider=provider.provider,
         models=[f"{model.name} ({model.version})" for model in provider.models],
         data_type=["text"],
-        modality_details=("Text only: " + ", ".join(sorted(content_types))
-                          + " documents (parquet, one row per document)."),
+        modality_details=(
+            "Text only: " + ", ".join(sorted(content_types)) + " documents (parquet, one row per document)."
+        ),
         provenance=provenance,
         how_obtained=(
             "Rebuilt with apertus-compliance (datatrove pipelines) from the recipes "
             + ", ".join(f"{run.lock['recipe']['name']} (sha256 {run.lock['recipe']['sha256'][:12]})" for run in runs)
             + ": each source is read from its published files (pinned by revision or sha256 in the lock), then "
-              "filtered and sampled; re-running a recipe reproduces the mixture byte for byte "
-              "(apertus-compliance verify)."),
-        selection=" ".join(budget_text(run) for run in runs) + " Budgets per source: " + "; ".join(
-            f"{source_id} {entry['tokens']['target']:,}" for _, source_id, entry in entries) + " tokens.",
+            "filtered and sampled; re-running a recipe reproduces the mixture byte for byte "
+            "(apertus-compliance verify)."
+        ),
+        selection=" ".join(budget_text(run) for run in runs)
+        + " Budgets per source: "
+        + "; ".join(f"{source_id} {entry['tokens']['target']:,}" for _, source_id, entry in entries)
+        + " tokens.",
         documents=documents,
         tokens=tokens,
         tokens_note="Tokens " + "; ".join(tokenizers) + ".",
@@ -390,12 +459,21 @@ def model_documentation(runs: list[Run], provider: Provider) -> ModelDocumentati
         curation_methods=curation,
         unsuitable_data_measures=unsuitable,
         bias_detection=bias,
-        sources=[SourceFigures(recipe=run.lock["recipe"]["name"], id=source_id, dataset=entry.get("dataset"),
-                               content_type=entry["content_type"], license=entry.get("license"),
-                               documents_read=entry["documents"]["read"], documents_kept=entry["documents"]["kept"],
-                               documents_removed=entry["documents"]["removed"],
-                               tokens_target=entry["tokens"]["target"], tokens_kept=entry["tokens"]["kept"])
-                 for run, source_id, entry in entries],
+        sources=[
+            SourceFigures(
+                recipe=run.lock["recipe"]["name"],
+                id=source_id,
+                dataset=entry.get("dataset"),
+                content_type=entry["content_type"],
+                license=entry.get("license"),
+                documents_read=entry["documents"]["read"],
+                documents_kept=entry["documents"]["kept"],
+                documents_removed=entry["documents"]["removed"],
+                tokens_target=entry["tokens"]["target"],
+                tokens_kept=entry["tokens"]["kept"],
+            )
+            for run, source_id, entry in entries
+        ],
         runs=[_run_reference(run) for run in runs],
     )
 
@@ -406,37 +484,94 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
 
 
 def _model_doc_markdown(doc: ModelDocumentationData) -> str:
-    lines = [f"# Model Documentation Form: training data ({doc.provider})", "",
-             f"Models: {', '.join(doc.models)}", "",
-             "## Data type and modality", "", f"{', '.join(doc.data_type)}. {doc.modality_details}", "",
-             "## Provenance", ""]
-    lines += _table(["category", "used", "details"],
-                    [[item.category, "yes" if item.used else "no", item.details] for item in doc.provenance])
-    lines += ["", "## How the data was obtained and selected", "", doc.how_obtained, "", doc.selection, "",
-              "## Number of data points", "",
-              f"{doc.documents:,} documents, {doc.tokens:,} tokens. {doc.tokens_note}", ""]
-    lines += _table(["run", "source", "dataset", "content type", "licence", "read", "kept", "tokens kept", "budget"],
-                    [[source.recipe, source.id, source.dataset or "", source.content_type, source.license or "",
-                      f"{source.documents_read:,}", f"{source.documents_kept:,}", f"{source.tokens_kept:,}",
-                      f"{source.tokens_target:,}"] for source in doc.sources])
-    lines += ["", "## Scope and main characteristics", "",
-              "Languages (kept tokens): "
-              + ", ".join(f"{code} {count:,}" for code, count in doc.languages.items()) + ".",
-              ""]
+    lines = [
+        f"# Model Documentation Form: training data ({doc.provider})",
+        "",
+        f"Models: {', '.join(doc.models)}",
+        "",
+        "## Data type and modality",
+        "",
+        f"{', '.join(doc.data_type)}. {doc.modality_details}",
+        "",
+        "## Provenance",
+        "",
+    ]
+    lines += _table(
+        ["category", "used", "details"],
+        [[item.category, "yes" if item.used else "no", item.details] for item in doc.provenance],
+    )
+    lines += [
+        "",
+        "## How the data was obtained and selected",
+        "",
+        doc.how_obtained,
+        "",
+        doc.selection,
+        "",
+        "## Number of data points",
+        "",
+        f"{doc.documents:,} documents, {doc.tokens:,} tokens. {doc.tokens_note}",
+        "",
+    ]
+    lines += _table(
+        ["run", "source", "dataset", "content type", "licence", "read", "kept", "tokens kept", "budget"],
+        [
+            [
+                source.recipe,
+                source.id,
+                source.dataset or "",
+                source.content_type,
+                source.license or "",
+                f"{source.documents_read:,}",
+                f"{source.documents_kept:,}",
+                f"{source.tokens_kept:,}",
+                f"{source.tokens_target:,}",
+            ]
+            for source in doc.sources
+        ],
+    )
+    lines += [
+        "",
+        "## Scope and main characteristics",
+        "",
+        "Languages (kept tokens): " + ", ".join(f"{code} {count:,}" for code, count in doc.languages.items()) + ".",
+        "",
+    ]
     if doc.programming_languages:
-        lines += ["Programming languages (kept tokens): " + ", ".join(
-            f"{code} {count:,}" for code, count in doc.programming_languages.items()) + ".", ""]
-    lines += ["Content types (kept tokens): " + ", ".join(
-        f"{kind} {count:,}" for kind, count in doc.content_types.items()) + ".", "",
-              f"Latest document date: {doc.latest_document_date or 'not recorded by the sources'}.", "",
-              "## Data curation methods", ""]
+        lines += [
+            "Programming languages (kept tokens): "
+            + ", ".join(f"{code} {count:,}" for code, count in doc.programming_languages.items())
+            + ".",
+            "",
+        ]
+    lines += [
+        "Content types (kept tokens): "
+        + ", ".join(f"{kind} {count:,}" for kind, count in doc.content_types.items())
+        + ".",
+        "",
+        f"Latest document date: {doc.latest_document_date or 'not recorded by the sources'}.",
+        "",
+        "## Data curation methods",
+        "",
+    ]
     lines += [f"- {item}" for item in doc.curation_methods]
     lines += ["", "## Measures against unsuitable data", ""] + [f"- {item}" for item in doc.unsuitable_data_measures]
     lines += ["", "## Bias detection", ""] + [f"- {item}" for item in doc.bias_detection]
     lines += ["", "## Runs", ""]
-    lines += _table(["recipe", "recipe sha256", "opt-out snapshot", "as of", "tokenizer", "deletion list"],
-                    [[ref.recipe, ref.recipe_sha256, ref.snapshot_id or "none", ref.as_of or "", ref.tokenizer,
-                      ref.deletion_list or "none"] for ref in doc.runs])
+    lines += _table(
+        ["recipe", "recipe sha256", "opt-out snapshot", "as of", "tokenizer", "deletion list"],
+        [
+            [
+                ref.recipe,
+                ref.recipe_sha256,
+                ref.snapshot_id or "none",
+                ref.as_of or "",
+                ref.tokenizer,
+                ref.deletion_list or "none",
+            ]
+            for ref in doc.runs
+        ],
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -505,20 +640,33 @@ def copyright_policy(runs: list[Run], provider: Provider) -> CopyrightPolicy:
             reserving.update(manifest.get("counts", {}).get("reserving_hosts_by_signal", {}))
         tokens.update(agent_list.get("tokens", []))
         filtered = sources_with(run, "optout")
-        snapshots.append(SnapshotReference(
-            recipe=run.lock["recipe"]["name"], snapshot_id=optout["snapshot_id"], as_of=optout["as_of"],
-            granularity=optout["granularity"], strict=bool(optout.get("strict")), agent_list=optout["agent_list"],
-            agent_list_version=agent_list.get("version"), agent_list_sha256=agent_list.get("sha256"),
-            agent_tokens=list(agent_list.get("tokens", [])), sources_filtered=filtered,
-            sources_not_filtered=[source_id for source_id in run.sources if source_id not in filtered]))
+        snapshots.append(
+            SnapshotReference(
+                recipe=run.lock["recipe"]["name"],
+                snapshot_id=optout["snapshot_id"],
+                as_of=optout["as_of"],
+                granularity=optout["granularity"],
+                strict=bool(optout.get("strict")),
+                agent_list=optout["agent_list"],
+                agent_list_version=agent_list.get("version"),
+                agent_list_sha256=agent_list.get("sha256"),
+                agent_tokens=list(agent_list.get("tokens", [])),
+                sources_filtered=filtered,
+                sources_not_filtered=[source_id for source_id in run.sources if source_id not in filtered],
+            )
+        )
     removed = optout_removed(runs)
     strict = any(snapshot.strict for snapshot in snapshots)
-    protocols = [ProtocolHonoured(signal=signal, protocol=PROTOCOLS[signal],
-                                  reserving_hosts=reserving.get(signal, 0) if have_manifest else None,
-                                  documents_removed=removed.get(signal, 0))
-                 for signal in OPTOUT_REASONS
-                 if snapshots and (signal in SIGNALS and (signal != "robots-unavailable" or strict)
-                                   or removed.get(signal))]
+    protocols = [
+        ProtocolHonoured(
+            signal=signal,
+            protocol=PROTOCOLS[signal],
+            reserving_hosts=reserving.get(signal, 0) if have_manifest else None,
+            documents_removed=removed.get(signal, 0),
+        )
+        for signal in OPTOUT_REASONS
+        if snapshots and (signal in SIGNALS and (signal != "robots-unavailable" or strict) or removed.get(signal))
+    ]
     crawling = provider.crawling
     return CopyrightPolicy(
         provider=provider.provider,
@@ -528,47 +676,89 @@ def copyright_policy(runs: list[Run], provider: Provider) -> CopyrightPolicy:
         agent_tokens=sorted(tokens),
         snapshots=snapshots,
         as_of=sorted({snapshot.as_of for snapshot in snapshots}),
-        retroactive=("Retroactive: a reservation observed on or before the as-of date removes the site's documents "
-                     "from crawls of every date, earlier ones included (a snapshot has no notion of crawl date)."
-                     if snapshots else "No opt-out snapshot was applied."),
-        unavailable_robots=("A robots.txt that could not be fetched or parsed counts as a reservation (strict)."
-                            if strict else "A robots.txt that could not be fetched or parsed counts as permissive, "
-                            "as Apertus counted it; other signals of the host still apply."),
-        crawler_behaviour=(crawling.behaviour if crawling else
-                           "The provider ran no crawler of its own: all web text comes from public datasets crawled "
-                           "by third parties (the publishers of the datasets in the recipes); reservations are applied "
-                           "retroactively at rebuild time."),
+        retroactive=(
+            "Retroactive: a reservation observed on or before the as-of date removes the site's documents "
+            "from crawls of every date, earlier ones included (a snapshot has no notion of crawl date)."
+            if snapshots
+            else "No opt-out snapshot was applied."
+        ),
+        unavailable_robots=(
+            "A robots.txt that could not be fetched or parsed counts as a reservation (strict)."
+            if strict
+            else "A robots.txt that could not be fetched or parsed counts as permissive, "
+            "as Apertus counted it; other signals of the host still apply."
+        ),
+        crawler_behaviour=(
+            crawling.behaviour
+            if crawling
+            else "The provider ran no crawler of its own: all web text comes from public datasets crawled "
+            "by third parties (the publishers of the datasets in the recipes); reservations are applied "
+            "retroactively at rebuild time."
+        ),
         crawlers=list(crawling.crawlers) if crawling else [],
-        infringing_sites=("No list of persistently infringing sites is applied by the rebuild itself; rights-holder "
-                          "reservation lists are. Provider: " + provider.illegal_content_measures),
+        infringing_sites=(
+            "No list of persistently infringing sites is applied by the rebuild itself; rights-holder "
+            "reservation lists are. Provider: " + provider.illegal_content_measures
+        ),
         complaint_contact=provider.complaint_contact,
     )
 
 
 def _copyright_markdown(policy: CopyrightPolicy) -> str:
-    lines = [f"# Copyright policy: {policy.provider}", "",
-             f"Models: {', '.join(policy.models)}. Code of Practice signatory: "
-             f"{'yes' if policy.code_of_practice_signatory else 'no'}.", "",
-             "## Machine-readable reservations honoured", ""]
-    lines += _table(["signal", "protocol", "reserving hosts", "documents removed"],
-                    [[item.signal, item.protocol,
-                      "n/a" if item.reserving_hosts is None else f"{item.reserving_hosts:,}",
-                      f"{item.documents_removed:,}"] for item in policy.protocols])
-    lines += ["", "AI-training agent tokens whose robots.txt Disallow counts: "
-              + (", ".join(f"`{token}`" for token in policy.agent_tokens) or "(snapshot manifest not available)") + ".",
-              "", f"As of: {', '.join(policy.as_of) or 'none'}. {policy.retroactive}", "",
-              policy.unavailable_robots, ""]
+    lines = [
+        f"# Copyright policy: {policy.provider}",
+        "",
+        f"Models: {', '.join(policy.models)}. Code of Practice signatory: "
+        f"{'yes' if policy.code_of_practice_signatory else 'no'}.",
+        "",
+        "## Machine-readable reservations honoured",
+        "",
+    ]
+    lines += _table(
+        ["signal", "protocol", "reserving hosts", "documents removed"],
+        [
+            [
+                item.signal,
+                item.protocol,
+                "n/a" if item.reserving_hosts is None else f"{item.reserving_hosts:,}",
+                f"{item.documents_removed:,}",
+            ]
+            for item in policy.protocols
+        ],
+    )
+    lines += [
+        "",
+        "AI-training agent tokens whose robots.txt Disallow counts: "
+        + (", ".join(f"`{token}`" for token in policy.agent_tokens) or "(snapshot manifest not available)")
+        + ".",
+        "",
+        f"As of: {', '.join(policy.as_of) or 'none'}. {policy.retroactive}",
+        "",
+        policy.unavailable_robots,
+        "",
+    ]
     for snapshot in policy.snapshots:
-        lines.append(f"- {snapshot.recipe}: snapshot {snapshot.snapshot_id} as of {snapshot.as_of}, "
-                     f"{snapshot.granularity} granularity, agent list {snapshot.agent_list}"
-                     f"{' ' + snapshot.agent_list_version if snapshot.agent_list_version else ''}; filtered: "
-                     f"{', '.join(snapshot.sources_filtered) or 'none'}; not filtered: "
-                     f"{', '.join(snapshot.sources_not_filtered) or 'none'}.")
+        lines.append(
+            f"- {snapshot.recipe}: snapshot {snapshot.snapshot_id} as of {snapshot.as_of}, "
+            f"{snapshot.granularity} granularity, agent list {snapshot.agent_list}"
+            f"{' ' + snapshot.agent_list_version if snapshot.agent_list_version else ''}; filtered: "
+            f"{', '.join(snapshot.sources_filtered) or 'none'}; not filtered: "
+            f"{', '.join(snapshot.sources_not_filtered) or 'none'}."
+        )
     lines += ["", "## Crawling", "", policy.crawler_behaviour]
     if policy.crawlers:
         lines += ["", "Crawlers: " + ", ".join(policy.crawlers) + "."]
-    lines += ["", "## Persistently infringing sites", "", policy.infringing_sites, "",
-              "## Complaints", "", f"Rights holders can send complaints to {policy.complaint_contact}.", ""]
+    lines += [
+        "",
+        "## Persistently infringing sites",
+        "",
+        policy.infringing_sites,
+        "",
+        "## Complaints",
+        "",
+        f"Rights holders can send complaints to {policy.complaint_contact}.",
+        "",
+    ]
     return "\n".join(lines)
 
 

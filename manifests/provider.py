@@ -71,7 +71,10 @@ def load_provider(path: str | Path) -> Provider:
         return Provider.model_validate(data)
     except ValidationError as error:
         missing = [".".join(map(str, problem["loc"])) for problem in error.errors() if problem["type"] == "missing"]
-        other = [f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors()
-                 if problem["type"] != "missing"]
+        other = [
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+            for problem in error.errors()
+            if problem["type"] != "missing"
+        ]
         parts = ([f"missing: {', '.join(missing)}"] if missing else []) + other
         raise ProviderError(f"provider file {path}: " + "; ".join(parts)) from error

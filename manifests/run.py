@@ -31,8 +31,11 @@ class Run:
             raise RunError(str(error)) from error
         problems = check_run_files(lock, run_dir)
         if problems:
-            raise RunError(f"{run_dir}: the lock does not verify: " + "; ".join(problems[:5])
-                           + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+            raise RunError(
+                f"{run_dir}: the lock does not verify: "
+                + "; ".join(problems[:5])
+                + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+            )
         return cls(run_dir, lock)
 
     @property
@@ -52,14 +55,18 @@ class Run:
                 files = ", ".join("'" + path.replace("'", "''") + "'" for path in shards)  # views take no parameters
                 con.execute(f"CREATE VIEW mixture AS SELECT * FROM read_parquet([{files}])")
             else:  # an empty mixture still answers, with no rows
-                con.execute("CREATE VIEW mixture AS SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS text, "
-                            "NULL::VARCHAR AS url, NULL::VARCHAR AS date, NULL::VARCHAR AS language, "
-                            "NULL::VARCHAR AS source, NULL::BIGINT AS tokens WHERE false")
+                con.execute(
+                    "CREATE VIEW mixture AS SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS text, "
+                    "NULL::VARCHAR AS url, NULL::VARCHAR AS date, NULL::VARCHAR AS language, "
+                    "NULL::VARCHAR AS source, NULL::BIGINT AS tokens WHERE false"
+                )
             return con.execute(sql, params or []).fetchall()
 
     def tokens_by_language(self) -> dict[str, int]:
         """Kept tokens per language label as the sources give them (``deu_Latn``, ``en``, ``en-de``)."""
-        rows = self.query("SELECT coalesce(language, 'unknown'), sum(tokens) FROM mixture GROUP BY 1 ORDER BY 2 DESC, 1")
+        rows = self.query(
+            "SELECT coalesce(language, 'unknown'), sum(tokens) FROM mixture GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
         return {language: int(tokens) for language, tokens in rows}
 
     def latest_date(self) -> str | None:
@@ -69,9 +76,11 @@ class Run:
 
     def bytes_by_domain(self, source_ids: list[str] | None = None) -> list[tuple[str, int, int]]:
         """``(host, bytes of text, documents)`` over the kept documents, largest first."""
-        sql = ("SELECT lower(regexp_extract(url, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#:@]+)', 1)) AS host, "
-               "sum(strlen(text)), count(*) FROM mixture WHERE url IS NOT NULL GROUP BY 1 "
-               "HAVING host <> '' ORDER BY 2 DESC, 1")
+        sql = (
+            "SELECT lower(regexp_extract(url, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#:@]+)', 1)) AS host, "
+            "sum(strlen(text)), count(*) FROM mixture WHERE url IS NOT NULL GROUP BY 1 "
+            "HAVING host <> '' ORDER BY 2 DESC, 1"
+        )
         if source_ids is None:
             return [(host, int(size), int(count)) for host, size, count in self.query(sql)]
         rows: dict[str, list[int]] = {}

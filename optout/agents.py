@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.optout.settings import DEFAULT_AGENT_LIST, bundled_agent_lists
 from apertus_compliance.paths import bundled_data
+
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 

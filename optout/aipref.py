@@ -56,7 +56,7 @@ def split_path(value: str) -> tuple[str, str]:
     match = re.search(r"[ \t]+", value)
     if match is None:
         return value, ""
-    return value[: match.start()], value[match.end():]
+    return value[: match.start()], value[match.end() :]
 
 
 def content_usage_reserves_training(expression: str) -> bool | None:

@@ -10,14 +10,12 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
 
-from apertus_compliance.progress import Progress
-
 from apertus_compliance.optout.settings import DEFAULT_AGENT_LIST, GRANULARITIES, bundled_agent_lists
+from apertus_compliance.progress import Progress
 
 if TYPE_CHECKING:
     from apertus_compliance.optout.ingest import IngestReport
@@ -37,15 +35,31 @@ def optout() -> None:
 
 @optout.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--registry", "registry_path", required=True, type=click.Path(path_type=Path),
-              help="DuckDB registry file (created if missing).")
-@click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True,
-              help="Form of the inputs; auto tells by file name.")
+@click.option(
+    "--registry",
+    "registry_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="DuckDB registry file (created if missing).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default="auto",
+    show_default=True,
+    help="Form of the inputs; auto tells by file name.",
+)
 @click.option("--observed-at", type=_DATE, help="When the inputs were fetched (default: a date-named folder).")
 @click.option("--bundled-sample", is_flag=True, help="Also ingest the signals bundled with the package.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at: datetime | None,
-           bundled_sample: bool, as_json: bool) -> None:
+def ingest(
+    paths: tuple[Path, ...],
+    registry_path: Path,
+    kind: str,
+    observed_at: datetime | None,
+    bundled_sample: bool,
+    as_json: bool,
+) -> None:
     """Add observations from PATHS (robots folders, WARCs, parquet, TDMRep files, lists). Idempotent.
 
     Problems in files or rows are counted and listed; an input that cannot be read at all is
@@ -62,8 +76,9 @@ def ingest(paths: tuple[Path, ...], registry_path: Path, kind: str, observed_at:
             if bundled_sample:
                 report.merge(ingest_bundled_sample(registry, progress))
             for number, path in enumerate(paths, start=1):
-                progress.update(f"ingest: {number}/{len(paths)} inputs ({path.name}), "
-                                f"{report.observed} observations read")
+                progress.update(
+                    f"ingest: {number}/{len(paths)} inputs ({path.name}), {report.observed} observations read"
+                )
                 try:
                     report.merge(_ingest_one(registry, path, kind, observed_at))
                 except (ValueError, OSError) as error:  # this input as a whole; the others still go in
@@ -129,13 +144,22 @@ def _options(as_of: datetime, agents: str, granularity: str, strict: bool) -> Sn
     return SnapshotOptions(as_of.date(), load_agent_list(agents), granularity, strict)
 
 
-_agents_option = click.option("--agents", default=DEFAULT_AGENT_LIST, show_default=True,
-                              help=f"Agent list: a bundled name ({', '.join(bundled_agent_lists())}) or a file.")
-_granularity_option = click.option("--granularity", type=click.Choice(GRANULARITIES), default="url",
-                                   show_default=True, help="url: per path; domain: any reservation on a host "
-                                   "reserves its whole registered domain.")
-_strict_option = click.option("--strict", is_flag=True,
-                              help="Treat an unreachable or unparsable robots.txt as a full reservation.")
+_agents_option = click.option(
+    "--agents",
+    default=DEFAULT_AGENT_LIST,
+    show_default=True,
+    help=f"Agent list: a bundled name ({', '.join(bundled_agent_lists())}) or a file.",
+)
+_granularity_option = click.option(
+    "--granularity",
+    type=click.Choice(GRANULARITIES),
+    default="url",
+    show_default=True,
+    help="url: per path; domain: any reservation on a host reserves its whole registered domain.",
+)
+_strict_option = click.option(
+    "--strict", is_flag=True, help="Treat an unreachable or unparsable robots.txt as a full reservation."
+)
 
 
 @optout.command()
@@ -147,8 +171,16 @@ _strict_option = click.option("--strict", is_flag=True,
 @_granularity_option
 @_strict_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def snapshot(registry_path: Path, as_of: datetime, out: Path, force: bool, agents: str, granularity: str,
-             strict: bool, as_json: bool) -> None:
+def snapshot(
+    registry_path: Path,
+    as_of: datetime,
+    out: Path,
+    force: bool,
+    agents: str,
+    granularity: str,
+    strict: bool,
+    as_json: bool,
+) -> None:
     """Compile an immutable, content-addressed snapshot of the registry as of a date."""
     from apertus_compliance.folders import output_folder
     from apertus_compliance.optout import Registry, compile_snapshot
@@ -179,14 +211,28 @@ def snapshot(registry_path: Path, as_of: datetime, out: Path, force: bool, agent
 @_agents_option
 @_granularity_option
 @_strict_option
-@click.option("--robots", "robots_file", type=click.Path(exists=True, path_type=Path),
-              help="Evaluate this robots.txt file directly (with --agent and --url).")
+@click.option(
+    "--robots",
+    "robots_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Evaluate this robots.txt file directly (with --agent and --url).",
+)
 @click.option("--agent", help="With --robots: the user agent.")
 @click.option("--url", "robots_url", help="With --robots: the URL.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per URL).")
-def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path | None, as_of: datetime | None,
-          agents: str, granularity: str, strict: bool, robots_file: Path | None, agent: str | None,
-          robots_url: str | None, as_json: bool) -> None:
+def check(
+    urls: tuple[str, ...],
+    snapshot_path: Path | None,
+    registry_path: Path | None,
+    as_of: datetime | None,
+    agents: str,
+    granularity: str,
+    strict: bool,
+    robots_file: Path | None,
+    agent: str | None,
+    robots_url: str | None,
+    as_json: bool,
+) -> None:
     """Say whether each URL may be used and, if not, which signal, agent, rule and observation reserve it.
 
     Exit status 0 when every URL may be used, 3 when one is reserved (1 or 2 on errors).
@@ -217,9 +263,11 @@ def check(urls: tuple[str, ...], snapshot_path: Path | None, registry_path: Path
         for reason in answer["reservations"]:
             agents_text = f" agents={','.join(reason['agents'])}" if reason["agents"] else ""
             line = f" line {reason['rule']['line']}" if reason["rule"]["line"] else ""
-            click.echo(f"    {reason['signal']}{agents_text} [{reason['scope']} {reason['host']}]{line}: "
-                       f"{reason['rule']['text']!r} observed {(reason['observed_at'] or '')[:10]} "
-                       f"from {reason['source']}")
+            click.echo(
+                f"    {reason['signal']}{agents_text} [{reason['scope']} {reason['host']}]{line}: "
+                f"{reason['rule']['text']!r} observed {(reason['observed_at'] or '')[:10]} "
+                f"from {reason['source']}"
+            )
     sys.exit(0 if all(a["allowed"] for a in answers) else RESERVED_EXIT_CODE)
 
 
@@ -229,14 +277,16 @@ def _answers(snapshot: Snapshot, urls: tuple[str, ...]) -> list[dict]:
     answers = []
     for url in urls:
         reasons = snapshot.explain(url)
-        answers.append({
-            "url": url,
-            "allowed": not reasons,
-            "valid_url": reasons != [INVALID_URL],
-            "snapshot_id": snapshot.snapshot_id,
-            "as_of": snapshot.as_of,
-            "reservations": [r.as_dict() for r in reasons],
-        })
+        answers.append(
+            {
+                "url": url,
+                "allowed": not reasons,
+                "valid_url": reasons != [INVALID_URL],
+                "snapshot_id": snapshot.snapshot_id,
+                "as_of": snapshot.as_of,
+                "reservations": [r.as_dict() for r in reasons],
+            }
+        )
     return answers
 
 
@@ -274,10 +324,14 @@ def diff(old: Path, new: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(changes, indent=2))
         return
-    click.echo(f"{changes['old']['as_of']} ({changes['old']['snapshot_id'][:16]}) -> "
-               f"{changes['new']['as_of']} ({changes['new']['snapshot_id'][:16]})")
-    click.echo(f"  observations: {len(changes['observations_only_in_new'])} new or newer, "
-               f"{len(changes['observations_only_in_old'])} replaced or gone")
+    click.echo(
+        f"{changes['old']['as_of']} ({changes['old']['snapshot_id'][:16]}) -> "
+        f"{changes['new']['as_of']} ({changes['new']['snapshot_id'][:16]})"
+    )
+    click.echo(
+        f"  observations: {len(changes['observations_only_in_new'])} new or newer, "
+        f"{len(changes['observations_only_in_old'])} replaced or gone"
+    )
     for label, key in (("+", "reservations_added"), ("-", "reservations_removed")):
         for change in changes[key]:
             click.echo(f"  {label} {change['signal']:<18} {change['scope']} {change['host']}")
@@ -298,4 +352,3 @@ def agents_command(name: str | None) -> None:
     click.echo(f"# {agent_list.label} sha256={agent_list.sha256}")
     for token in agent_list.tokens:
         click.echo(token)
-

@@ -64,21 +64,31 @@ class IngestReport:
     @property
     def not_observations(self) -> dict[str, int]:
         """Outcomes of items that did not become observations (``page:no-statement``, ``*:rejected``, ...)."""
-        return {outcome: count for outcome, count in sorted(self.outcomes.items())
-                if count and outcome.partition(":")[2] in ("no-statement", "rejected", "unreadable", "truncated",
-                                                           "failed")}
+        return {
+            outcome: count
+            for outcome, count in sorted(self.outcomes.items())
+            if count and outcome.partition(":")[2] in ("no-statement", "rejected", "unreadable", "truncated", "failed")
+        }
 
     def summary(self) -> str:
         """``577 new observations (597 read, 20 already in the registry); 5 items not observations (...)``."""
         text = f"{self.added} new observations ({self.observed} read, {self.observed - self.added} already in the registry)"
         if others := self.not_observations:
-            text += (f"; {sum(others.values())} items not observations ("
-                     + ", ".join(f"{outcome} {count}" for outcome, count in others.items()) + ")")
+            text += (
+                f"; {sum(others.values())} items not observations ("
+                + ", ".join(f"{outcome} {count}" for outcome, count in others.items())
+                + ")"
+            )
         return text
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "added": self.added, "observations_read": self.observed,
-                "outcomes": dict(sorted(self.outcomes.items())), "errors": self.errors}
+        return {
+            "source": self.source,
+            "added": self.added,
+            "observations_read": self.observed,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "errors": self.errors,
+        }
 
 
 class _Batch:
@@ -241,8 +251,9 @@ def ingest_warc(registry: Registry, path: Path) -> IngestReport:
                 offset = iterator.get_record_offset()  # only after the content was read: it skips to the end
     except (ArchiveLoadFailed, EOFError, OSError, ValueError) as error:
         report.outcomes["warc:unreadable"] += 1
-        report.errors.append(f"{path}: unreadable after offset {offset} ({type(error).__name__}: {error}); "
-                             f"records before it were kept")
+        report.errors.append(
+            f"{path}: unreadable after offset {offset} ({type(error).__name__}: {error}); records before it were kept"
+        )
     else:
         if records == 0 and path.stat().st_size > 0:
             report.outcomes["warc:unreadable"] += 1
@@ -264,8 +275,9 @@ def _ingest_warc_response(record, source: str, batch: _Batch) -> None:  # noqa: 
     body = record.content_stream().read()
     if getattr(record.raw_stream, "limit", 0):  # warcio hands out a cut record without complaint
         batch.report.outcomes["warc:truncated"] += 1
-        batch.report.errors.append(f"{source}: record for {url} is cut short ({record.raw_stream.limit} bytes "
-                                   f"missing); not ingested")
+        batch.report.errors.append(
+            f"{source}: record for {url} is cut short ({record.raw_stream.limit} bytes missing); not ingested"
+        )
         return
     if parts.path == "/robots.txt":
         if failure := robots_status_for_http(code):
@@ -324,10 +336,12 @@ def ingest_rightsholder_list(registry: Registry, path: Path) -> IngestReport:
             report.outcomes["rightsholder:rejected"] += 1
             report.errors.append(f"{path}:{line}: {problem}")
             continue
-        evidence = json.dumps({"target": target, "requested_at": str(when.date()), "requester": requester},
-                              sort_keys=True).encode()
-        observation = Observation("rightsholder", host, prefix, when, "ok", sha256_hex(evidence),
-                                  f"{path.name}:{line}", requester)
+        evidence = json.dumps(
+            {"target": target, "requested_at": str(when.date()), "requester": requester}, sort_keys=True
+        ).encode()
+        observation = Observation(
+            "rightsholder", host, prefix, when, "ok", sha256_hex(evidence), f"{path.name}:{line}", requester
+        )
         batch.add(observation, evidence)
     batch.flush()
     return report
@@ -341,11 +355,15 @@ def ingest_bundled_sample(registry: Registry, progress: Progress = QUIET) -> Ing
     """The signals shipped in ``data/sample/signals`` (see its README), each in its own form."""
     signals = bundled_data() / "sample" / "signals"
     report = IngestReport(str(signals))
-    inputs = [(folder.relative_to(signals).as_posix(), lambda folder=folder: ingest_robots_dir(registry, folder))
-              for folder in sorted((signals / "robots").iterdir())]
+    inputs = [
+        (folder.relative_to(signals).as_posix(), lambda folder=folder: ingest_robots_dir(registry, folder))
+        for folder in sorted((signals / "robots").iterdir())
+    ]
     inputs += [
-        ("parquet", lambda: ingest_robots_parquet(registry, signals / "parquet" / "robots-2025-01.parquet",
-                                                  SAMPLE_OBSERVED_AT)),
+        (
+            "parquet",
+            lambda: ingest_robots_parquet(registry, signals / "parquet" / "robots-2025-01.parquet", SAMPLE_OBSERVED_AT),
+        ),
         ("tdmrep", lambda: ingest_tdmrep(registry, signals / "tdmrep", SAMPLE_OBSERVED_AT)),
         ("warc", lambda: ingest_warc(registry, signals / "warc" / "pages.warc.gz")),
         ("rightsholders.csv", lambda: ingest_rightsholder_list(registry, signals / "rightsholders.csv")),

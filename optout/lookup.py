@@ -126,8 +126,10 @@ class Snapshot:
             raise SnapshotError(f"snapshot {self.folder}: no manifest.json (compile one with 'optout snapshot')")
         self.manifest = json.loads(manifest_path.read_text())
         if (self.manifest.get("format"), self.manifest.get("format_version")) != (FORMAT, FORMAT_VERSION):
-            raise SnapshotError(f"snapshot {self.folder}: format {self.manifest.get('format')!r} "
-                                f"v{self.manifest.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}")
+            raise SnapshotError(
+                f"snapshot {self.folder}: format {self.manifest.get('format')!r} "
+                f"v{self.manifest.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}"
+            )
         self._rules_bytes = self._verified_bytes("rules.parquet")  # parsed only when evidence is read
         groups = self._verified_table("groups.parquet").to_pydict()
         rulesets = self._verified_table("rulesets.parquet").to_pydict()
@@ -252,8 +254,9 @@ class Snapshot:
                 compiled = self._compiled_ruleset(self._group_ruleset[group])
                 if compiled is not None:
                     match, allows, offsets, whole = compiled
-                    found.append(_RuleSet(self._group_signal[group], match, allows, offsets,
-                                          self._group_first_row[group], whole))
+                    found.append(
+                        _RuleSet(self._group_signal[group], match, allows, offsets, self._group_first_row[group], whole)
+                    )
         if len(keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
             found.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set.signal])
         return found
@@ -267,11 +270,15 @@ class Snapshot:
             for offset, rule in enumerate(rules):
                 offsets.setdefault(rule, offset)
             whole = blocks_every_path(rules)
-            self._compiled[ruleset] = None if all(r.allow for r in compiled.rules) else (
-                compiled.match,
-                (True,) + tuple(r.allow for r in compiled.rules),
-                (0,) + tuple(offsets[r] for r in compiled.rules),
-                compiled.rules.index(whole) + 1 if whole is not None else 0,
+            self._compiled[ruleset] = (
+                None
+                if all(r.allow for r in compiled.rules)
+                else (
+                    compiled.match,
+                    (True,) + tuple(r.allow for r in compiled.rules),
+                    (0,) + tuple(offsets[r] for r in compiled.rules),
+                    compiled.rules.index(whole) + 1 if whole is not None else 0,
+                )
             )
         return self._compiled[ruleset]
 
@@ -318,9 +325,11 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
     Between two as-of dates of one registry, the changed observations are exactly those made
     between the dates (and the ones they replaced).
     """
+
     def observations(snapshot: Snapshot) -> set[tuple]:
-        table = pq.read_table(snapshot.folder / "observations.parquet",
-                              columns=["kind", "host", "url", "observed_at", "evidence_sha256"])
+        table = pq.read_table(
+            snapshot.folder / "observations.parquet", columns=["kind", "host", "url", "observed_at", "evidence_sha256"]
+        )
         return set(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def reserving(snapshot: Snapshot) -> set[tuple[str, str, str]]:
@@ -329,8 +338,13 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
         return set(zip(rules["scope"].to_pylist(), rules["host"].to_pylist(), rules["signal"].to_pylist(), strict=True))
 
     def listed(rows: set[tuple], fields: tuple[str, ...]) -> list[dict]:
-        return [{field: value.isoformat() if isinstance(value, datetime) else value
-                 for field, value in zip(fields, row, strict=True)} for row in sorted(rows)]
+        return [
+            {
+                field: value.isoformat() if isinstance(value, datetime) else value
+                for field, value in zip(fields, row, strict=True)
+            }
+            for row in sorted(rows)
+        ]
 
     old_obs, new_obs = observations(old), observations(new)
     old_res, new_res = reserving(old), reserving(new)

@@ -114,7 +114,7 @@ def parse_robots(content: bytes | str) -> RobotsTxt:
         data = data[:MAX_PARSED_BYTES]
         data = data[: data.rfind(b"\n") + 1] if b"\n" in data else data
     if data.startswith(_BOM):
-        data = data[len(_BOM):]
+        data = data[len(_BOM) :]
     try:
         text = data.decode("utf-8")
         replaced = False

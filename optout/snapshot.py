@@ -107,8 +107,10 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
     writer.add_host(host_rows, options.granularity)
     counts = writer.finish()
 
-    files = {name: sha256_hex((out / name).read_bytes())
-             for name in ("rules.parquet", "groups.parquet", "rulesets.parquet", "observations.parquet")}
+    files = {
+        name: sha256_hex((out / name).read_bytes())
+        for name in ("rules.parquet", "groups.parquet", "rulesets.parquet", "observations.parquet")
+    }
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -130,8 +132,9 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
     return manifest
 
 
-def _reservation_rows(observation: dict, options: SnapshotOptions, tokens: tuple[str, ...],
-                      parse: Callable[[bytes], RobotsTxt]) -> Iterator[dict]:
+def _reservation_rows(
+    observation: dict, options: SnapshotOptions, tokens: tuple[str, ...], parse: Callable[[bytes], RobotsTxt]
+) -> Iterator[dict]:
     kind, status, evidence = observation["kind"], observation["status"], observation["evidence"]
     if kind == "robots" and status == "ok":
         yield from _robots_rows(observation, parse(evidence), tokens)
@@ -157,7 +160,9 @@ def _reservation_rows(observation: dict, options: SnapshotOptions, tokens: tuple
     elif kind == "rightsholder":
         text = f"rights-holder request {observation['detail']}".strip()
         if observation["url"]:
-            yield _row(observation, "rightsholder", "", Rule(escape_pattern(url_path(observation["url"])), False, None, text))
+            yield _row(
+                observation, "rightsholder", "", Rule(escape_pattern(url_path(observation["url"])), False, None, text)
+            )
         else:
             yield _row(observation, "rightsholder", "", Rule("/", False, None, text), scope="domain")
 
@@ -173,8 +178,10 @@ def _robots_rows(observation: dict, robots: RobotsTxt, tokens: tuple[str, ...]) 
             for rule in rules:
                 yield _row(observation, "robots", ",".join(agents), rule)
     directives = {d for token in tokens for d in robots.directives_for(token)}
-    for signal, reserves in (("aipref", content_usage_reserves_training),
-                             ("content-signal", content_signal_reserves_training)):
+    for signal, reserves in (
+        ("aipref", content_usage_reserves_training),
+        ("content-signal", content_signal_reserves_training),
+    ):
         key = "content-usage" if signal == "aipref" else "content-signal"
         rules = []
         for directive in sorted((d for d in directives if d.key == key), key=lambda d: d.line):
@@ -253,8 +260,10 @@ class _RuleWriter:
             key, order = (domain, row["signal"]), _row_order(row)
             if key not in self.widened or order < self.widened[key][0]:
                 text = f"domain {domain} reserved because {row['host']}: {row['text']}"
-                self.widened[key] = (order, {**row, "scope": "domain", "host": domain, "pattern": "/",
-                                             "exact": False, "text": text[:300]})
+                self.widened[key] = (
+                    order,
+                    {**row, "scope": "domain", "host": domain, "pattern": "/", "exact": False, "text": text[:300]},
+                )
 
     def _index(self, rows: list[dict], first_row: int, groups: dict[str, list]) -> None:
         """Append to ``groups`` the groups of one host's (or all domains') sorted rows, in SIGNALS order."""
@@ -264,14 +273,29 @@ class _RuleWriter:
             if end < len(rows) and _group_key(rows[end]) == _group_key(rows[start]):
                 continue
             scope, host, signal, _ = _group_key(rows[start])
-            found.append((scope, host, SIGNALS.index(signal), first_row + start, signal,
-                          self._ruleset(rows[start:end]), end - start))
+            found.append(
+                (
+                    scope,
+                    host,
+                    SIGNALS.index(signal),
+                    first_row + start,
+                    signal,
+                    self._ruleset(rows[start:end]),
+                    end - start,
+                )
+            )
             if any(not row["allow"] for row in rows[start:end]):
                 self.reserving.add((scope, host, signal))
             start = end
         for scope, host, _, first, signal, ruleset, count in sorted(found):
-            for name, value in (("scope", scope), ("host", host), ("signal", signal), ("ruleset", ruleset),
-                                ("first_row", first), ("rows", count)):
+            for name, value in (
+                ("scope", scope),
+                ("host", host),
+                ("signal", signal),
+                ("ruleset", ruleset),
+                ("first_row", first),
+                ("rows", count),
+            ):
                 groups[name].append(value)
 
     def _ruleset(self, rows: list[dict]) -> int:
@@ -279,9 +303,12 @@ class _RuleWriter:
         digest = hashlib.sha256(json.dumps(content).encode()).digest()
         if digest not in self.ruleset_ids:
             ruleset = self.ruleset_ids[digest] = len(self.ruleset_ids)
-            self.ruleset_writer.write_table(pa.Table.from_pylist(
-                [{"ruleset": ruleset, "pattern": p, "allow": a, "exact": e} for p, a, e in content],
-                schema=_RULESET_SCHEMA))
+            self.ruleset_writer.write_table(
+                pa.Table.from_pylist(
+                    [{"ruleset": ruleset, "pattern": p, "allow": a, "exact": e} for p, a, e in content],
+                    schema=_RULESET_SCHEMA,
+                )
+            )
         return self.ruleset_ids[digest]
 
     def finish(self) -> dict:
@@ -315,10 +342,19 @@ def _group_columns() -> dict[str, list]:
     return {name: [] for name in _GROUP_SCHEMA.names}
 
 
-_GROUP_SCHEMA = pa.schema([("scope", pa.string()), ("host", pa.string()), ("signal", pa.string()),
-                           ("ruleset", pa.int32()), ("first_row", pa.int64()), ("rows", pa.int32())])
-_RULESET_SCHEMA = pa.schema([("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()),
-                             ("exact", pa.bool_())])
+_GROUP_SCHEMA = pa.schema(
+    [
+        ("scope", pa.string()),
+        ("host", pa.string()),
+        ("signal", pa.string()),
+        ("ruleset", pa.int32()),
+        ("first_row", pa.int64()),
+        ("rows", pa.int32()),
+    ]
+)
+_RULESET_SCHEMA = pa.schema(
+    [("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()), ("exact", pa.bool_())]
+)
 
 
 def _group_key(row: dict) -> tuple:
@@ -329,6 +365,17 @@ def _row_order(row: dict) -> tuple:
     return tuple(row[name] if name != "line" else (row["line"] or 0) for name in _ROW_ORDER)
 
 
-_ROW_ORDER = ("scope", "host", "signal", "agents", "pattern", "allow", "exact", "line", "text", "observed_at",
-              "evidence_sha256")
+_ROW_ORDER = (
+    "scope",
+    "host",
+    "signal",
+    "agents",
+    "pattern",
+    "allow",
+    "exact",
+    "line",
+    "text",
+    "observed_at",
+    "evidence_sha256",
+)
 """Rule rows are stored in this order, so each group's rows are contiguous and the file is reproducible."""

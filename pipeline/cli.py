@@ -30,34 +30,82 @@ def summary_table(lock: dict) -> str:
         documents, tokens = entry["documents"], entry["tokens"]
         removed = ", ".join(f"{reason} {count}" for reason, count in documents["removed"].items()) or "-"
         share = tokens["kept"] / tokens["target"]
-        rows.append((source_id, f"{documents['read']:,}", f"{documents['kept']:,}", removed,
-                     f"{tokens['kept']:,} / {tokens['target']:,} ({share:.0%})"))
+        rows.append(
+            (
+                source_id,
+                f"{documents['read']:,}",
+                f"{documents['kept']:,}",
+                removed,
+                f"{tokens['kept']:,} / {tokens['target']:,} ({share:.0%})",
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) if column in (0, 3) else cell.rjust(width)
-                       for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if column in (0, 3) else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
 
 @click.command("rebuild")
-@click.option("--recipe", "recipe_path", metavar="FILE|NAME", default=None,
-              help="Recipe YAML, or the name of a bundled recipe: sample, phase5 (default: sample, offline).")
-@click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Run directory; re-running the same recipe resumes and is idempotent.")
-@click.option("--force", is_flag=True, help="Replace a non-empty --out: rebuild from scratch beside it, swap it in "
-                                            "at the end (without it, a run of this recipe resumes, anything else "
-                                            "is refused).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallel worker processes (default: the recipe's). Does not change the output.")
-@click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None,
-              help="datatrove executor (default: the recipe's): local processes, a Ray cluster, or Slurm jobs.")
-@click.option("--provider", "provider_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=None, help="Provider file: end by writing the EU documents into RUN/documents "
-                                 "(default for the bundled sample: its example provider).")
+@click.option(
+    "--recipe",
+    "recipe_path",
+    metavar="FILE|NAME",
+    default=None,
+    help="Recipe YAML, or the name of a bundled recipe: sample, phase5 (default: sample, offline).",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Run directory; re-running the same recipe resumes and is idempotent.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a non-empty --out: rebuild from scratch beside it, swap it in "
+    "at the end (without it, a run of this recipe resumes, anything else "
+    "is refused).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel worker processes (default: the recipe's). Does not change the output.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm", "ray"]),
+    default=None,
+    help="datatrove executor (default: the recipe's): local processes, a Ray cluster, or Slurm jobs.",
+)
+@click.option(
+    "--provider",
+    "provider_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Provider file: end by writing the EU documents into RUN/documents "
+    "(default for the bundled sample: its example provider).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the lock as JSON instead of the table.")
 @click.option("--verbose", is_flag=True, help="Show datatrove's own progress logs.")
-def rebuild_command(recipe_path: str | None, run_dir: Path, force: bool, workers: int | None, executor: str | None,
-                    provider_file: Path | None, as_json: bool, verbose: bool) -> None:
+def rebuild_command(
+    recipe_path: str | None,
+    run_dir: Path,
+    force: bool,
+    workers: int | None,
+    executor: str | None,
+    provider_file: Path | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Rebuild a mixture from its recipe: opt-outs, PII masking, budgets, a verifiable lock,
     then (with a provider file) the EU AI Act documents."""
     from apertus_compliance.manifests import sample_provider, write_documents
@@ -84,8 +132,15 @@ def rebuild_command(recipe_path: str | None, run_dir: Path, force: bool, workers
     run_dir = run_dir.resolve()
     try:
         with run_folder(run_dir, force) as target:
-            lock = rebuild_mixture(loaded, target, workers=workers, echo=echo, executor=executor,
-                                   provider_file=provider_file, progress=progress)
+            lock = rebuild_mixture(
+                loaded,
+                target,
+                workers=workers,
+                echo=echo,
+                executor=executor,
+                provider_file=provider_file,
+                progress=progress,
+            )
             documents = []
             if provider_file:  # the run is complete only once its documents are recorded
                 documents = write_documents([target], provider_file, target / "documents", progress=progress)
@@ -100,13 +155,16 @@ def rebuild_command(recipe_path: str | None, run_dir: Path, force: bool, workers
     click.echo(summary_table(lock))
     click.echo(f"\nlock: {run_dir / 'rebuild.lock.json'}  (check it with: apertus-compliance verify {run_dir})")
     if documents:
-        click.echo(f"documents ({provider_file.name}): " + ", ".join(str(path.relative_to(run_dir))
-                                                                      for path in documents))
+        click.echo(
+            f"documents ({provider_file.name}): " + ", ".join(str(path.relative_to(run_dir)) for path in documents)
+        )
 
 
 @click.command("verify")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers for the re-run (default: the lock's).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Workers for the re-run (default: the lock's)."
+)
 @click.option("--verbose", is_flag=True, help="Show datatrove's own progress logs.")
 def verify_command(run_dir: Path, workers: int | None, verbose: bool) -> None:
     """Re-run a rebuild from its lock into a temporary directory and report every difference.

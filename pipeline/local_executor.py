@@ -37,16 +37,19 @@ class WatchedLocalExecutor(LocalPipelineExecutor):
         executor = dill.dumps(self)  # dill, as datatrove's own pool would: pipelines may hold lambdas
         stats = PipelineStats()
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(self.start_method)) as pool:
-            futures = [pool.submit(_run_rank, executor, rank, index % self.workers)
-                       for index, rank in enumerate(to_run)]
+            futures = [
+                pool.submit(_run_rank, executor, rank, index % self.workers) for index, rank in enumerate(to_run)
+            ]
             try:
                 for future in futures:
                     stats += future.result()
             except BrokenProcessPool as error:
                 missing = self.get_incomplete_ranks(ranks)
-                raise WorkerDied(f"a worker process died (killed, or out of memory?) with {len(missing)} task(s) "
-                                 f"unfinished; completed tasks are kept in {self.logging_dir.path}: run the same "
-                                 "command again to resume") from error
+                raise WorkerDied(
+                    f"a worker process died (killed, or out of memory?) with {len(missing)} task(s) "
+                    f"unfinished; completed tasks are kept in {self.logging_dir.path}: run the same "
+                    "command again to resume"
+                ) from error
         with self.logging_dir.open("stats.json", "wt") as statsfile:
             stats.save_to_disk(statsfile)
         return stats

@@ -63,8 +63,12 @@ def _versions() -> dict[str, str]:
 
 def _shard(path: Path, run_dir: Path) -> dict:
     table = pq.read_table(path, columns=["tokens"])
-    return {"path": path.relative_to(run_dir).as_posix(), "sha256": file_sha256(path),
-            "documents": table.num_rows, "tokens": int(pc.sum(table["tokens"]).as_py() or 0)}
+    return {
+        "path": path.relative_to(run_dir).as_posix(),
+        "sha256": file_sha256(path),
+        "documents": table.num_rows,
+        "tokens": int(pc.sum(table["tokens"]).as_py() or 0),
+    }
 
 
 def _stat_total(logs: Path, name: str) -> int:
@@ -96,7 +100,7 @@ def portable_path(path: Path) -> str:
 
 def resolve_reference(text: str) -> Path:
     """The file or folder a lock's ``portable_path`` names, on this machine."""
-    return bundled_data() / text[len(BUNDLED):] if text.startswith(BUNDLED) else Path(text)
+    return bundled_data() / text[len(BUNDLED) :] if text.startswith(BUNDLED) else Path(text)
 
 
 def _reference(path: Path) -> dict:
@@ -147,9 +151,17 @@ def write_json_atomic(path: Path, data: dict) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decisions: dict,
-               run_dir: Path, workers: int, deletion_list: dict | None = None, executor: str = "local",
-               provider_file: Path | None = None) -> dict:
+def write_lock(
+    loaded: LoadedRecipe,
+    plans: list,
+    snapshot: object | None,
+    decisions: dict,
+    run_dir: Path,
+    workers: int,
+    deletion_list: dict | None = None,
+    executor: str = "local",
+    provider_file: Path | None = None,
+) -> dict:
     """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one.
     ``provider_file``: documents will be written for this run, so it stays incomplete until
     ``record_documents`` says they were."""
@@ -168,8 +180,11 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
             removed_docs[shard["reason"]] += shard["documents"]
             removed_tokens[shard["reason"]] += shard["tokens"]
         inputs = plan.inputs or [
-            {"path": Path(os.path.relpath(Path(plan.data_folder, name), loaded.folder)).as_posix(),
-             "size": Path(plan.data_folder, name).stat().st_size, "sha256": file_sha256(Path(plan.data_folder, name))}
+            {
+                "path": Path(os.path.relpath(Path(plan.data_folder, name), loaded.folder)).as_posix(),
+                "size": Path(plan.data_folder, name).stat().st_size,
+                "sha256": file_sha256(Path(plan.data_folder, name)),
+            }
             for name in plan.files
         ]
         sources[source.id] = {
@@ -181,44 +196,65 @@ def write_lock(loaded: LoadedRecipe, plans: list, snapshot: object | None, decis
             "license": source.license,
             "crawled_by_provider": source.crawled_by_provider,
             "format": source.format,
-            "steps": {"optout": source.optout, "pii": source.pii, "public_ip_only": source.public_ip_only,
-                      "filters": [extra.id for extra in source.filters]},
+            "steps": {
+                "optout": source.optout,
+                "pii": source.pii,
+                "public_ip_only": source.public_ip_only,
+                "filters": [extra.id for extra in source.filters],
+            },
             "tasks": plan.tasks,
             "inputs": inputs,
-            "documents": {"read": _stat_total(run_dir / "logs" / source.id / "filter", "read"),
-                          "kept": sum(shard["documents"] for shard in kept_shards),
-                          "removed": dict(sorted(removed_docs.items()))},
-            "tokens": {"target": source.target_tokens, "kept": sum(shard["tokens"] for shard in kept_shards),
-                       "removed": dict(sorted(removed_tokens.items()))},
+            "documents": {
+                "read": _stat_total(run_dir / "logs" / source.id / "filter", "read"),
+                "kept": sum(shard["documents"] for shard in kept_shards),
+                "removed": dict(sorted(removed_docs.items())),
+            },
+            "tokens": {
+                "target": source.target_tokens,
+                "kept": sum(shard["tokens"] for shard in kept_shards),
+                "removed": dict(sorted(removed_tokens.items())),
+            },
             "budget": decisions[source.id],
         }
         if recipe.deletion_list is not None and source.deletion_list:
-            sources[source.id]["deletion_list_redactions"] = _stat_total(run_dir / "logs" / source.id / "filter",
-                                                                         "redacted")
+            sources[source.id]["deletion_list_redactions"] = _stat_total(
+                run_dir / "logs" / source.id / "filter", "redacted"
+            )
         outputs += kept_shards
         removed += removed_shards
     lock = {
         "format": LOCK_FORMAT,
         "format_version": LOCK_FORMAT_VERSION,
-        "recipe": {"name": recipe.name, "path": str(loaded.path), "bundled": loaded.bundled, "sha256": loaded.sha256,
-                   "seed": recipe.seed, "text": loaded.text},
+        "recipe": {
+            "name": recipe.name,
+            "path": str(loaded.path),
+            "bundled": loaded.bundled,
+            "sha256": loaded.sha256,
+            "seed": recipe.seed,
+            "text": loaded.text,
+        },
         "references": recipe_references(loaded),
         "tokenizer": tokenizer_description(recipe.tokenizer, loaded.folder),
-        "optout": None if snapshot is None else {
-            "snapshot_id": snapshot.snapshot_id, "as_of": snapshot.as_of,
+        "optout": None
+        if snapshot is None
+        else {
+            "snapshot_id": snapshot.snapshot_id,
+            "as_of": snapshot.as_of,
             "agent_list": agent_list_name(snapshot.manifest["agent_list"]),
             "granularity": snapshot.manifest["granularity"],
             "strict": snapshot.manifest["strict"],
         },
-        "deletion_list": None if deletion_list is None else {
-            key: deletion_list[key] for key in ("list_version", "created", "payload_sha256", "signing_key_id")},
+        "deletion_list": None
+        if deletion_list is None
+        else {key: deletion_list[key] for key in ("list_version", "created", "payload_sha256", "signing_key_id")},
         "executor": {"name": executor, "workers": workers},
         "versions": _versions(),
         "sources": sources,
         "outputs": outputs,
         "removed": removed,
-        "documents": None if provider_file is None else {
-            "provider": _reference(provider_file), "complete": False, "files": []},
+        "documents": None
+        if provider_file is None
+        else {"provider": _reference(provider_file), "complete": False, "files": []},
     }
     write_json_atomic(run_dir / LOCK_NAME, lock)
     return lock
@@ -232,8 +268,9 @@ def record_documents(run_dir: Path, files: list[Path]) -> dict:
     if lock.get("documents") is None:
         raise LockError(f"{run_dir / LOCK_NAME}: the rebuild did not announce documents (no provider file)")
     lock["documents"]["files"] = sorted(
-        ({"path": os.path.relpath(Path(path).resolve(), run_dir), "sha256": file_sha256(Path(path))}
-         for path in files), key=lambda item: item["path"])
+        ({"path": os.path.relpath(Path(path).resolve(), run_dir), "sha256": file_sha256(Path(path))} for path in files),
+        key=lambda item: item["path"],
+    )
     lock["documents"]["complete"] = True
     write_json_atomic(run_dir / LOCK_NAME, lock)
     return lock
@@ -245,8 +282,10 @@ def documents_problems(lock: dict, run_dir: Path) -> list[str]:
     if documents is None:
         return []
     if not documents.get("complete"):
-        return ["documents: incomplete (the document step did not finish); run the same rebuild command "
-                "again to complete them"]
+        return [
+            "documents: incomplete (the document step did not finish); run the same rebuild command "
+            "again to complete them"
+        ]
     problems = []
     for item in documents["files"]:
         path = Path(run_dir) / item["path"]
@@ -269,8 +308,10 @@ def conservation_errors(lock: dict) -> list[str]:
         counts = entry["documents"]
         accounted = counts["kept"] + sum(counts["removed"].values())
         if counts["read"] != accounted:
-            problems.append(f"{source_id}: read {counts['read']}, kept {counts['kept']} + removed "
-                            f"{sum(counts['removed'].values())} = {accounted}")
+            problems.append(
+                f"{source_id}: read {counts['read']}, kept {counts['kept']} + removed "
+                f"{sum(counts['removed'].values())} = {accounted}"
+            )
     return problems
 
 
@@ -287,8 +328,10 @@ def read_lock(run_dir: Path) -> dict:
     except json.JSONDecodeError as error:
         raise LockError(f"{path}: not valid JSON ({error})") from error
     if lock.get("format") != LOCK_FORMAT or lock.get("format_version") not in READABLE_VERSIONS:
-        raise LockError(f"{path}: format {lock.get('format')!r} v{lock.get('format_version')}, "
-                        f"expected {LOCK_FORMAT} v{' or v'.join(map(str, READABLE_VERSIONS))}")
+        raise LockError(
+            f"{path}: format {lock.get('format')!r} v{lock.get('format_version')}, "
+            f"expected {LOCK_FORMAT} v{' or v'.join(map(str, READABLE_VERSIONS))}"
+        )
     return lock
 
 
@@ -304,8 +347,11 @@ def check_run_files(lock: dict, run_dir: Path, progress: Progress = QUIET) -> li
             problems.append(f"{relative}: missing")
         elif file_sha256(path) != shard["sha256"]:
             problems.append(f"{relative}: sha256 differs from the lock")
-    on_disk = {path.relative_to(run_dir).as_posix()
-               for folder in ("mixture", "removed") for path in (run_dir / folder).glob("**/*.parquet")}
+    on_disk = {
+        path.relative_to(run_dir).as_posix()
+        for folder in ("mixture", "removed")
+        for path in (run_dir / folder).glob("**/*.parquet")
+    }
     problems += [f"{relative}: not in the lock" for relative in sorted(on_disk - set(listed))]
     problems += [f"conservation: {problem}" for problem in conservation_errors(lock)]
     return problems
@@ -359,8 +405,9 @@ def input_problems(lock: dict, loaded: LoadedRecipe, progress: Progress = QUIET)
     return problems
 
 
-def verify_run(run_dir: str | Path, echo: Callable[[str], None] = print, workers: int | None = None,
-               progress: Progress = QUIET) -> list[str]:
+def verify_run(
+    run_dir: str | Path, echo: Callable[[str], None] = print, workers: int | None = None, progress: Progress = QUIET
+) -> list[str]:
     """Re-run the locked recipe into a temporary directory and list every difference.
 
     Checks, in order: the shards on disk against the lock, the documents (an interrupted document
@@ -384,8 +431,14 @@ def verify_run(run_dir: str | Path, echo: Callable[[str], None] = print, workers
     problems = documents
     with tempfile.TemporaryDirectory(prefix="apertus-verify-") as scratch:
         echo(f"verify: re-running {loaded.recipe.name} into {scratch}")
-        fresh = rebuild(loaded, Path(scratch) / "run", workers=workers or lock["executor"]["workers"],
-                        echo=lambda message: echo(f"  {message}"), progress=progress, stage_prefix="verify: re-run")
+        fresh = rebuild(
+            loaded,
+            Path(scratch) / "run",
+            workers=workers or lock["executor"]["workers"],
+            echo=lambda message: echo(f"  {message}"),
+            progress=progress,
+            stage_prefix="verify: re-run",
+        )
     return problems + compare_locks(lock, fresh)
 
 
@@ -401,13 +454,21 @@ def compare_locks(expected: dict, actual: dict) -> list[str]:
             continue
         for key in ("documents", "tokens"):
             if old[key] != new[key]:
-                problems.append(f"source {source_id}: {key} {json.dumps(old[key], sort_keys=True)} "
-                                f"in the lock, {json.dumps(new[key], sort_keys=True)} re-run")
+                problems.append(
+                    f"source {source_id}: {key} {json.dumps(old[key], sort_keys=True)} "
+                    f"in the lock, {json.dumps(new[key], sort_keys=True)} re-run"
+                )
     for kind in ("outputs", "removed"):
         old = {shard["path"]: shard["sha256"] for shard in expected[kind]}
         new = {shard["path"]: shard["sha256"] for shard in actual[kind]}
         for path in sorted(set(old) | set(new)):
             if old.get(path) != new.get(path):
-                state = "missing in the re-run" if path not in new else "not in the lock" if path not in old else "sha256 differs"
+                state = (
+                    "missing in the re-run"
+                    if path not in new
+                    else "not in the lock"
+                    if path not in old
+                    else "sha256 differs"
+                )
                 problems.append(f"{path}: {state}")
     return problems

@@ -161,10 +161,29 @@ def _is_ipv6(candidate: str) -> bool:
 
 
 # A dotted quad right after one of these words (or §) is a version or a section number.
-_NOT_AN_ADDRESS_AFTER = frozenset({
-    "version", "ver", "release", "rel", "build", "firmware", "section", "sec", "chapter", "article",
-    "art", "clause", "paragraph", "para", "figure", "fig", "table", "step", "rule",
-})
+_NOT_AN_ADDRESS_AFTER = frozenset(
+    {
+        "version",
+        "ver",
+        "release",
+        "rel",
+        "build",
+        "firmware",
+        "section",
+        "sec",
+        "chapter",
+        "article",
+        "art",
+        "clause",
+        "paragraph",
+        "para",
+        "figure",
+        "fig",
+        "table",
+        "step",
+        "rule",
+    }
+)
 
 
 def _after_keyword(text: str, start: int) -> bool:
@@ -292,9 +311,7 @@ _SEPARATOR = "[ \u00a0]?"  # one space (or no-break space) between any two chara
 
 def _bban_pattern(spec: str) -> re.Pattern[str]:
     """``4a6n8n`` -> the BBAN with an optional single separator before every character."""
-    parts = [
-        f"(?:{_SEPARATOR}{_BBAN_CLASS[kind]}){{{count}}}" for count, kind in re.findall(r"(\d+)([nac])", spec)
-    ]
+    parts = [f"(?:{_SEPARATOR}{_BBAN_CLASS[kind]}){{{count}}}" for count, kind in re.findall(r"(\d+)([nac])", spec)]
     return re.compile("".join(parts) + r"(?![^\W_]|\.[0-9])")
 
 

@@ -112,8 +112,11 @@ def _check_input(source: Source, path: Path) -> None:
         except Exception as error:  # pyarrow raises ArrowInvalid, OSError...: all mean "not parquet"
             raise RecipeError(f"{where}: not a readable parquet file ({error})") from error
         fields = source.fields.model_dump()
-        missing = [f"fields.{role} = {column!r}" for role, column in fields.items()
-                   if column is not None and column not in names]
+        missing = [
+            f"fields.{role} = {column!r}"
+            for role, column in fields.items()
+            if column is not None and column not in names
+        ]
         if missing:
             raise RecipeError(f"{where}: no column for {', '.join(missing)} (columns: {', '.join(names)})")
     elif source.format == "warc" and head[:2] != b"\x1f\x8b" and not head.startswith(b"WARC"):
@@ -129,7 +132,7 @@ def _plan_hub_source(source: Source) -> SourcePlan:
     try:
         resolved = filesystem.resolve_path(f"datasets/{hub['repo']}@{hub['revision']}")
         root = f"datasets/{hub['repo']}@{resolved.revision}"
-        files = sorted(path[len(root) + 1:] for path in filesystem.glob(f"{root}/{hub['glob']}"))
+        files = sorted(path[len(root) + 1 :] for path in filesystem.glob(f"{root}/{hub['glob']}"))
     except Exception as error:  # network, auth, missing repo: all stop the run before it starts
         raise RecipeError(f"source {source.id}: cannot list {source.location} ({error})") from error
     if not files:
@@ -147,8 +150,9 @@ def snapshot_folder(loaded: LoadedRecipe, run_dir: Path) -> Path | None:
     return loaded.resolve(optout.snapshot) if optout.snapshot is not None else run_dir / "optout" / "snapshot"
 
 
-def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo,
-                     progress: Progress = QUIET) -> Snapshot | None:
+def prepare_snapshot(
+    loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], None] = _echo, progress: Progress = QUIET
+) -> Snapshot | None:
     """The recipe's opt-out snapshot: a compiled one, or one compiled now into ``run_dir/optout``."""
     optout, target = loaded.recipe.optout, snapshot_folder(loaded, run_dir)
     if target is None:
@@ -172,8 +176,12 @@ def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], 
         echo(f"opt-out: ingested the bundled signals: {report.summary()}")
     else:
         registry_path = loaded.resolve(optout.registry)
-    options = SnapshotOptions(as_of=optout.as_of, agent_list=load_agent_list(optout.agents),
-                              granularity=optout.granularity, strict=optout.strict)
+    options = SnapshotOptions(
+        as_of=optout.as_of,
+        agent_list=load_agent_list(optout.agents),
+        granularity=optout.granularity,
+        strict=optout.strict,
+    )
     staging = target.with_name("snapshot.partial")
     shutil.rmtree(staging, ignore_errors=True)
     progress.update(f"opt-out: compiling the snapshot as of {optout.as_of}")
@@ -181,7 +189,9 @@ def prepare_snapshot(loaded: LoadedRecipe, run_dir: Path, echo: Callable[[str], 
         compile_snapshot(registry, options, staging)
     staging.rename(target)
     snapshot = _load_snapshot(target)
-    echo(f"opt-out: snapshot {snapshot.snapshot_id[:12]} as of {snapshot.as_of} ({optout.agents}, {optout.granularity})")
+    echo(
+        f"opt-out: snapshot {snapshot.snapshot_id[:12]} as of {snapshot.as_of} ({optout.agents}, {optout.granularity})"
+    )
     return snapshot
 
 
@@ -214,21 +224,39 @@ def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings
     if settings.name == "ray":
         from datatrove.executor import RayPipelineExecutor
 
-        return RayPipelineExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks),
-                                   logging_dir=str(logging_dir), cpus_per_task=settings.ray.cpus_per_task,
-                                   mem_per_cpu_gb=settings.ray.mem_per_cpu_gb)
+        return RayPipelineExecutor(
+            pipeline=steps,
+            tasks=tasks,
+            workers=min(workers, tasks),
+            logging_dir=str(logging_dir),
+            cpus_per_task=settings.ray.cpus_per_task,
+            mem_per_cpu_gb=settings.ray.mem_per_cpu_gb,
+        )
     from apertus_compliance.pipeline.local_executor import WatchedLocalExecutor
 
-    return WatchedLocalExecutor(pipeline=steps, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir),
-                                start_method="spawn" if workers > 1 else "forkserver")
+    return WatchedLocalExecutor(
+        pipeline=steps,
+        tasks=tasks,
+        workers=min(workers, tasks),
+        logging_dir=str(logging_dir),
+        start_method="spawn" if workers > 1 else "forkserver",
+    )
 
 
 class IncompleteStage(ApertusError, RuntimeError):
     """A stage whose tasks did not all complete; running the same command again resumes it."""
 
 
-def run_stage(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor, what: str,
-              progress: Progress = QUIET, label: str | None = None) -> None:
+def run_stage(
+    steps: list,
+    tasks: int,
+    workers: int,
+    logging_dir: Path,
+    settings: Executor,
+    what: str,
+    progress: Progress = QUIET,
+    label: str | None = None,
+) -> None:
     """Run one stage (resuming: completed tasks are skipped) and insist that every task completed.
 
     datatrove's Ray executor gives up on a task after three attempts with a warning only; a stage
@@ -245,9 +273,11 @@ def run_stage(steps: list, tasks: int, workers: int, logging_dir: Path, settings
     with progress.watch(tasks_done):
         executor.run()
     if missing := executor.get_incomplete_ranks(range(tasks), skip_completed=True):
-        raise IncompleteStage(f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
-                           f"{', '.join(map(str, missing[:10]))}); see {logging_dir}/logs, then run the same "
-                           "command again to resume")
+        raise IncompleteStage(
+            f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
+            f"{', '.join(map(str, missing[:10]))}); see {logging_dir}/logs, then run the same "
+            "command again to resume"
+        )
 
 
 @contextlib.contextmanager
@@ -265,8 +295,12 @@ def ray_cluster(settings: Executor, workers: int) -> Iterator[None]:
     if address:
         ray.init(address=address, **options)
     else:
-        ray.init(num_cpus=workers * settings.ray.cpus_per_task, include_dashboard=False,
-                 object_store_memory=256 * 1024 * 1024, **options)
+        ray.init(
+            num_cpus=workers * settings.ray.cpus_per_task,
+            include_dashboard=False,
+            object_store_memory=256 * 1024 * 1024,
+            **options,
+        )
     try:
         yield
     finally:
@@ -306,7 +340,9 @@ def budget_cutoff(folder: Path, target_tokens: int) -> dict:
         return {"candidates": 0, "candidate_tokens": 0, "binding": False}
     with duckdb.connect() as con:
         files = [str(path) for path in shards]
-        count, tokens = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM read_parquet(?)", [files]).fetchone()
+        count, tokens = con.execute(
+            "SELECT count(*), coalesce(sum(tokens), 0) FROM read_parquet(?)", [files]
+        ).fetchone()
         result = {"candidates": count, "candidate_tokens": int(tokens), "binding": tokens > target_tokens}
         if result["binding"]:
             key, doc_id = con.execute(
@@ -321,8 +357,15 @@ def budget_cutoff(folder: Path, target_tokens: int) -> dict:
     return result
 
 
-def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Executor,
-                  echo: Callable[[str], None], progress: Progress = QUIET, label: str | None = None) -> dict:
+def _apply_budget(
+    plan: SourcePlan,
+    run_dir: Path,
+    workers: int,
+    settings: Executor,
+    echo: Callable[[str], None],
+    progress: Progress = QUIET,
+    label: str | None = None,
+) -> dict:
     source = plan.source
     staging, mixture = run_dir / "staging" / source.id, run_dir / "mixture" / source.id
     decision_file = run_dir / "logs" / source.id / "budget.json"
@@ -338,16 +381,29 @@ def _apply_budget(plan: SourcePlan, run_dir: Path, workers: int, settings: Execu
         return decision
     from datatrove.pipeline.readers import ParquetReader
 
-    echo(f"  {source.id}: {decision['candidate_tokens']:,} candidate tokens > budget "
-         f"{source.target_tokens:,}: sampling by key")
+    echo(
+        f"  {source.id}: {decision['candidate_tokens']:,} candidate tokens > budget "
+        f"{source.target_tokens:,}: sampling by key"
+    )
     steps = [
         ParquetReader(str(staging), glob_pattern="*.parquet"),
-        BudgetSampler(decision["cutoff_key"], decision["cutoff_id"],
-                      exclusion_writer=removed_writer(run_dir / "removed", source.id, "budget")),
+        BudgetSampler(
+            decision["cutoff_key"],
+            decision["cutoff_id"],
+            exclusion_writer=removed_writer(run_dir / "removed", source.id, "budget"),
+        ),
         mixture_writer(mixture),
     ]
-    run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "budget", settings,
-              f"{source.id}: budget sampling", progress, label)
+    run_stage(
+        steps,
+        plan.tasks,
+        workers,
+        run_dir / "logs" / source.id / "budget",
+        settings,
+        f"{source.id}: budget sampling",
+        progress,
+        label,
+    )
     return decision
 
 
@@ -362,8 +418,9 @@ class PreparedRun:
     deletion_list: dict | None
 
 
-def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str], None] = _echo,
-                progress: Progress = QUIET) -> PreparedRun:
+def prepare_run(
+    loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str], None] = _echo, progress: Progress = QUIET
+) -> PreparedRun:
     """Everything before the first datatrove task: checks that fail before any work, the run directory, the
     opt-out snapshot. Shared by every executor (``rebuild`` runs the stages, ``submit_slurm`` submits them)."""
     recipe = loaded.recipe
@@ -380,9 +437,16 @@ def prepare_run(loaded: LoadedRecipe, run_dir: str | Path, echo: Callable[[str],
     return PreparedRun(run_dir, plans, pipelines, snapshot, deletion_list)
 
 
-def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
-            echo: Callable[[str], None] = _echo, executor: str | None = None, provider_file: Path | None = None,
-            progress: Progress = QUIET, stage_prefix: str = "rebuild:") -> dict:
+def rebuild(
+    loaded: LoadedRecipe,
+    run_dir: str | Path,
+    workers: int | None = None,
+    echo: Callable[[str], None] = _echo,
+    executor: str | None = None,
+    provider_file: Path | None = None,
+    progress: Progress = QUIET,
+    stage_prefix: str = "rebuild:",
+) -> dict:
     """Run ``loaded`` into ``run_dir`` (resuming what is done) and write the lock; returns it.
 
     ``workers`` and ``executor`` (local or ray) override the recipe's; neither changes the output.
@@ -395,8 +459,10 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     recipe = loaded.recipe
     settings = recipe.executor.model_copy(update={"name": executor or recipe.executor.name})
     if settings.name == "slurm":
-        raise RecipeError("executor 'slurm' submits jobs: use `rebuild --executor slurm` or "
-                          "pipeline.slurm.submit_slurm (the last job finishes the run with the local executor)")
+        raise RecipeError(
+            "executor 'slurm' submits jobs: use `rebuild --executor slurm` or "
+            "pipeline.slurm.submit_slurm (the last job finishes the run with the local executor)"
+        )
     workers = workers or recipe.executor.workers
     prepared = prepare_run(loaded, run_dir, echo, progress)
     run_dir = prepared.run_dir
@@ -404,17 +470,37 @@ def rebuild(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = Non
     with ray_cluster(settings, workers) if settings.name == "ray" else contextlib.nullcontext():
         for number, (plan, steps) in enumerate(zip(prepared.plans, prepared.pipelines, strict=True), start=1):
             source, of = plan.source, f"({number}/{len(prepared.plans)} sources)"
-            echo(f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
-                 f"worker(s){' on Ray' if settings.name == 'ray' else ''}")
-            run_stage(steps, plan.tasks, workers, run_dir / "logs" / source.id / "filter", settings,
-                      f"{source.id}: filtering", progress, f"{stage_prefix} filter {source.id} {of}")
+            echo(
+                f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
+                f"worker(s){' on Ray' if settings.name == 'ray' else ''}"
+            )
+            run_stage(
+                steps,
+                plan.tasks,
+                workers,
+                run_dir / "logs" / source.id / "filter",
+                settings,
+                f"{source.id}: filtering",
+                progress,
+                f"{stage_prefix} filter {source.id} {of}",
+            )
             progress.update(f"{stage_prefix} budget {source.id} {of}")
-            decisions[source.id] = _apply_budget(plan, run_dir, workers, settings, echo, progress,
-                                                 f"{stage_prefix} budget {source.id} {of}")
+            decisions[source.id] = _apply_budget(
+                plan, run_dir, workers, settings, echo, progress, f"{stage_prefix} budget {source.id} {of}"
+            )
     submitted = (run_dir / SLURM_JOBS).is_file()  # the filter stage ran as Slurm arrays; this is the finishing job
     progress.update(f"{stage_prefix} lock (hashing the shards)")
-    lock = write_lock(loaded, prepared.plans, prepared.snapshot, decisions, run_dir, workers, prepared.deletion_list,
-                      executor="slurm" if submitted else settings.name, provider_file=provider_file)
+    lock = write_lock(
+        loaded,
+        prepared.plans,
+        prepared.snapshot,
+        decisions,
+        run_dir,
+        workers,
+        prepared.deletion_list,
+        executor="slurm" if submitted else settings.name,
+        provider_file=provider_file,
+    )
     if problems := conservation_errors(lock):
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)
@@ -427,8 +513,10 @@ def _claim_run_dir(loaded: LoadedRecipe, run_dir: Path) -> None:
     if state.is_file():
         previous = json.loads(state.read_text())
         if previous.get("recipe_sha256") != loaded.sha256:
-            raise OutputExistsError(f"{run_dir}: holds a run of another recipe ({previous.get('recipe')}); "
-                                    "use another --out, or --force to replace it")
+            raise OutputExistsError(
+                f"{run_dir}: holds a run of another recipe ({previous.get('recipe')}); "
+                "use another --out, or --force to replace it"
+            )
         return
     check_output_folder(run_dir)  # refuses a file, or a folder with anything else in it
     state.parent.mkdir(parents=True, exist_ok=True)

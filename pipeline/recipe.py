@@ -13,8 +13,8 @@ import glob
 import hashlib
 import importlib
 import re
-from importlib.resources import files as package_files
 from datetime import date
+from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -88,8 +88,9 @@ class ExtraFilter(_Strict):
 
 class Source(_Strict):
     id: FolderName
-    content_type: Literal["web", "educational-web", "code", "math", "encyclopedia", "parallel", "instruction",
-                          "synthetic", "other"] = "web"
+    content_type: Literal[
+        "web", "educational-web", "code", "math", "encyclopedia", "parallel", "instruction", "synthetic", "other"
+    ] = "web"
     """What the documents are, for the EU summary's types of content and the dataset card."""
     dataset: str | None = None
     """The public dataset's name as its publisher gives it (a hub id, 'Wikipedia'), for section 2.1."""
@@ -295,8 +296,9 @@ def find_recipe(name_or_path: str | Path) -> tuple[Path, str | None]:
     if not path.exists():
         key = _bundled_name(str(name_or_path))
         if key is None:
-            raise RecipeError(f"recipe {name_or_path}: no such file, and not a bundled recipe "
-                              f"({', '.join(BUNDLED_RECIPES)})")
+            raise RecipeError(
+                f"recipe {name_or_path}: no such file, and not a bundled recipe ({', '.join(BUNDLED_RECIPES)})"
+            )
         return bundled_recipe(key).resolve(), key
     path = path.resolve()
     shipped = {bundled_recipe(key).resolve(): key for key in BUNDLED_RECIPES}

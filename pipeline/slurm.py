@@ -39,27 +39,50 @@ def environment_command(settings: SlurmSettings) -> str:
     return ""
 
 
-def finish_script(loaded: LoadedRecipe, run_dir: Path, settings: SlurmSettings, workers: int,
-                  provider_file: Path | None) -> str:
+def finish_script(
+    loaded: LoadedRecipe, run_dir: Path, settings: SlurmSettings, workers: int, provider_file: Path | None
+) -> str:
     """The last job: the same rebuild, local executor, resuming after the arrays."""
-    command = [str(Path(sys.executable).parent / "apertus-compliance"), "rebuild", "--recipe", str(loaded.path),
-               "--out", str(run_dir), "--executor", "local", "--workers", str(workers)]
+    command = [
+        str(Path(sys.executable).parent / "apertus-compliance"),
+        "rebuild",
+        "--recipe",
+        str(loaded.path),
+        "--out",
+        str(run_dir),
+        "--executor",
+        "local",
+        "--workers",
+        str(workers),
+    ]
     if provider_file is not None:
         command += ["--provider", str(provider_file)]
-    directives = {"job-name": f"{loaded.recipe.name}-finish", "partition": settings.partition,
-                  "time": settings.time, "cpus-per-task": workers, "mem-per-cpu": f"{settings.mem_per_cpu_gb}G",
-                  "output": str(run_dir / "logs" / "slurm" / "finish-%j.out"),
-                  **({"qos": settings.qos} if settings.qos else {}), **settings.sbatch_args}
-    lines = ["#!/bin/bash", *(f"#SBATCH --{key}={value}" for key, value in directives.items()),
-             environment_command(settings), "set -euo pipefail", "export PYTHONUNBUFFERED=TRUE",
-             shlex.join(command)]
+    directives = {
+        "job-name": f"{loaded.recipe.name}-finish",
+        "partition": settings.partition,
+        "time": settings.time,
+        "cpus-per-task": workers,
+        "mem-per-cpu": f"{settings.mem_per_cpu_gb}G",
+        "output": str(run_dir / "logs" / "slurm" / "finish-%j.out"),
+        **({"qos": settings.qos} if settings.qos else {}),
+        **settings.sbatch_args,
+    }
+    lines = [
+        "#!/bin/bash",
+        *(f"#SBATCH --{key}={value}" for key, value in directives.items()),
+        environment_command(settings),
+        "set -euo pipefail",
+        "export PYTHONUNBUFFERED=TRUE",
+        shlex.join(command),
+    ]
     return "\n".join(line for line in lines if line) + "\n"
 
 
 def _sbatch(script: Path, *arguments: str) -> str:
     try:
-        done = subprocess.run(["sbatch", "--parsable", *arguments, str(script)], capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["sbatch", "--parsable", *arguments, str(script)], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError as error:
         raise SlurmError("sbatch not found: submit from a Slurm login node (or use --executor local/ray)") from error
     if done.returncode != 0:
@@ -67,8 +90,13 @@ def _sbatch(script: Path, *arguments: str) -> str:
     return done.stdout.strip().split(";")[0]
 
 
-def submit_slurm(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None = None,
-                 echo: Callable[[str], None] = _echo, provider_file: Path | None = None) -> dict:
+def submit_slurm(
+    loaded: LoadedRecipe,
+    run_dir: str | Path,
+    workers: int | None = None,
+    echo: Callable[[str], None] = _echo,
+    provider_file: Path | None = None,
+) -> dict:
     """Submit the run; returns the job ids (``filter`` per source, -1 when already complete, and ``finish``).
 
     ``workers``: how many array tasks of a source run at once (default: as many as Slurm allows);
@@ -88,18 +116,29 @@ def submit_slurm(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None 
     for plan, steps in zip(prepared.plans, prepared.pipelines, strict=True):
         source = plan.source
         executor = SlurmPipelineExecutor(
-            pipeline=steps, tasks=plan.tasks, workers=workers or -1, time=settings.time,
-            partition=settings.partition, cpus_per_task=settings.cpus_per_task,
-            mem_per_cpu_gb=settings.mem_per_cpu_gb, qos=settings.qos or "", env_command=environment or None,
-            job_name=f"{loaded.recipe.name}-{source.id}", sbatch_args=dict(settings.sbatch_args),
-            logging_dir=str(run_dir / "logs" / source.id / "filter"), mail_type="NONE")
+            pipeline=steps,
+            tasks=plan.tasks,
+            workers=workers or -1,
+            time=settings.time,
+            partition=settings.partition,
+            cpus_per_task=settings.cpus_per_task,
+            mem_per_cpu_gb=settings.mem_per_cpu_gb,
+            qos=settings.qos or "",
+            env_command=environment or None,
+            job_name=f"{loaded.recipe.name}-{source.id}",
+            sbatch_args=dict(settings.sbatch_args),
+            logging_dir=str(run_dir / "logs" / source.id / "filter"),
+            mail_type="NONE",
+        )
         try:
             executor.run()  # sbatch, unless every task of this source is complete
         except subprocess.CalledProcessError as error:
             raise SlurmError(f"{source.id}: sbatch failed: {error}") from error
         jobs["filter"][source.id] = executor.job_id
-        echo(f"{source.id}: {plan.tasks} task(s) " + (f"submitted as job {executor.job_id}"
-                                                       if executor.job_id != -1 else "already complete"))
+        echo(
+            f"{source.id}: {plan.tasks} task(s) "
+            + (f"submitted as job {executor.job_id}" if executor.job_id != -1 else "already complete")
+        )
     folder = (run_dir / SLURM_JOBS).parent
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "finish.slurm"
@@ -108,6 +147,8 @@ def submit_slurm(loaded: LoadedRecipe, run_dir: str | Path, workers: int | None 
     waiting_for = [str(job) for job in jobs["filter"].values() if job != -1]
     jobs["finish"] = _sbatch(script, *([f"--dependency=afterok:{':'.join(waiting_for)}"] if waiting_for else []))
     (run_dir / SLURM_JOBS).write_text(json.dumps(jobs, indent=2) + "\n")
-    echo(f"finish: job {jobs['finish']} writes {run_dir / 'rebuild.lock.json'} when the arrays have succeeded "
-         f"(log: {folder / ('finish-' + jobs['finish'] + '.out')})")
+    echo(
+        f"finish: job {jobs['finish']} writes {run_dir / 'rebuild.lock.json'} when the arrays have succeeded "
+        f"(log: {folder / ('finish-' + jobs['finish'] + '.out')})"
+    )
     return jobs

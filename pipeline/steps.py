@@ -77,8 +77,7 @@ class SourceReader(BaseDiskReader):
 
     name = "📖 Source reader"
 
-    def __init__(self, data_folder: str, files: list[str], source_id: str, file_format: str,
-                 fields: Fields) -> None:
+    def __init__(self, data_folder: str, files: list[str], source_id: str, file_format: str, fields: Fields) -> None:
         super().__init__(data_folder, text_key=fields.text, id_key=fields.id or "id", add_file_path=False)
         self.files = files
         self.source_id = source_id
@@ -190,8 +189,11 @@ class SourceReader(BaseDiskReader):
                 try:
                     for record in records:
                         if record.rec_type is None:  # a damaged header block, still framed: counted
-                            yield row_number, {"text": ""}, (f"damaged WARC record header at byte "
-                                                             f"{start + records.get_record_offset()}")
+                            yield (
+                                row_number,
+                                {"text": ""},
+                                (f"damaged WARC record header at byte {start + records.get_record_offset()}"),
+                            )
                             row_number += 1
                             continue
                         if record.rec_type not in ("response", "resource", "conversion"):
@@ -206,8 +208,11 @@ class SourceReader(BaseDiskReader):
                     start = _next_record_start(handle, damaged + 1, compressed)
                     resumed = "reading resumed at the next record" if start is not None else "the rest is unreadable"
                     detail = ascii(str(error))[1:-1][:80]
-                    yield row_number, {"text": ""}, (f"damaged WARC data at byte {damaged} "
-                                                     f"({type(error).__name__}: {detail}); {resumed}")
+                    yield (
+                        row_number,
+                        {"text": ""},
+                        (f"damaged WARC data at byte {damaged} ({type(error).__name__}: {detail}); {resumed}"),
+                    )
                     row_number += 1
 
     @staticmethod
@@ -224,8 +229,12 @@ class SourceReader(BaseDiskReader):
             text = body.decode("utf-8", errors="replace")
             invalid = invalid or f"body not decodable as {charset} ({error})"
         headers = record.rec_headers
-        row = {"text": text, "url": headers.get_header("WARC-Target-URI"),
-               "date": headers.get_header("WARC-Date"), "id": headers.get_header("WARC-Record-ID")}
+        row = {
+            "text": text,
+            "url": headers.get_header("WARC-Target-URI"),
+            "date": headers.get_header("WARC-Date"),
+            "id": headers.get_header("WARC-Record-ID"),
+        }
         return row, invalid
 
 
@@ -243,7 +252,7 @@ def _next_record_start(handle, position: int, compressed: bool, chunk: int = 1 <
         index = data.find(marker)
         if index >= 0:
             return offset - len(carry) + index + skip
-        carry = data[-len(marker):]
+        carry = data[-len(marker) :]
         offset += len(block)
     return None
 
@@ -274,8 +283,10 @@ def load_tokenizer(name: str | None, folder: Path) -> object | None:
     try:
         return Tokenizer.from_pretrained(name)
     except Exception as error:  # the hub client raises many kinds; all mean "not available here"
-        raise RecipeError(f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
-                         f"to count with the fallback ({FALLBACK_TOKENIZER})") from error
+        raise RecipeError(
+            f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
+            f"to count with the fallback ({FALLBACK_TOKENIZER})"
+        ) from error
 
 
 def tokenizer_description(name: str | None, folder: Path) -> dict:
@@ -409,10 +420,19 @@ def _evidence(snapshot: str, reservation: Reservation) -> str:
     if reservation is INVALID_URL:
         return json.dumps({"signal": reservation.signal})
     rule = reservation.rule
-    return json.dumps({"signal": reservation.signal, "host": reservation.host, "agents": reservation.agents,
-                       "rule": rule.text, "line": rule.line, "observed_at": str(reservation.observed_at),
-                       "evidence": reservation.source, "evidence_sha256": reservation.evidence_sha256},
-                      sort_keys=True)
+    return json.dumps(
+        {
+            "signal": reservation.signal,
+            "host": reservation.host,
+            "agents": reservation.agents,
+            "rule": rule.text,
+            "line": rule.line,
+            "observed_at": str(reservation.observed_at),
+            "evidence": reservation.source,
+            "evidence_sha256": reservation.evidence_sha256,
+        },
+        sort_keys=True,
+    )
 
 
 class DeletionListRedaction(PipelineStep):
@@ -490,18 +510,30 @@ class BudgetSampler(CountingFilter):
 def _mixture_row(self: ParquetWriter, document: Document) -> dict:
     metadata = document.metadata
     return {
-        "id": document.id, "text": document.text, "url": metadata.get("url"), "date": metadata.get("date"),
-        "language": metadata.get("language"), "source": metadata.get("source"), "tokens": metadata.get("tokens"),
-        "sample_key": metadata.get("sample_key"), "pii_email": metadata.get("pii_email", 0),
-        "pii_ip": metadata.get("pii_ip", 0), "pii_iban": metadata.get("pii_iban", 0),
+        "id": document.id,
+        "text": document.text,
+        "url": metadata.get("url"),
+        "date": metadata.get("date"),
+        "language": metadata.get("language"),
+        "source": metadata.get("source"),
+        "tokens": metadata.get("tokens"),
+        "sample_key": metadata.get("sample_key"),
+        "pii_email": metadata.get("pii_email", 0),
+        "pii_ip": metadata.get("pii_ip", 0),
+        "pii_iban": metadata.get("pii_iban", 0),
     }
 
 
 def _removed_row(self: ParquetWriter, document: Document) -> dict:
     metadata = document.metadata
     return {
-        "id": document.id, "text": document.text, "url": metadata.get("url"), "date": metadata.get("date"),
-        "language": metadata.get("language"), "source": metadata.get("source"), "tokens": metadata.get("tokens"),
+        "id": document.id,
+        "text": document.text,
+        "url": metadata.get("url"),
+        "date": metadata.get("date"),
+        "language": metadata.get("language"),
+        "source": metadata.get("source"),
+        "tokens": metadata.get("tokens"),
         "reason": metadata.get("filter_reason"),
         "detail": metadata.get("detail") or json.dumps({"reason": metadata.get("filter_reason")}),
     }
@@ -509,15 +541,27 @@ def _removed_row(self: ParquetWriter, document: Document) -> dict:
 
 def mixture_writer(folder: str | Path) -> ParquetWriter:
     """zstd parquet, one shard per task (``00000.parquet``...), fixed columns: stable bytes."""
-    return ParquetWriter(str(folder), output_filename="${rank}.parquet", compression="zstd",
-                         adapter=_mixture_row, schema=MIXTURE_SCHEMA, max_file_size=-1)
+    return ParquetWriter(
+        str(folder),
+        output_filename="${rank}.parquet",
+        compression="zstd",
+        adapter=_mixture_row,
+        schema=MIXTURE_SCHEMA,
+        max_file_size=-1,
+    )
 
 
 def removed_writer(removed_root: str | Path, source_id: str, reason: str | None = None) -> ParquetWriter:
     """``removed/<reason>/<source>/<rank>.parquet``; ``reason`` None takes the filter's reason."""
     folder = reason if reason is not None else "${filter_reason}"
-    return ParquetWriter(str(removed_root), output_filename=f"{folder}/{source_id}/${{rank}}.parquet",
-                         compression="zstd", adapter=_removed_row, schema=REMOVED_SCHEMA, max_file_size=-1)
+    return ParquetWriter(
+        str(removed_root),
+        output_filename=f"{folder}/{source_id}/${{rank}}.parquet",
+        compression="zstd",
+        adapter=_removed_row,
+        schema=REMOVED_SCHEMA,
+        max_file_size=-1,
+    )
 
 
 class ReasonAs(CountingFilter):

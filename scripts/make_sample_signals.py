@@ -49,8 +49,18 @@ UUID_NAMESPACE = uuid.UUID("5f0c6d1e-9a43-4f3b-8c1e-2b7d0e4a9c11")
 
 # The agents of data/agents/apertus-2025-01.json (without `*`), to label the sample.
 APERTUS_TOKENS = (
-    "AI2Bot", "Applebot-Extended", "Bytespider", "CCBot", "ClaudeBot", "cohere-training-data-crawler",
-    "Diffbot", "Meta-ExternalAgent", "Google-Extended", "GPTBot", "PanguBot", "FacebookBot",
+    "AI2Bot",
+    "Applebot-Extended",
+    "Bytespider",
+    "CCBot",
+    "ClaudeBot",
+    "cohere-training-data-crawler",
+    "Diffbot",
+    "Meta-ExternalAgent",
+    "Google-Extended",
+    "GPTBot",
+    "PanguBot",
+    "FacebookBot",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -102,15 +112,41 @@ PERMISSIVE_TEMPLATES = {
     ),
 }
 PERMISSIVE_WEIGHTS = {
-    "wordpress": 30, "shop": 12, "empty-disallow": 10, "allow-all": 10, "crawl-delay": 6, "typo3": 8,
-    "drupal": 6, "seo-bots": 8, "joomla": 5, "wix": 5,
+    "wordpress": 30,
+    "shop": 12,
+    "empty-disallow": 10,
+    "allow-all": 10,
+    "crawl-delay": 6,
+    "typo3": 8,
+    "drupal": 6,
+    "seo-bots": 8,
+    "joomla": 5,
+    "wix": 5,
 }
 
 BIG_AI_LIST = (
-    "GPTBot", "ChatGPT-User", "OAI-SearchBot", "CCBot", "Google-Extended", "anthropic-ai", "ClaudeBot",
-    "Claude-Web", "Bytespider", "PerplexityBot", "Applebot-Extended", "FacebookBot", "Meta-ExternalAgent",
-    "Diffbot", "cohere-ai", "cohere-training-data-crawler", "Omgilibot", "Timpibot", "ImagesiftBot",
-    "PanguBot", "AI2Bot", "YouBot",
+    "GPTBot",
+    "ChatGPT-User",
+    "OAI-SearchBot",
+    "CCBot",
+    "Google-Extended",
+    "anthropic-ai",
+    "ClaudeBot",
+    "Claude-Web",
+    "Bytespider",
+    "PerplexityBot",
+    "Applebot-Extended",
+    "FacebookBot",
+    "Meta-ExternalAgent",
+    "Diffbot",
+    "cohere-ai",
+    "cohere-training-data-crawler",
+    "Omgilibot",
+    "Timpibot",
+    "ImagesiftBot",
+    "PanguBot",
+    "AI2Bot",
+    "YouBot",
 )
 
 # name -> (groups appended to the base file, weight); GPTBot is the most blocked agent.
@@ -205,12 +241,12 @@ LATIN1_ROBOTS = (
 ).encode("latin-1")
 
 HTML_ROBOTS = (
-    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
     "<title>Granite Labs - Page not found</title>\n"
-    "<link rel=\"stylesheet\" href=\"/assets/app.css\">\n</head>\n<body>\n"
-    "<div id=\"app\"><h1>Oops, we could not find that page.</h1>\n"
-    "<p>Try the <a href=\"/\">home page</a> or our <a href=\"/blog/\">blog</a>.</p></div>\n"
-    "<script src=\"/assets/app.js\"></script>\n</body>\n</html>\n"
+    '<link rel="stylesheet" href="/assets/app.css">\n</head>\n<body>\n'
+    '<div id="app"><h1>Oops, we could not find that page.</h1>\n'
+    '<p>Try the <a href="/">home page</a> or our <a href="/blog/">blog</a>.</p></div>\n'
+    '<script src="/assets/app.js"></script>\n</body>\n</html>\n'
 )
 
 
@@ -232,151 +268,333 @@ TYPO3 = PERMISSIVE_TEMPLATES["typo3"]
 
 def robots_cases(seed: int) -> list[Case]:
     return [
-        Case("www.example-news.de", TYPO3, TYPO3 + "\n" + group("GPTBot"),
-             "GPTBot block added between the dates (realistic trend)",
-             "blocked (GPTBot); retroactive for all crawls", ("GPTBot",), ()),
-        Case("blog.example-news.de", WP, WP,
-             "permissive subdomain of a registered domain whose www. host blocks GPTBot",
-             "URL level: allowed; domain level: example-news.de blocked via www.example-news.de"),
-        Case("example-verlag.de", ALL_BOTS, ALL_BOTS,
-             "bare registered domain with `User-agent: *` + `Disallow: /` (all bots)",
-             "blocked (`*` counts); every agent falls back to the `*` group", ("*",)),
-        Case("www.lindenkurier.de", WP, group("CCBot", "GPTBot") + "\n" + WP,
-             "one group with two user-agent lines (CCBot, GPTBot) before the `*` group",
-             "blocked (CCBot, GPTBot)", ("CCBot", "GPTBot"), ()),
-        Case("www.rheinbote.de", group("CCBot/2.0"), group("CCBot/2.0"),
-             "user-agent line with a version: `User-agent: CCBot/2.0`",
-             "blocked (CCBot): the product token is CCBot (protego does not match it)", ("CCBot",)),
-        Case("www.journal-du-lac.fr", WP, WP + "\n" + group("Google-Extended"),
-             "Google-Extended group added between the dates",
-             "blocked (Google-Extended)", ("Google-Extended",), ()),
-        Case("www.harbourside-gazette.co.uk", WP, WP,
-             "permissive www. host; its sibling news. blocks ClaudeBot (registered domain under .co.uk)",
-             "URL level: allowed; domain level: harbourside-gazette.co.uk blocked via news."),
-        Case("news.harbourside-gazette.co.uk", group("ClaudeBot", "anthropic-ai"),
-             group("ClaudeBot", "anthropic-ai"),
-             "ClaudeBot + anthropic-ai group on a subdomain under a two-label public suffix",
-             "blocked (ClaudeBot)", ("ClaudeBot",)),
-        Case("www.ironbark-press.com.au", SHOP, group("GPTBot", allow=("/public/",)) + "\n" + SHOP,
-             "`Allow: /public/` under a blocking GPTBot group (longest match wins)",
-             "blocked for GPTBot except /public/...; domain level blocked (root disallowed)", ("GPTBot",), ()),
-        Case("www.cucina-nonna.it", WP, WP + "\n" + group("CCBot", disallow=("/private/",)),
-             "path rule only: CCBot `Disallow: /private/`",
-             "partial: /private/... blocked for CCBot, / allowed; not a root block"),
-        Case("www.maple-outfitters.com", SHOP, SHOP + "\n" + group("GPTBot", disallow=("/*.pdf$",)),
-             "wildcard + end anchor: GPTBot `Disallow: /*.pdf$`",
-             "partial: /x/report.pdf blocked for GPTBot, /x/report.pdf?dl=1 and / allowed"),
-        Case("www.copper-kitchen.com", WP + "\n" + group("Applebot"), WP + "\n" + group("Applebot"),
-             "group for `Applebot` only; must NOT count for Applebot-Extended",
-             "not blocked (Applebot is not Applebot-Extended; protego's substring match wrongly blocks it)"),
-        Case("www.bottega-alpina.ch", WP, WP + "\n" + group("Applebot-Extended"),
-             "group for Applebot-Extended",
-             "blocked (Applebot-Extended)", ("Applebot-Extended",), ()),
-        Case("www.sonnenstube.ch",
-             "User-agent: *\nDisallow: /intern/\n",
-             "User-agent: GPTBot\nSitemap: https://{host}/sitemap.xml\nUser-agent: CCBot\nDisallow: /\n\n"
-             "User-agent: *\nDisallow: /intern/\n",
-             "Sitemap line between two user-agent lines (does not end the group, RFC 9309 2.1)",
-             "blocked (GPTBot and CCBot share the group)", ("CCBot", "GPTBot"), ()),
-        Case("www.kestrel-review.org",
-             "User-agent: ClaudeBot\nCrawl-delay: 10\nUser-agent: GPTBot\nDisallow: /\n",
-             "User-agent: ClaudeBot\nCrawl-delay: 10\nUser-agent: GPTBot\nDisallow: /\n",
-             "Crawl-delay line between two user-agent lines (an unknown line does not end the group)",
-             "blocked (ClaudeBot and GPTBot share the group); protego reads ClaudeBot as allowed",
-             ("ClaudeBot", "GPTBot")),
-        Case("www.atelier-lumiere.fr", "\ufeff" + group("GPTBot"), "\ufeff" + group("GPTBot"),
-             "UTF-8 byte order mark before the first user-agent line",
-             "blocked (GPTBot); the BOM must be skipped (protego, given the text with the BOM, misses the group)", ("GPTBot",)),
-        Case("www.gazzetta-del-borgo.it",
-             WP,
-             "User-agent: *\nDisallow: /wp-admin/\nContent-Usage: train-ai=n\n"
-             "Content-Usage: /ai-ok/ train-ai=y\n\nSitemap: https://{host}/wp-sitemap.xml\n",
-             "IETF aipref lines in robots.txt: `Content-Usage: train-ai=n`, `/ai-ok/ train-ai=y`",
-             "robots: not blocked; aipref: training reserved except under /ai-ok/"),
-        Case("www.cave-des-vignes.fr", WP,
-             CLOUDFLARE_MANAGED + "User-agent: *\nContent-Signal: search=yes, ai-train=no\nAllow: /\n",
-             "Cloudflare Content Signals: `Content-Signal: search=yes, ai-train=no`, no disallow",
-             "robots: not blocked; content signal: ai-train reserved"),
-        Case("www.zirbelstube.at", WP,
-             CLOUDFLARE_MANAGED + "User-agent: *\nContent-Signal: search=yes,ai-train=no\nAllow: /\n\n"
-             + "\n".join(group(a) for a in ("Amazonbot", "Applebot-Extended", "Bytespider", "CCBot",
-                                             "ClaudeBot", "Google-Extended", "GPTBot", "meta-externalagent")),
-             "Cloudflare managed robots.txt: content signal plus disallows for eight AI agents",
-             "blocked (Applebot-Extended, Bytespider, CCBot, ClaudeBot, Google-Extended, GPTBot, "
-             "Meta-ExternalAgent); ai-train reserved",
-             ("Applebot-Extended", "Bytespider", "CCBot", "ClaudeBot", "Google-Extended", "GPTBot",
-              "Meta-ExternalAgent"), ()),
-        Case("www.granite-labs.io", HTML_ROBOTS, HTML_ROBOTS,
-             "HTML page (soft 404) served as robots.txt",
-             "not blocked (unparsable counts as permissive)"),
-        Case("www.northwind-analytics.net", PERMISSIVE_TEMPLATES["allow-all"], binary_robots(seed),
-             "binary bytes (PNG header, random bytes with NULs) served as robots.txt",
-             "not blocked (unparsable counts as permissive)"),
-        Case("www.librairie-du-marais.fr", LATIN1_ROBOTS, LATIN1_ROBOTS,
-             "Latin-1 (not UTF-8) comments, then a GPTBot block",
-             "blocked (GPTBot): invalid UTF-8 in comments must not stop parsing", ("GPTBot",)),
-        Case("www.tannenhof-versand.de", SHOP, large_robots("www.tannenhof-versand.de"),
-             "600 KiB file; its GPTBot disallow starts after the first 500 KiB",
-             "not blocked: only the first 500 KiB are parsed (RFC 9309 2.5); protego, with no limit, blocks GPTBot"),
-        Case("www.summit-tribune.com", WP + "\n" + group("GPTBot"), WP,
-             "GPTBot block removed between the dates",
-             "not blocked in January 2025 (blocked in the 2024-07-01 file)", (), ("GPTBot",)),
-        Case("www.osteria-del-porto.it", None, group("GPTBot") + "\n" + group("CCBot") + "\n" + WP,
-             "robots.txt appears between the dates (none on 2024-07-01)",
-             "blocked (GPTBot, CCBot)", ("CCBot", "GPTBot"), ()),
-        Case("www.wiesenmarkt.de", group("GPTBot") + "\n" + SHOP, None,
-             "robots.txt disappears between the dates; 404 in the WARC",
-             "not blocked in January 2025 (no robots.txt: permissive)", (), ("GPTBot",)),
-        Case("www.pioneer-forum.org", None, None,
-             "no robots.txt at either date; 503 in the WARC",
-             "not blocked (Apertus: unreachable counts as permissive; RFC 9309 2.3.1.4 would read a 5xx "
-             "as complete disallow)"),
-        Case("www.bluebell-digest.com",
-             "user-agent: gptbot # OpenAI\ndisallow: /\n",
-             "user-agent: gptbot # OpenAI\ndisallow: /\n",
-             "lower-case keys and agent, comment after the agent",
-             "blocked (GPTBot): keys and agents are case-insensitive", ("GPTBot",)),
-        Case("www.heidebote.de", WP, "User-agent: GPTBot\nDissallow: /\n\n" + WP,
-             "misspelt `Dissallow: /` for GPTBot",
-             "blocked (GPTBot): Google's parser accepts common misspellings of disallow", ("GPTBot",), ()),
-        Case("www.riverside-health.org",
-             "User-agent: *\nDisallow: /\n\nUser-agent: Googlebot\nUser-agent: Bingbot\nAllow: /\n",
-             "User-agent: *\nDisallow: /\n\nUser-agent: Googlebot\nUser-agent: Bingbot\nAllow: /\n",
-             "all bots disallowed except search engines",
-             "blocked (`*`; every listed agent falls back to `*`)", ("*",)),
-        Case("www.oakridge-academy.org", PERMISSIVE_TEMPLATES["empty-disallow"],
-             PERMISSIVE_TEMPLATES["empty-disallow"],
-             "`User-agent: *` + empty `Disallow:` (allows everything)",
-             "not blocked"),
-        Case("www.viaggi-toscana.it", WP, WP + "\n" + group("PerplexityBot", "Timpibot"),
-             "blocks PerplexityBot and Timpibot only",
-             "not blocked under apertus-2025-01; blocked under ai-robots-txt-training (Timpibot)", (), ()),
-        Case("www.meadow-press.co.uk", WP, group(*BIG_AI_LIST) + "\n" + WP,
-             "long ai.robots.txt-style group of 22 AI agents",
-             "blocked (AI2Bot, Applebot-Extended, Bytespider, CCBot, ClaudeBot, Diffbot, FacebookBot, "
-             "Google-Extended, GPTBot, Meta-ExternalAgent, PanguBot, cohere-training-data-crawler)",
-             AI_BLOCK_AGENTS["ai-list"], ()),
-        Case("www.alpenfibel.at", group("Meta-ExternalAgent", "FacebookBot") + "\n" + TYPO3,
-             group("Meta-ExternalAgent", "FacebookBot") + "\n" + TYPO3,
-             "Meta-ExternalAgent + FacebookBot (FacebookBot only in the Apertus pipeline code)",
-             "blocked (FacebookBot, Meta-ExternalAgent)", ("FacebookBot", "Meta-ExternalAgent")),
-        Case("www.wattle-travel.com.au",
-             "User-agent: GPTBot\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
-             "User-agent: GPTBot\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
-             "GPTBot explicitly allowed (own empty group) but `*` disallowed",
-             "blocked via `*` (GPTBot itself is allowed; other listed agents fall back to `*`)", ("*",)),
-        Case("www.kiesel-werkstatt.de", b"", b"",
-             "empty (0-byte) robots.txt",
-             "not blocked"),
-        Case("www.echo-savoyard.fr", WP,
-             WP + "\n" + group("PanguBot", "cohere-training-data-crawler", "AI2Bot", "Diffbot"),
-             "less common agents: PanguBot, cohere-training-data-crawler, AI2Bot, Diffbot",
-             "blocked (AI2Bot, Diffbot, PanguBot, cohere-training-data-crawler); AI2Bot's RFC 9309 product token "
-             "is `AI` (a digit ends a token), so match on tokens, not full names",
-             ("AI2Bot", "Diffbot", "PanguBot", "cohere-training-data-crawler"), ()),
-        Case("www.silver-garage.com", SHOP + "\n" + group("Bytespider"), SHOP + "\n" + group("Bytespider"),
-             "Bytespider only",
-             "blocked (Bytespider)", ("Bytespider",)),
+        Case(
+            "www.example-news.de",
+            TYPO3,
+            TYPO3 + "\n" + group("GPTBot"),
+            "GPTBot block added between the dates (realistic trend)",
+            "blocked (GPTBot); retroactive for all crawls",
+            ("GPTBot",),
+            (),
+        ),
+        Case(
+            "blog.example-news.de",
+            WP,
+            WP,
+            "permissive subdomain of a registered domain whose www. host blocks GPTBot",
+            "URL level: allowed; domain level: example-news.de blocked via www.example-news.de",
+        ),
+        Case(
+            "example-verlag.de",
+            ALL_BOTS,
+            ALL_BOTS,
+            "bare registered domain with `User-agent: *` + `Disallow: /` (all bots)",
+            "blocked (`*` counts); every agent falls back to the `*` group",
+            ("*",),
+        ),
+        Case(
+            "www.lindenkurier.de",
+            WP,
+            group("CCBot", "GPTBot") + "\n" + WP,
+            "one group with two user-agent lines (CCBot, GPTBot) before the `*` group",
+            "blocked (CCBot, GPTBot)",
+            ("CCBot", "GPTBot"),
+            (),
+        ),
+        Case(
+            "www.rheinbote.de",
+            group("CCBot/2.0"),
+            group("CCBot/2.0"),
+            "user-agent line with a version: `User-agent: CCBot/2.0`",
+            "blocked (CCBot): the product token is CCBot (protego does not match it)",
+            ("CCBot",),
+        ),
+        Case(
+            "www.journal-du-lac.fr",
+            WP,
+            WP + "\n" + group("Google-Extended"),
+            "Google-Extended group added between the dates",
+            "blocked (Google-Extended)",
+            ("Google-Extended",),
+            (),
+        ),
+        Case(
+            "www.harbourside-gazette.co.uk",
+            WP,
+            WP,
+            "permissive www. host; its sibling news. blocks ClaudeBot (registered domain under .co.uk)",
+            "URL level: allowed; domain level: harbourside-gazette.co.uk blocked via news.",
+        ),
+        Case(
+            "news.harbourside-gazette.co.uk",
+            group("ClaudeBot", "anthropic-ai"),
+            group("ClaudeBot", "anthropic-ai"),
+            "ClaudeBot + anthropic-ai group on a subdomain under a two-label public suffix",
+            "blocked (ClaudeBot)",
+            ("ClaudeBot",),
+        ),
+        Case(
+            "www.ironbark-press.com.au",
+            SHOP,
+            group("GPTBot", allow=("/public/",)) + "\n" + SHOP,
+            "`Allow: /public/` under a blocking GPTBot group (longest match wins)",
+            "blocked for GPTBot except /public/...; domain level blocked (root disallowed)",
+            ("GPTBot",),
+            (),
+        ),
+        Case(
+            "www.cucina-nonna.it",
+            WP,
+            WP + "\n" + group("CCBot", disallow=("/private/",)),
+            "path rule only: CCBot `Disallow: /private/`",
+            "partial: /private/... blocked for CCBot, / allowed; not a root block",
+        ),
+        Case(
+            "www.maple-outfitters.com",
+            SHOP,
+            SHOP + "\n" + group("GPTBot", disallow=("/*.pdf$",)),
+            "wildcard + end anchor: GPTBot `Disallow: /*.pdf$`",
+            "partial: /x/report.pdf blocked for GPTBot, /x/report.pdf?dl=1 and / allowed",
+        ),
+        Case(
+            "www.copper-kitchen.com",
+            WP + "\n" + group("Applebot"),
+            WP + "\n" + group("Applebot"),
+            "group for `Applebot` only; must NOT count for Applebot-Extended",
+            "not blocked (Applebot is not Applebot-Extended; protego's substring match wrongly blocks it)",
+        ),
+        Case(
+            "www.bottega-alpina.ch",
+            WP,
+            WP + "\n" + group("Applebot-Extended"),
+            "group for Applebot-Extended",
+            "blocked (Applebot-Extended)",
+            ("Applebot-Extended",),
+            (),
+        ),
+        Case(
+            "www.sonnenstube.ch",
+            "User-agent: *\nDisallow: /intern/\n",
+            "User-agent: GPTBot\nSitemap: https://{host}/sitemap.xml\nUser-agent: CCBot\nDisallow: /\n\n"
+            "User-agent: *\nDisallow: /intern/\n",
+            "Sitemap line between two user-agent lines (does not end the group, RFC 9309 2.1)",
+            "blocked (GPTBot and CCBot share the group)",
+            ("CCBot", "GPTBot"),
+            (),
+        ),
+        Case(
+            "www.kestrel-review.org",
+            "User-agent: ClaudeBot\nCrawl-delay: 10\nUser-agent: GPTBot\nDisallow: /\n",
+            "User-agent: ClaudeBot\nCrawl-delay: 10\nUser-agent: GPTBot\nDisallow: /\n",
+            "Crawl-delay line between two user-agent lines (an unknown line does not end the group)",
+            "blocked (ClaudeBot and GPTBot share the group); protego reads ClaudeBot as allowed",
+            ("ClaudeBot", "GPTBot"),
+        ),
+        Case(
+            "www.atelier-lumiere.fr",
+            "\ufeff" + group("GPTBot"),
+            "\ufeff" + group("GPTBot"),
+            "UTF-8 byte order mark before the first user-agent line",
+            "blocked (GPTBot); the BOM must be skipped (protego, given the text with the BOM, misses the group)",
+            ("GPTBot",),
+        ),
+        Case(
+            "www.gazzetta-del-borgo.it",
+            WP,
+            "User-agent: *\nDisallow: /wp-admin/\nContent-Usage: train-ai=n\n"
+            "Content-Usage: /ai-ok/ train-ai=y\n\nSitemap: https://{host}/wp-sitemap.xml\n",
+            "IETF aipref lines in robots.txt: `Content-Usage: train-ai=n`, `/ai-ok/ train-ai=y`",
+            "robots: not blocked; aipref: training reserved except under /ai-ok/",
+        ),
+        Case(
+            "www.cave-des-vignes.fr",
+            WP,
+            CLOUDFLARE_MANAGED + "User-agent: *\nContent-Signal: search=yes, ai-train=no\nAllow: /\n",
+            "Cloudflare Content Signals: `Content-Signal: search=yes, ai-train=no`, no disallow",
+            "robots: not blocked; content signal: ai-train reserved",
+        ),
+        Case(
+            "www.zirbelstube.at",
+            WP,
+            CLOUDFLARE_MANAGED
+            + "User-agent: *\nContent-Signal: search=yes,ai-train=no\nAllow: /\n\n"
+            + "\n".join(
+                group(a)
+                for a in (
+                    "Amazonbot",
+                    "Applebot-Extended",
+                    "Bytespider",
+                    "CCBot",
+                    "ClaudeBot",
+                    "Google-Extended",
+                    "GPTBot",
+                    "meta-externalagent",
+                )
+            ),
+            "Cloudflare managed robots.txt: content signal plus disallows for eight AI agents",
+            "blocked (Applebot-Extended, Bytespider, CCBot, ClaudeBot, Google-Extended, GPTBot, "
+            "Meta-ExternalAgent); ai-train reserved",
+            (
+                "Applebot-Extended",
+                "Bytespider",
+                "CCBot",
+                "ClaudeBot",
+                "Google-Extended",
+                "GPTBot",
+                "Meta-ExternalAgent",
+            ),
+            (),
+        ),
+        Case(
+            "www.granite-labs.io",
+            HTML_ROBOTS,
+            HTML_ROBOTS,
+            "HTML page (soft 404) served as robots.txt",
+            "not blocked (unparsable counts as permissive)",
+        ),
+        Case(
+            "www.northwind-analytics.net",
+            PERMISSIVE_TEMPLATES["allow-all"],
+            binary_robots(seed),
+            "binary bytes (PNG header, random bytes with NULs) served as robots.txt",
+            "not blocked (unparsable counts as permissive)",
+        ),
+        Case(
+            "www.librairie-du-marais.fr",
+            LATIN1_ROBOTS,
+            LATIN1_ROBOTS,
+            "Latin-1 (not UTF-8) comments, then a GPTBot block",
+            "blocked (GPTBot): invalid UTF-8 in comments must not stop parsing",
+            ("GPTBot",),
+        ),
+        Case(
+            "www.tannenhof-versand.de",
+            SHOP,
+            large_robots("www.tannenhof-versand.de"),
+            "600 KiB file; its GPTBot disallow starts after the first 500 KiB",
+            "not blocked: only the first 500 KiB are parsed (RFC 9309 2.5); protego, with no limit, blocks GPTBot",
+        ),
+        Case(
+            "www.summit-tribune.com",
+            WP + "\n" + group("GPTBot"),
+            WP,
+            "GPTBot block removed between the dates",
+            "not blocked in January 2025 (blocked in the 2024-07-01 file)",
+            (),
+            ("GPTBot",),
+        ),
+        Case(
+            "www.osteria-del-porto.it",
+            None,
+            group("GPTBot") + "\n" + group("CCBot") + "\n" + WP,
+            "robots.txt appears between the dates (none on 2024-07-01)",
+            "blocked (GPTBot, CCBot)",
+            ("CCBot", "GPTBot"),
+            (),
+        ),
+        Case(
+            "www.wiesenmarkt.de",
+            group("GPTBot") + "\n" + SHOP,
+            None,
+            "robots.txt disappears between the dates; 404 in the WARC",
+            "not blocked in January 2025 (no robots.txt: permissive)",
+            (),
+            ("GPTBot",),
+        ),
+        Case(
+            "www.pioneer-forum.org",
+            None,
+            None,
+            "no robots.txt at either date; 503 in the WARC",
+            "not blocked (Apertus: unreachable counts as permissive; RFC 9309 2.3.1.4 would read a 5xx "
+            "as complete disallow)",
+        ),
+        Case(
+            "www.bluebell-digest.com",
+            "user-agent: gptbot # OpenAI\ndisallow: /\n",
+            "user-agent: gptbot # OpenAI\ndisallow: /\n",
+            "lower-case keys and agent, comment after the agent",
+            "blocked (GPTBot): keys and agents are case-insensitive",
+            ("GPTBot",),
+        ),
+        Case(
+            "www.heidebote.de",
+            WP,
+            "User-agent: GPTBot\nDissallow: /\n\n" + WP,
+            "misspelt `Dissallow: /` for GPTBot",
+            "blocked (GPTBot): Google's parser accepts common misspellings of disallow",
+            ("GPTBot",),
+            (),
+        ),
+        Case(
+            "www.riverside-health.org",
+            "User-agent: *\nDisallow: /\n\nUser-agent: Googlebot\nUser-agent: Bingbot\nAllow: /\n",
+            "User-agent: *\nDisallow: /\n\nUser-agent: Googlebot\nUser-agent: Bingbot\nAllow: /\n",
+            "all bots disallowed except search engines",
+            "blocked (`*`; every listed agent falls back to `*`)",
+            ("*",),
+        ),
+        Case(
+            "www.oakridge-academy.org",
+            PERMISSIVE_TEMPLATES["empty-disallow"],
+            PERMISSIVE_TEMPLATES["empty-disallow"],
+            "`User-agent: *` + empty `Disallow:` (allows everything)",
+            "not blocked",
+        ),
+        Case(
+            "www.viaggi-toscana.it",
+            WP,
+            WP + "\n" + group("PerplexityBot", "Timpibot"),
+            "blocks PerplexityBot and Timpibot only",
+            "not blocked under apertus-2025-01; blocked under ai-robots-txt-training (Timpibot)",
+            (),
+            (),
+        ),
+        Case(
+            "www.meadow-press.co.uk",
+            WP,
+            group(*BIG_AI_LIST) + "\n" + WP,
+            "long ai.robots.txt-style group of 22 AI agents",
+            "blocked (AI2Bot, Applebot-Extended, Bytespider, CCBot, ClaudeBot, Diffbot, FacebookBot, "
+            "Google-Extended, GPTBot, Meta-ExternalAgent, PanguBot, cohere-training-data-crawler)",
+            AI_BLOCK_AGENTS["ai-list"],
+            (),
+        ),
+        Case(
+            "www.alpenfibel.at",
+            group("Meta-ExternalAgent", "FacebookBot") + "\n" + TYPO3,
+            group("Meta-ExternalAgent", "FacebookBot") + "\n" + TYPO3,
+            "Meta-ExternalAgent + FacebookBot (FacebookBot only in the Apertus pipeline code)",
+            "blocked (FacebookBot, Meta-ExternalAgent)",
+            ("FacebookBot", "Meta-ExternalAgent"),
+        ),
+        Case(
+            "www.wattle-travel.com.au",
+            "User-agent: GPTBot\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
+            "User-agent: GPTBot\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
+            "GPTBot explicitly allowed (own empty group) but `*` disallowed",
+            "blocked via `*` (GPTBot itself is allowed; other listed agents fall back to `*`)",
+            ("*",),
+        ),
+        Case("www.kiesel-werkstatt.de", b"", b"", "empty (0-byte) robots.txt", "not blocked"),
+        Case(
+            "www.echo-savoyard.fr",
+            WP,
+            WP + "\n" + group("PanguBot", "cohere-training-data-crawler", "AI2Bot", "Diffbot"),
+            "less common agents: PanguBot, cohere-training-data-crawler, AI2Bot, Diffbot",
+            "blocked (AI2Bot, Diffbot, PanguBot, cohere-training-data-crawler); AI2Bot's RFC 9309 product token "
+            "is `AI` (a digit ends a token), so match on tokens, not full names",
+            ("AI2Bot", "Diffbot", "PanguBot", "cohere-training-data-crawler"),
+            (),
+        ),
+        Case(
+            "www.silver-garage.com",
+            SHOP + "\n" + group("Bytespider"),
+            SHOP + "\n" + group("Bytespider"),
+            "Bytespider only",
+            "blocked (Bytespider)",
+            ("Bytespider",),
+        ),
     ]
 
 
@@ -386,46 +604,100 @@ def robots_cases(seed: int) -> list[Case]:
 
 def tdmrep_files() -> dict[str, tuple[str, str]]:
     """host -> (file content, what it tests)."""
+
     def dump(entries: list[dict]) -> str:
         return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
 
     return {
-        "www.journal-du-lac.fr": (dump([
-            {"location": "/*", "tdm-reservation": 1,
-             "tdm-policy": "https://www.journal-du-lac.fr/.well-known/tdm-policy.json"},
-        ]), "whole site reserved, with a tdm-policy"),
-        "www.echo-cevenol.fr": (dump([
-            {"location": "/", "tdm-reservation": 0},
-            {"location": "/articles/*", "tdm-reservation": 1,
-             "tdm-policy": "https://www.echo-cevenol.fr/licences/tdm.json"},
-        ]), "mixed: / free, /articles/* reserved"),
-        "www.revue-normande.fr": (dump([
-            {"location": "/articles/*", "tdm-reservation": 1,
-             "tdm-policy": "https://www.revue-normande.fr/tdm/policy.json"},
-            {"location": "/articles/libre/*", "tdm-reservation": 0},
-        ]), "most specific wins: /articles/libre/* free inside reserved /articles/*"),
-        "www.maison-provence.fr": (dump([
-            {"location": "/*.pdf$", "tdm-reservation": 1},
-            {"location": "/", "tdm-reservation": 0},
-        ]), "`$` anchor: only PDFs reserved"),
-        "www.cuisine-bretonne.fr": (dump([
-            {"location": "/*", "tdm-reservation": 0},
-        ]), "nothing reserved (decoy); a WARC page's meta tag reserves one page"),
-        "www.journal-savoyard.fr": (dump([
-            {"location": "/*", "tdm-reservation": 1,
-             "tdm-policy": "https://www.journal-savoyard.fr/tdm-policy.json"},
-        ]), "whole site reserved; a WARC page's `tdm-reservation: 0` header overrides it"),
+        "www.journal-du-lac.fr": (
+            dump(
+                [
+                    {
+                        "location": "/*",
+                        "tdm-reservation": 1,
+                        "tdm-policy": "https://www.journal-du-lac.fr/.well-known/tdm-policy.json",
+                    },
+                ]
+            ),
+            "whole site reserved, with a tdm-policy",
+        ),
+        "www.echo-cevenol.fr": (
+            dump(
+                [
+                    {"location": "/", "tdm-reservation": 0},
+                    {
+                        "location": "/articles/*",
+                        "tdm-reservation": 1,
+                        "tdm-policy": "https://www.echo-cevenol.fr/licences/tdm.json",
+                    },
+                ]
+            ),
+            "mixed: / free, /articles/* reserved",
+        ),
+        "www.revue-normande.fr": (
+            dump(
+                [
+                    {
+                        "location": "/articles/*",
+                        "tdm-reservation": 1,
+                        "tdm-policy": "https://www.revue-normande.fr/tdm/policy.json",
+                    },
+                    {"location": "/articles/libre/*", "tdm-reservation": 0},
+                ]
+            ),
+            "most specific wins: /articles/libre/* free inside reserved /articles/*",
+        ),
+        "www.maison-provence.fr": (
+            dump(
+                [
+                    {"location": "/*.pdf$", "tdm-reservation": 1},
+                    {"location": "/", "tdm-reservation": 0},
+                ]
+            ),
+            "`$` anchor: only PDFs reserved",
+        ),
+        "www.cuisine-bretonne.fr": (
+            dump(
+                [
+                    {"location": "/*", "tdm-reservation": 0},
+                ]
+            ),
+            "nothing reserved (decoy); a WARC page's meta tag reserves one page",
+        ),
+        "www.journal-savoyard.fr": (
+            dump(
+                [
+                    {
+                        "location": "/*",
+                        "tdm-reservation": 1,
+                        "tdm-policy": "https://www.journal-savoyard.fr/tdm-policy.json",
+                    },
+                ]
+            ),
+            "whole site reserved; a WARC page's `tdm-reservation: 0` header overrides it",
+        ),
         "www.editions-du-port.fr": ("[]\n", "empty array (no reservation); a WARC page's header reserves"),
         "www.voyages-soleil.fr": (
             '[\n  {"location": "/*", "tdm-reservation": 1,\n    "tdm-policy": "https://www.voyages-soleil.fr/tdm.json",}\n',
-            "malformed JSON (trailing comma, no closing bracket): must be reported, counts as no file"),
-        "www.la-vieille-presse.fr": (dump([
-            {"location": "/archives/*", "tdm-policy": "https://www.la-vieille-presse.fr/tdm.json"},
-            {"location": "/actualites/*", "tdm-reservation": 1},
-        ]), "first entry lacks tdm-reservation: reported with its line, the whole file counts as unparsable (permissive)"),
-        "example-verlag.de": (dump([
-            {"location": "/*", "tdm-reservation": 1, "tdm-policy": "https://example-verlag.de/tdm-lizenz.json"},
-        ]), "German publisher: whole site reserved (robots.txt blocks all bots too)"),
+            "malformed JSON (trailing comma, no closing bracket): must be reported, counts as no file",
+        ),
+        "www.la-vieille-presse.fr": (
+            dump(
+                [
+                    {"location": "/archives/*", "tdm-policy": "https://www.la-vieille-presse.fr/tdm.json"},
+                    {"location": "/actualites/*", "tdm-reservation": 1},
+                ]
+            ),
+            "first entry lacks tdm-reservation: reported with its line, the whole file counts as unparsable (permissive)",
+        ),
+        "example-verlag.de": (
+            dump(
+                [
+                    {"location": "/*", "tdm-reservation": 1, "tdm-policy": "https://example-verlag.de/tdm-lizenz.json"},
+                ]
+            ),
+            "German publisher: whole site reserved (robots.txt blocks all bots too)",
+        ),
     }
 
 
@@ -439,56 +711,126 @@ class Page:
 
 
 PAGES = (
-    Page("https://www.stadtanzeiger-nord.de/lokales/2025/01/neujahrsempfang.html",
-         (("X-Robots-Tag", "noai"),), "", "header `X-Robots-Tag: noai`", "reserved (all agents)"),
-    Page("https://www.copper-kitchen.com/recipes/sourdough-starter.html",
-         (("X-Robots-Tag", "GPTBot: noai"),), "", "agent-scoped header `X-Robots-Tag: GPTBot: noai`",
-         "reserved for GPTBot only"),
-    Page("https://www.editions-du-port.fr/catalogue/le-phare-de-brume.html",
-         (("tdm-reservation", "1"), ("tdm-policy", "https://www.editions-du-port.fr/tdm-policy.json")), "",
-         "headers `tdm-reservation: 1` + `tdm-policy` (host's tdmrep.json is [])", "reserved (TDM)"),
-    Page("https://www.kestrel-review.org/essays/on-slow-reading.html",
-         (("Content-Usage", "train-ai=n"),), "", "aipref header `Content-Usage: train-ai=n`",
-         "reserved (train-ai)"),
-    Page("https://www.cucina-nonna.it/ricette/tiramisu-della-nonna.html", (),
-         '<meta name="robots" content="noai, noimageai">', 'meta `robots` = "noai, noimageai"',
-         "reserved (all agents)"),
-    Page("https://www.cuisine-bretonne.fr/recettes/galettes-complete.html", (),
-         '<meta name="tdm-reservation" content="1">\n'
-         '<meta name="tdm-policy" content="https://www.cuisine-bretonne.fr/tdm.json">',
-         "meta `tdm-reservation` = 1 while the host's tdmrep.json reserves nothing",
-         "reserved (meta overrides the file)"),
-    Page("https://www.journal-savoyard.fr/articles/2025/01/ouverture-des-pistes.html",
-         (("tdm-reservation", "0"),), "",
-         "header `tdm-reservation: 0` while the host's tdmrep.json reserves /*",
-         "not reserved (header overrides the file)"),
-    Page("https://www.bluebell-digest.com/weekly/issue-212.html",
-         (("X-Robots-Tag", "noindex"),), "", "decoy: `X-Robots-Tag: noindex` only", "not reserved"),
-    Page("https://www.granite-labs.io/blog/release-notes-4-2.html", (),
-         '<meta name="robots" content="noindex, nofollow">', 'decoy: meta robots "noindex, nofollow"',
-         "not reserved"),
-    Page("https://www.maple-outfitters.com/guides/layering-for-winter.html",
-         (("tdm-reservation", "0"),), "", "decoy: header `tdm-reservation: 0`", "not reserved"),
-    Page("https://www.ironbark-press.com.au/public/photo-essay-kimberley.html",
-         (("X-Robots-Tag", "noimageai"),), "", "`X-Robots-Tag: noimageai` (images only)",
-         "not reserved for text (images only)"),
-    Page("https://www.harbourside-gazette.co.uk/features/tide-tables.html",
-         (("Content-Usage", "train-ai=y"),), "", "decoy: `Content-Usage: train-ai=y` (explicit permission)",
-         "not reserved"),
-    Page("https://www.viaggi-toscana.it/itinerari/val-d-orcia.html",
-         (("Content-Usage", "train-ai=n, foo-label=y"),), "",
-         "`Content-Usage: train-ai=n, foo-label=y` (unknown label must be tolerated)", "reserved (train-ai)"),
-    Page("https://www.summit-tribune.com/opinion/ridge-line.html",
-         (("X-Robots-Tag", "PerplexityBot: noai"),), "",
-         "`X-Robots-Tag: PerplexityBot: noai` (agent in neither list)", "not reserved for listed agents"),
-    Page("https://www.osteria-del-porto.it/menu/pesce-del-giorno.html", (),
-         '<META NAME="ROBOTS" CONTENT="NOAI">', "upper-case meta `ROBOTS` = `NOAI`", "reserved (all agents)"),
-    Page("https://www.alpenfibel.at/wandern/zirbenweg.html",
-         (("X-Robots-Tag", "noindex"), ("X-Robots-Tag", "noai")), "",
-         "two `X-Robots-Tag` headers (noindex, noai)", "reserved (all agents)"),
-    Page("https://blog.example-news.de/2025/01/wintergarten.html", (), "",
-         "no page-level signal (its host is allowed, its registered domain blocked via www.)",
-         "not reserved at page level"),
+    Page(
+        "https://www.stadtanzeiger-nord.de/lokales/2025/01/neujahrsempfang.html",
+        (("X-Robots-Tag", "noai"),),
+        "",
+        "header `X-Robots-Tag: noai`",
+        "reserved (all agents)",
+    ),
+    Page(
+        "https://www.copper-kitchen.com/recipes/sourdough-starter.html",
+        (("X-Robots-Tag", "GPTBot: noai"),),
+        "",
+        "agent-scoped header `X-Robots-Tag: GPTBot: noai`",
+        "reserved for GPTBot only",
+    ),
+    Page(
+        "https://www.editions-du-port.fr/catalogue/le-phare-de-brume.html",
+        (("tdm-reservation", "1"), ("tdm-policy", "https://www.editions-du-port.fr/tdm-policy.json")),
+        "",
+        "headers `tdm-reservation: 1` + `tdm-policy` (host's tdmrep.json is [])",
+        "reserved (TDM)",
+    ),
+    Page(
+        "https://www.kestrel-review.org/essays/on-slow-reading.html",
+        (("Content-Usage", "train-ai=n"),),
+        "",
+        "aipref header `Content-Usage: train-ai=n`",
+        "reserved (train-ai)",
+    ),
+    Page(
+        "https://www.cucina-nonna.it/ricette/tiramisu-della-nonna.html",
+        (),
+        '<meta name="robots" content="noai, noimageai">',
+        'meta `robots` = "noai, noimageai"',
+        "reserved (all agents)",
+    ),
+    Page(
+        "https://www.cuisine-bretonne.fr/recettes/galettes-complete.html",
+        (),
+        '<meta name="tdm-reservation" content="1">\n'
+        '<meta name="tdm-policy" content="https://www.cuisine-bretonne.fr/tdm.json">',
+        "meta `tdm-reservation` = 1 while the host's tdmrep.json reserves nothing",
+        "reserved (meta overrides the file)",
+    ),
+    Page(
+        "https://www.journal-savoyard.fr/articles/2025/01/ouverture-des-pistes.html",
+        (("tdm-reservation", "0"),),
+        "",
+        "header `tdm-reservation: 0` while the host's tdmrep.json reserves /*",
+        "not reserved (header overrides the file)",
+    ),
+    Page(
+        "https://www.bluebell-digest.com/weekly/issue-212.html",
+        (("X-Robots-Tag", "noindex"),),
+        "",
+        "decoy: `X-Robots-Tag: noindex` only",
+        "not reserved",
+    ),
+    Page(
+        "https://www.granite-labs.io/blog/release-notes-4-2.html",
+        (),
+        '<meta name="robots" content="noindex, nofollow">',
+        'decoy: meta robots "noindex, nofollow"',
+        "not reserved",
+    ),
+    Page(
+        "https://www.maple-outfitters.com/guides/layering-for-winter.html",
+        (("tdm-reservation", "0"),),
+        "",
+        "decoy: header `tdm-reservation: 0`",
+        "not reserved",
+    ),
+    Page(
+        "https://www.ironbark-press.com.au/public/photo-essay-kimberley.html",
+        (("X-Robots-Tag", "noimageai"),),
+        "",
+        "`X-Robots-Tag: noimageai` (images only)",
+        "not reserved for text (images only)",
+    ),
+    Page(
+        "https://www.harbourside-gazette.co.uk/features/tide-tables.html",
+        (("Content-Usage", "train-ai=y"),),
+        "",
+        "decoy: `Content-Usage: train-ai=y` (explicit permission)",
+        "not reserved",
+    ),
+    Page(
+        "https://www.viaggi-toscana.it/itinerari/val-d-orcia.html",
+        (("Content-Usage", "train-ai=n, foo-label=y"),),
+        "",
+        "`Content-Usage: train-ai=n, foo-label=y` (unknown label must be tolerated)",
+        "reserved (train-ai)",
+    ),
+    Page(
+        "https://www.summit-tribune.com/opinion/ridge-line.html",
+        (("X-Robots-Tag", "PerplexityBot: noai"),),
+        "",
+        "`X-Robots-Tag: PerplexityBot: noai` (agent in neither list)",
+        "not reserved for listed agents",
+    ),
+    Page(
+        "https://www.osteria-del-porto.it/menu/pesce-del-giorno.html",
+        (),
+        '<META NAME="ROBOTS" CONTENT="NOAI">',
+        "upper-case meta `ROBOTS` = `NOAI`",
+        "reserved (all agents)",
+    ),
+    Page(
+        "https://www.alpenfibel.at/wandern/zirbenweg.html",
+        (("X-Robots-Tag", "noindex"), ("X-Robots-Tag", "noai")),
+        "",
+        "two `X-Robots-Tag` headers (noindex, noai)",
+        "reserved (all agents)",
+    ),
+    Page(
+        "https://blog.example-news.de/2025/01/wintergarten.html",
+        (),
+        "",
+        "no page-level signal (its host is allowed, its registered domain blocked via www.)",
+        "not reserved at page level",
+    ),
 )
 
 # Robots.txt fetches in the WARC: host -> status. 200 bodies are the 2025-01-15 files.
@@ -528,41 +870,226 @@ SIGNAL_ONLY_HOSTS = ("www.stadtanzeiger-nord.de",)
 
 WORDS = {
     "de": (
-        ("alpen", "bach", "berg", "birken", "bunt", "eichen", "elb", "feld", "fichten", "fluss", "hasel",
-         "heide", "hirsch", "insel", "kiesel", "klee", "linden", "main", "moor", "mühlen", "nord", "ost",
-         "rhein", "see", "sonnen", "stadt", "tal", "tannen", "wald", "weiden", "wiesen", "zirbel"),
-        ("anzeiger", "apotheke", "blick", "bote", "buchhandlung", "fibel", "garten", "hof", "kontor",
-         "kueche", "kurier", "laden", "markt", "praxis", "reisen", "rundschau", "schreinerei", "stube",
-         "technik", "verlag", "werkstatt", "wissen", "zeitung", "handwerk"),
+        (
+            "alpen",
+            "bach",
+            "berg",
+            "birken",
+            "bunt",
+            "eichen",
+            "elb",
+            "feld",
+            "fichten",
+            "fluss",
+            "hasel",
+            "heide",
+            "hirsch",
+            "insel",
+            "kiesel",
+            "klee",
+            "linden",
+            "main",
+            "moor",
+            "mühlen",
+            "nord",
+            "ost",
+            "rhein",
+            "see",
+            "sonnen",
+            "stadt",
+            "tal",
+            "tannen",
+            "wald",
+            "weiden",
+            "wiesen",
+            "zirbel",
+        ),
+        (
+            "anzeiger",
+            "apotheke",
+            "blick",
+            "bote",
+            "buchhandlung",
+            "fibel",
+            "garten",
+            "hof",
+            "kontor",
+            "kueche",
+            "kurier",
+            "laden",
+            "markt",
+            "praxis",
+            "reisen",
+            "rundschau",
+            "schreinerei",
+            "stube",
+            "technik",
+            "verlag",
+            "werkstatt",
+            "wissen",
+            "zeitung",
+            "handwerk",
+        ),
     ),
     "fr": (
-        ("atelier", "cave", "cuisine", "echo", "fromagerie", "gazette", "jardin", "journal", "librairie",
-         "maison", "voyages", "boulangerie", "cahiers", "chronique", "epicerie", "lettres", "revue",
-         "velo", "theatre", "marche"),
-        ("alpin", "bretonne", "cevenol", "des-vignes", "du-lac", "du-marais", "du-nord", "du-port",
-         "lumiere", "lyonnais", "normand", "provence", "savoyard", "soleil", "des-tilleuls",
-         "de-la-loire", "du-jura", "des-collines", "d-azur", "des-halles"),
+        (
+            "atelier",
+            "cave",
+            "cuisine",
+            "echo",
+            "fromagerie",
+            "gazette",
+            "jardin",
+            "journal",
+            "librairie",
+            "maison",
+            "voyages",
+            "boulangerie",
+            "cahiers",
+            "chronique",
+            "epicerie",
+            "lettres",
+            "revue",
+            "velo",
+            "theatre",
+            "marche",
+        ),
+        (
+            "alpin",
+            "bretonne",
+            "cevenol",
+            "des-vignes",
+            "du-lac",
+            "du-marais",
+            "du-nord",
+            "du-port",
+            "lumiere",
+            "lyonnais",
+            "normand",
+            "provence",
+            "savoyard",
+            "soleil",
+            "des-tilleuls",
+            "de-la-loire",
+            "du-jura",
+            "des-collines",
+            "d-azur",
+            "des-halles",
+        ),
     ),
     "it": (
-        ("bici", "bottega", "cantina", "casa", "cucina", "gazzetta", "giornale", "libreria", "officina",
-         "osteria", "sartoria", "viaggi", "cronaca", "forno", "orto", "rivista", "teatro", "vetreria"),
-        ("alpina", "del-borgo", "del-lago", "del-porto", "del-sole", "della-valle", "ligure", "lombarda",
-         "nonna", "sarda", "toscana", "veneta", "emiliana", "dei-colli", "del-mare", "friulana"),
+        (
+            "bici",
+            "bottega",
+            "cantina",
+            "casa",
+            "cucina",
+            "gazzetta",
+            "giornale",
+            "libreria",
+            "officina",
+            "osteria",
+            "sartoria",
+            "viaggi",
+            "cronaca",
+            "forno",
+            "orto",
+            "rivista",
+            "teatro",
+            "vetreria",
+        ),
+        (
+            "alpina",
+            "del-borgo",
+            "del-lago",
+            "del-porto",
+            "del-sole",
+            "della-valle",
+            "ligure",
+            "lombarda",
+            "nonna",
+            "sarda",
+            "toscana",
+            "veneta",
+            "emiliana",
+            "dei-colli",
+            "del-mare",
+            "friulana",
+        ),
     ),
     "en": (
-        ("bluebell", "copper", "coastal", "granite", "harbour", "ironbark", "kestrel", "lakeside", "maple",
-         "meadow", "northwind", "oakridge", "pioneer", "riverside", "silver", "summit", "wattle", "heron",
-         "juniper", "larch", "marlow", "saltmarsh", "thistle", "willow", "cobalt", "driftwood"),
-        ("academy", "analytics", "digest", "forum", "garage", "gazette", "health", "journal", "kitchen",
-         "labs", "outfitters", "press", "review", "supply", "times", "travel", "tribune", "works",
-         "almanac", "bikes", "clinic", "dispatch", "studio", "ledger"),
+        (
+            "bluebell",
+            "copper",
+            "coastal",
+            "granite",
+            "harbour",
+            "ironbark",
+            "kestrel",
+            "lakeside",
+            "maple",
+            "meadow",
+            "northwind",
+            "oakridge",
+            "pioneer",
+            "riverside",
+            "silver",
+            "summit",
+            "wattle",
+            "heron",
+            "juniper",
+            "larch",
+            "marlow",
+            "saltmarsh",
+            "thistle",
+            "willow",
+            "cobalt",
+            "driftwood",
+        ),
+        (
+            "academy",
+            "analytics",
+            "digest",
+            "forum",
+            "garage",
+            "gazette",
+            "health",
+            "journal",
+            "kitchen",
+            "labs",
+            "outfitters",
+            "press",
+            "review",
+            "supply",
+            "times",
+            "travel",
+            "tribune",
+            "works",
+            "almanac",
+            "bikes",
+            "clinic",
+            "dispatch",
+            "studio",
+            "ledger",
+        ),
     ),
 }
 # (suffix, language, weight)
 SUFFIXES = (
-    ("com", "en", 40), ("org", "en", 12), ("net", "en", 6), ("io", "en", 4), ("co.uk", "en", 14),
-    ("com.au", "en", 9), ("de", "de", 36), ("at", "de", 6), ("ch", "de", 7), ("ch", "fr", 4),
-    ("ch", "it", 3), ("fr", "fr", 26), ("be", "fr", 4), ("it", "it", 20),
+    ("com", "en", 40),
+    ("org", "en", 12),
+    ("net", "en", 6),
+    ("io", "en", 4),
+    ("co.uk", "en", 14),
+    ("com.au", "en", 9),
+    ("de", "de", 36),
+    ("at", "de", 6),
+    ("ch", "de", 7),
+    ("ch", "fr", 4),
+    ("ch", "it", 3),
+    ("fr", "fr", 26),
+    ("be", "fr", 4),
+    ("it", "it", 20),
 )
 SUBDOMAINS = ("blog", "shop", "news", "forum", "docs", "m", "jobs", "support", "magazin", "presse")
 
@@ -710,8 +1237,11 @@ def warc_records(robots_new: dict[str, bytes | None], seed: int) -> list[tuple[s
         minute += 3
         if status == 200:
             body = robots_new[host] or b""
-            ctype = "text/html; charset=utf-8" if body.lstrip().startswith(b"<!DOCTYPE") else (
-                "text/plain; charset=iso-8859-1" if host == "www.librairie-du-marais.fr" else "text/plain")
+            ctype = (
+                "text/html; charset=utf-8"
+                if body.lstrip().startswith(b"<!DOCTYPE")
+                else ("text/plain; charset=iso-8859-1" if host == "www.librairie-du-marais.fr" else "text/plain")
+            )
             headers = [("Content-Type", ctype)]
             reason = "200 OK"
         elif status == 404:
@@ -723,15 +1253,28 @@ def warc_records(robots_new: dict[str, bytes | None], seed: int) -> list[tuple[s
             headers = [("Content-Type", "text/html"), ("Retry-After", "3600")]
             reason = "503 Service Unavailable"
         headers = [("Server", "nginx"), *headers, ("Content-Length", str(len(body))), ("Connection", "close")]
-        records.append((uri, date, StatusAndHeaders(reason, headers, protocol="HTTP/1.1"), body,
-                        record_id("response", uri, date)))
+        records.append(
+            (uri, date, StatusAndHeaders(reason, headers, protocol="HTTP/1.1"), body, record_id("response", uri, date))
+        )
     for i, page in enumerate(PAGES):
         date = f"2025-01-{16 + i // 6:02d}T{10 + i % 6:02d}:{(i * 13) % 60:02d}:{(i * 29) % 60:02d}Z"
         body = html_page(page.url, page.meta, seed)
-        headers = [("Server", "Apache"), ("Content-Type", "text/html; charset=utf-8"), *page.headers,
-                   ("Content-Length", str(len(body))), ("Connection", "close")]
-        records.append((page.url, date, StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"), body,
-                        record_id("response", page.url, date)))
+        headers = [
+            ("Server", "Apache"),
+            ("Content-Type", "text/html; charset=utf-8"),
+            *page.headers,
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+        records.append(
+            (
+                page.url,
+                date,
+                StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                body,
+                record_id("response", page.url, date),
+            )
+        )
     return records
 
 
@@ -739,12 +1282,15 @@ def build_warc(robots_new: dict[str, bytes | None], seed: int, filename: str) ->
     """The gzipped WARC bytes and the offset where each record starts (last entry: end of file)."""
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True)
-    info = writer.create_warcinfo_record(filename, {
-        "software": "apertus-compliance scripts/make_sample_signals.py",
-        "format": "WARC File Format 1.1",
-        "description": "Sample robots.txt fetches and pages with page-level opt-out signals (synthetic)",
-        "isPartOf": "apertus-compliance sample signals",
-    })
+    info = writer.create_warcinfo_record(
+        filename,
+        {
+            "software": "apertus-compliance scripts/make_sample_signals.py",
+            "format": "WARC File Format 1.1",
+            "description": "Sample robots.txt fetches and pages with page-level opt-out signals (synthetic)",
+            "isPartOf": "apertus-compliance sample signals",
+        },
+    )
     info.rec_headers.replace_header("WARC-Date", "2025-01-14T08:00:00Z")
     info.rec_headers.replace_header("WARC-Record-ID", record_id("warcinfo", filename))
     offsets = [0]
@@ -752,7 +1298,11 @@ def build_warc(robots_new: dict[str, bytes | None], seed: int, filename: str) ->
     offsets.append(out.tell())
     for uri, date, http_headers, body, rid in warc_records(robots_new, seed):
         record = writer.create_warc_record(
-            uri, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
+            uri,
+            "response",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http_headers,
             warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": rid},
         )
         writer.write_record(record)
@@ -764,10 +1314,12 @@ def write_parquet(path: Path, rows: list[tuple[str, str]]) -> None:
     import pyarrow as pa  # a project dependency; only needed for this one file
     import pyarrow.parquet as pq
 
-    table = pa.table({
-        "domain": pa.array([d for d, _ in rows], type=pa.string()),
-        "content": pa.array([c for _, c in rows], type=pa.string()),
-    })
+    table = pa.table(
+        {
+            "domain": pa.array([d for d, _ in rows], type=pa.string()),
+            "content": pa.array([c for _, c in rows], type=pa.string()),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
 
@@ -846,9 +1398,17 @@ def generate(out: Path, seed: int) -> dict[str, int]:
 def parquet_selection(seed: int, hosts: list[str], robots: dict[str, Robots]) -> list[tuple[str, str]]:
     """About 20 hosts' 2025-01-15 files that are valid UTF-8 and small: some cases, some filler."""
     chosen = {
-        "example-verlag.de", "www.example-news.de", "www.rheinbote.de", "www.copper-kitchen.com",
-        "www.sonnenstube.ch", "www.kestrel-review.org", "www.atelier-lumiere.fr", "www.gazzetta-del-borgo.it",
-        "www.cave-des-vignes.fr", "www.ironbark-press.com.au", "www.maple-outfitters.com",
+        "example-verlag.de",
+        "www.example-news.de",
+        "www.rheinbote.de",
+        "www.copper-kitchen.com",
+        "www.sonnenstube.ch",
+        "www.kestrel-review.org",
+        "www.atelier-lumiere.fr",
+        "www.gazzetta-del-borgo.it",
+        "www.cave-des-vignes.fr",
+        "www.ironbark-press.com.au",
+        "www.maple-outfitters.com",
         "www.kiesel-werkstatt.de",
     }
     rng = random.Random(f"{seed}:parquet")
@@ -870,8 +1430,7 @@ def statistics(hosts: list[str], robots: dict[str, Robots]) -> dict[str, int]:
         blocking = [h for h in present if getattr(robots[h], blocks_attr)]
         stats[f"files_{label}"] = len(present)
         stats[f"blocking_{label}"] = len(blocking)
-        stats[f"gptbot_{label}"] = sum(
-            1 for h in present if {"GPTBot", "*"} & set(getattr(robots[h], blocks_attr)))
+        stats[f"gptbot_{label}"] = sum(1 for h in present if {"GPTBot", "*"} & set(getattr(robots[h], blocks_attr)))
         stats[f"ccbot_{label}"] = sum(1 for h in present if {"CCBot", "*"} & set(getattr(robots[h], blocks_attr)))
     stats["changed"] = sum(1 for h in hosts if robots[h].old != robots[h].new)
     stats["added_block"] = sum(1 for h in hosts if robots[h].blocks_new and not robots[h].blocks_old)
@@ -882,8 +1441,14 @@ def statistics(hosts: list[str], robots: dict[str, Robots]) -> dict[str, int]:
     return stats
 
 
-def readme(seed: int, hosts: list[str], robots: dict[str, Robots], cases: dict[str, Case],
-           tdm: dict[str, tuple[str, str]], stats: dict[str, int]) -> str:
+def readme(
+    seed: int,
+    hosts: list[str],
+    robots: dict[str, Robots],
+    cases: dict[str, Case],
+    tdm: dict[str, tuple[str, str]],
+    stats: dict[str, int],
+) -> str:
     pct = lambda n, d: f"{100 * n / d:.1f}%"  # noqa: E731
     lines = [
         "# Sample opt-out signals",
@@ -918,7 +1483,7 @@ def readme(seed: int, hosts: list[str], robots: dict[str, Robots], cases: dict[s
         "",
         "## Proportions",
         "",
-        "\"Blocking\" below means a group for an agent of `apertus-2025-01` (or `*`) disallows `/`; path-only",
+        '"Blocking" below means a group for an agent of `apertus-2025-01` (or `*`) disallows `/`; path-only',
         "rules (`/private/`, `/*.pdf$`) are not counted.",
         "",
         "| | " + OLD + " | " + NEW + " |",
@@ -965,10 +1530,16 @@ def readme(seed: int, hosts: list[str], robots: dict[str, Robots], cases: dict[s
     ]
     for host in sorted(WARC_ROBOTS):
         status = WARC_ROBOTS[host]
-        what = {200: f"robots.txt fetch, 200 (body = robots/{NEW}/{host}.txt)",
-                404: "robots.txt fetch, 404", 503: "robots.txt fetch, 503 with Retry-After"}[status]
-        expect = {200: "as the robots.txt table", 404: "no robots.txt: permissive",
-                  503: "unreachable: permissive for Apertus (RFC 9309 would assume complete disallow)"}[status]
+        what = {
+            200: f"robots.txt fetch, 200 (body = robots/{NEW}/{host}.txt)",
+            404: "robots.txt fetch, 404",
+            503: "robots.txt fetch, 503 with Retry-After",
+        }[status]
+        expect = {
+            200: "as the robots.txt table",
+            404: "no robots.txt: permissive",
+            503: "unreachable: permissive for Apertus (RFC 9309 would assume complete disallow)",
+        }[status]
         lines.append(f"| `https://{host}/robots.txt` | {what} | {expect} |")
     for page in PAGES:
         lines.append(f"| `{page.url}` | {md_escape(page.tests)} | {md_escape(page.expect)} |")

@@ -59,20 +59,51 @@ MANAGED = SOURCES + ("planted_pii.json", "README.md")
 """What this script owns under --out; these paths are removed and rewritten on every run."""
 
 S, F64 = pa.string(), pa.float64()
-_WEB = [("text", S), ("id", S), ("dump", S), ("url", S), ("date", S), ("file_path", S), ("language", S),
-        ("language_score", F64)]
+_WEB = [
+    ("text", S),
+    ("id", S),
+    ("dump", S),
+    ("url", S),
+    ("date", S),
+    ("file_path", S),
+    ("language", S),
+    ("language_score", F64),
+]
 SCHEMAS = {
     "fineweb2-hq": pa.schema(_WEB),
     "dclm-edu": pa.schema(_WEB + [("token_count", pa.int64())]),
-    "starcoder": pa.schema([("content", S), ("id", S), ("max_stars_repo_name", S), ("max_stars_repo_path", S),
-                            ("lang", S)]),
+    "starcoder": pa.schema(
+        [("content", S), ("id", S), ("max_stars_repo_name", S), ("max_stars_repo_path", S), ("lang", S)]
+    ),
     "finemath": pa.schema([("text", S), ("id", S), ("url", S), ("date", S), ("language", S)]),
     "wikipedia": pa.schema([("text", S), ("id", S), ("url", S), ("title", S), ("language", S)]),
     "parallel": pa.schema([("text", S), ("id", S), ("url", S), ("language", S)]),
 }
-DUMPS = tuple(f"CC-MAIN-{d}" for d in (
-    "2013-20", "2013-48", "2014-10", "2014-42", "2015-22", "2016-07", "2016-44", "2017-13", "2018-09", "2018-47",
-    "2019-13", "2019-35", "2020-29", "2021-17", "2022-05", "2022-40", "2023-14", "2023-50", "2024-10", "2024-33"))
+DUMPS = tuple(
+    f"CC-MAIN-{d}"
+    for d in (
+        "2013-20",
+        "2013-48",
+        "2014-10",
+        "2014-42",
+        "2015-22",
+        "2016-07",
+        "2016-44",
+        "2017-13",
+        "2018-09",
+        "2018-47",
+        "2019-13",
+        "2019-35",
+        "2020-29",
+        "2021-17",
+        "2022-05",
+        "2022-40",
+        "2023-14",
+        "2023-50",
+        "2024-10",
+        "2024-33",
+    )
+)
 OLD_DUMP, NEW_DUMP = "CC-MAIN-2014-10", "CC-MAIN-2023-50"
 
 # --------------------------------------------------------------------------------------------
@@ -87,12 +118,16 @@ class Bank:
 
 
 def bank(sentences: str, topics: str, places: str) -> Bank:
-    return Bank(tuple(s.strip() for s in sentences.strip().splitlines()),
-                tuple(t.strip() for t in topics.split(",")), tuple(p.strip() for p in places.split(",")))
+    return Bank(
+        tuple(s.strip() for s in sentences.strip().splitlines()),
+        tuple(t.strip() for t in topics.split(",")),
+        tuple(p.strip() for p in places.split(",")),
+    )
 
 
 BANKS = {
-    "deu": bank("""
+    "deu": bank(
+        """
         Im Jahr {year} hat die Gemeinde {place} ein neues Konzept zum Thema {topic} vorgestellt.
         Nach Angaben der Verwaltung nahmen rund {n} Personen an der Informationsveranstaltung teil.
         Viele Anwohnerinnen und Anwohner begrüßen die Pläne, andere äußern deutliche Kritik.
@@ -109,8 +144,10 @@ BANKS = {
         Auch die Schulen in {place} sollen stärker einbezogen werden.""",
         "Energiewende, Stadtentwicklung, Kinderbetreuung, Wohnungsbau, Radverkehr, Denkmalschutz, "
         "Wasserversorgung, Digitalisierung, Tourismus, Landwirtschaft",
-        "Freiburg, Winterthur, Bregenz, Lüneburg, Kempten, Aarau, Villach, Bamberg, Chur, Göttingen"),
-    "fra": bank("""
+        "Freiburg, Winterthur, Bregenz, Lüneburg, Kempten, Aarau, Villach, Bamberg, Chur, Göttingen",
+    ),
+    "fra": bank(
+        """
         En {year}, la commune de {place} a présenté un nouveau projet sur le thème « {topic} ».
         Selon la mairie, près de {n} personnes ont assisté à la réunion publique.
         Plusieurs habitants saluent l'initiative, tandis que d'autres restent sceptiques.
@@ -127,8 +164,10 @@ BANKS = {
         Les écoles de {place} seront également associées à la démarche.""",
         "mobilité douce, logement, patrimoine, transition énergétique, circuits courts, petite enfance, "
         "tourisme, eau potable, numérique, agriculture",
-        "Annecy, Lausanne, Quimper, Colmar, Namur, Sion, Besançon, Arles, Fribourg, Chambéry"),
-    "ita": bank("""
+        "Annecy, Lausanne, Quimper, Colmar, Namur, Sion, Besançon, Arles, Fribourg, Chambéry",
+    ),
+    "ita": bank(
+        """
         Nel {year} il comune di {place} ha presentato un nuovo progetto sul tema «{topic}».
         Secondo l'amministrazione, circa {n} persone hanno partecipato all'incontro pubblico.
         Molti cittadini accolgono con favore l'iniziativa, altri invece restano scettici.
@@ -145,8 +184,10 @@ BANKS = {
         Anche le scuole di {place} saranno coinvolte nel progetto.""",
         "mobilità sostenibile, edilizia abitativa, tutela del paesaggio, energia rinnovabile, turismo lento, "
         "prodotti locali, servizi per l'infanzia, acqua pubblica, digitalizzazione, agricoltura di montagna",
-        "Bergamo, Lugano, Trento, Udine, Bellinzona, Mantova, Lecce, Aosta, Perugia, Como"),
-    "spa": bank("""
+        "Bergamo, Lugano, Trento, Udine, Bellinzona, Mantova, Lecce, Aosta, Perugia, Como",
+    ),
+    "spa": bank(
+        """
         En {year}, el ayuntamiento de {place} presentó un nuevo proyecto sobre el tema «{topic}».
         Según el consistorio, unas {n} personas asistieron a la reunión informativa.
         Muchos vecinos celebran la iniciativa, aunque otros se muestran escépticos.
@@ -157,8 +198,10 @@ BANKS = {
         La asociación trabaja en este tema desde hace {n} años.
         El acto tendrá lugar en el salón de plenos y la entrada es libre.""",
         "movilidad, vivienda, patrimonio, energías renovables, turismo, agricultura",
-        "Zaragoza, Salamanca, Girona, Cádiz, Oviedo, Valencia"),
-    "por": bank("""
+        "Zaragoza, Salamanca, Girona, Cádiz, Oviedo, Valencia",
+    ),
+    "por": bank(
+        """
         Em {year}, a câmara municipal de {place} apresentou um novo projeto sobre o tema «{topic}».
         Segundo a autarquia, cerca de {n} pessoas participaram na sessão pública.
         Muitos moradores aplaudem a iniciativa, mas outros mantêm-se céticos.
@@ -169,8 +212,10 @@ BANKS = {
         A associação dedica-se a este tema há {n} anos.
         O evento decorre no salão nobre e a entrada é gratuita.""",
         "mobilidade, habitação, património, energia solar, turismo, agricultura",
-        "Braga, Coimbra, Évora, Aveiro, Faro, Porto"),
-    "nld": bank("""
+        "Braga, Coimbra, Évora, Aveiro, Faro, Porto",
+    ),
+    "nld": bank(
+        """
         In {year} presenteerde de gemeente {place} een nieuw plan rond het thema {topic}.
         Volgens de gemeente kwamen ongeveer {n} mensen naar de informatieavond.
         Veel bewoners zijn positief, maar er is ook kritiek.
@@ -181,8 +226,10 @@ BANKS = {
         De vereniging zet zich al {n} jaar in voor dit thema.
         De bijeenkomst vindt plaats in het oude raadhuis; de toegang is gratis.""",
         "fietsverkeer, woningbouw, erfgoed, energietransitie, toerisme, landbouw",
-        "Utrecht, Gent, Leiden, Zwolle, Brugge, Groningen"),
-    "pol": bank("""
+        "Utrecht, Gent, Leiden, Zwolle, Brugge, Groningen",
+    ),
+    "pol": bank(
+        """
         W {year} roku gmina {place} przedstawiła nowy projekt dotyczący tematu „{topic}”.
         Według urzędu w spotkaniu wzięło udział około {n} osób.
         Wielu mieszkańców popiera inicjatywę, inni pozostają sceptyczni.
@@ -193,8 +240,10 @@ BANKS = {
         Stowarzyszenie zajmuje się tym tematem od {n} lat.
         Wydarzenie odbędzie się w sali ratusza, wstęp jest wolny.""",
         "transport publiczny, mieszkalnictwo, ochrona zabytków, odnawialne źródła energii, turystyka, rolnictwo",
-        "Toruń, Lublin, Opole, Gdańsk, Rzeszów, Kraków"),
-    "rus": bank("""
+        "Toruń, Lublin, Opole, Gdańsk, Rzeszów, Kraków",
+    ),
+    "rus": bank(
+        """
         В {year} году администрация города {place} представила новый проект по теме «{topic}».
         По данным администрации, на встрече присутствовали около {n} человек.
         Многие жители поддерживают инициативу, но есть и критики.
@@ -205,8 +254,10 @@ BANKS = {
         Общественная организация занимается этой темой уже много лет.
         Мероприятие пройдёт в здании старой ратуши, вход свободный.""",
         "общественный транспорт, жильё, охрана памятников, энергосбережение, туризм, сельское хозяйство",
-        "Казань, Самара, Томск, Калуга, Псков, Пермь"),
-    "eng": bank("""
+        "Казань, Самара, Томск, Калуга, Псков, Пермь",
+    ),
+    "eng": bank(
+        """
         In this lesson, students learn how {topic} works and why it matters.
         The idea of {topic} was first described in detail around {year}.
         A simple experiment can help illustrate the main idea.
@@ -224,8 +275,10 @@ BANKS = {
         "photosynthesis, the water cycle, plate tectonics, compound interest, the French Revolution, "
         "electric circuits, natural selection, fractions, climate zones, the immune system, supply and demand, "
         "the Roman Republic",
-        "Edinburgh, Toronto, Melbourne, Leeds, Boston, Auckland, Dublin, Cardiff"),
-    "roh": bank("""
+        "Edinburgh, Toronto, Melbourne, Leeds, Boston, Auckland, Dublin, Cardiff",
+    ),
+    "roh": bank(
+        """
         {place} è ina vischnanca en il chantun Grischun.
         L'onn {year} han ins preschentà in nov project davart il tema {topic}.
         La vischnanca dumbra var {n} abitants.
@@ -234,12 +287,27 @@ BANKS = {
         Il turissem è impurtant per l'economia locala.
         La baselgia dal vitg è vegnida renovada l'onn {year}.""",
         "turissem, agricultura, scola, lavur, cultura",
-        "Scuol, Sedrun, Samedan, Zernez, Ilanz, Savognin, Trun, Lumbrein"),
+        "Scuol, Sedrun, Samedan, Zernez, Ilanz, Savognin, Trun, Lumbrein",
+    ),
 }
-FINEWEB_LANGS = {"deu_Latn": 28, "fra_Latn": 22, "ita_Latn": 18, "spa_Latn": 10, "por_Latn": 7, "nld_Latn": 6,
-                 "pol_Latn": 5, "rus_Cyrl": 4}
-TLD_LANGS = {"de": {"deu_Latn": 1}, "at": {"deu_Latn": 1}, "ch": {"deu_Latn": 6, "fra_Latn": 3, "ita_Latn": 2},
-             "fr": {"fra_Latn": 1}, "be": {"fra_Latn": 3, "nld_Latn": 2}, "it": {"ita_Latn": 1}}
+FINEWEB_LANGS = {
+    "deu_Latn": 28,
+    "fra_Latn": 22,
+    "ita_Latn": 18,
+    "spa_Latn": 10,
+    "por_Latn": 7,
+    "nld_Latn": 6,
+    "pol_Latn": 5,
+    "rus_Cyrl": 4,
+}
+TLD_LANGS = {
+    "de": {"deu_Latn": 1},
+    "at": {"deu_Latn": 1},
+    "ch": {"deu_Latn": 6, "fra_Latn": 3, "ita_Latn": 2},
+    "fr": {"fra_Latn": 1},
+    "be": {"fra_Latn": 3, "nld_Latn": 2},
+    "it": {"ita_Latn": 1},
+}
 
 # Carrier sentences for planted items ({v}: the value, {d}: a date); other languages get "Label: value".
 CARRIERS = {
@@ -250,7 +318,8 @@ CARRIERS = {
         "ip": "Der Server des Vereins ist unter der Adresse {v} erreichbar (Stand {d}).",
         "isbn": "Das Begleitbuch ist im Buchhandel erhältlich (ISBN {v}).",
         "doi": "Die zugrunde liegende Studie ist online abrufbar (DOI: {v}).",
-        "version": "Die Vereinssoftware wurde am {d} auf Version {v} aktualisiert."},
+        "version": "Die Vereinssoftware wurde am {d} auf Version {v} aktualisiert.",
+    },
     "fra": {
         "email": "Pour toute question, écrivez à {v} ou passez au secrétariat.",
         "phone": "Les inscriptions se font par téléphone au {v}.",
@@ -258,7 +327,8 @@ CARRIERS = {
         "ip": "Le serveur de l'association est joignable à l'adresse {v} depuis le {d}.",
         "isbn": "Le livre qui accompagne l'exposition est disponible en librairie (ISBN {v}).",
         "doi": "L'étude complète est disponible en ligne (DOI : {v}).",
-        "version": "Le logiciel de gestion est passé à la version {v} le {d}."},
+        "version": "Le logiciel de gestion est passé à la version {v} le {d}.",
+    },
     "ita": {
         "email": "Per informazioni scrivere a {v} oppure rivolgersi alla segreteria.",
         "phone": "Le iscrizioni si raccolgono al numero {v}.",
@@ -266,7 +336,8 @@ CARRIERS = {
         "ip": "Il server dell'associazione è raggiungibile all'indirizzo {v} dal {d}.",
         "isbn": "Il volume che accompagna la mostra è disponibile in libreria (ISBN {v}).",
         "doi": "Lo studio completo è consultabile online (DOI: {v}).",
-        "version": "Il gestionale è stato aggiornato alla versione {v} il {d}."},
+        "version": "Il gestionale è stato aggiornato alla versione {v} il {d}.",
+    },
     "eng": {
         "email": "If you have questions about this lesson, contact the author at {v}.",
         "phone": "To book a class visit, call {v} during school hours.",
@@ -274,20 +345,41 @@ CARRIERS = {
         "ip": "The classroom data logger is reachable at {v} since {d}.",
         "isbn": "This unit follows chapter 4 of the course textbook (ISBN {v}).",
         "doi": "The original study is available online (doi: {v}).",
-        "version": "The simulation used in this lesson was updated to version {v} on {d}."},
+        "version": "The simulation used in this lesson was updated to version {v} on {d}.",
+    },
 }
-LABELS = {"email": "E-mail", "phone": "Tel.", "iban": "IBAN", "ip": "IP", "isbn": "ISBN", "doi": "DOI", "version": "Version"}
+LABELS = {
+    "email": "E-mail",
+    "phone": "Tel.",
+    "iban": "IBAN",
+    "ip": "IP",
+    "isbn": "ISBN",
+    "doi": "DOI",
+    "version": "Version",
+}
 DATE_FORMATS = {"deu": "%d.%m.%Y", "fra": "%d/%m/%Y", "ita": "%d/%m/%Y", "eng": "%Y-%m-%d"}
-KIND_GROUP = {"email": "email", "phone": "phone", "iban": "iban", "false-positive-bad-iban": "iban",
-              "ipv4-public": "ip", "ipv4-private": "ip", "ipv6": "ip", "false-positive-isbn": "isbn",
-              "false-positive-doi": "doi", "false-positive-version": "version"}
+KIND_GROUP = {
+    "email": "email",
+    "phone": "phone",
+    "iban": "iban",
+    "false-positive-bad-iban": "iban",
+    "ipv4-public": "ip",
+    "ipv4-private": "ip",
+    "ipv6": "ip",
+    "false-positive-isbn": "isbn",
+    "false-positive-doi": "doi",
+    "false-positive-version": "version",
+}
 PEOPLE = {  # mail domain, first.last names
     "deu": ("beispiel.de", "anna.muster hans.meier lena.schmid jonas.keller"),
     "fra": ("exemple.fr", "jean.dupont claire.martin luc.bernard"),
     "ita": ("esempio.it", "mario.rossi giulia.bianchi luca.ferrari"),
-    "spa": ("ejemplo.es", "lucia.garcia pablo.lopez"), "por": ("exemplo.pt", "joao.silva ana.santos"),
-    "nld": ("voorbeeld.nl", "jan.devries eva.jansen"), "pol": ("przyklad.pl", "anna.kowalska piotr.nowak"),
-    "rus": ("example.ru", "ivan.petrov olga.ivanova"), "eng": ("example.com", "john.smith emily.jones sam.taylor"),
+    "spa": ("ejemplo.es", "lucia.garcia pablo.lopez"),
+    "por": ("exemplo.pt", "joao.silva ana.santos"),
+    "nld": ("voorbeeld.nl", "jan.devries eva.jansen"),
+    "pol": ("przyklad.pl", "anna.kowalska piotr.nowak"),
+    "rus": ("example.ru", "ivan.petrov olga.ivanova"),
+    "eng": ("example.com", "john.smith emily.jones sam.taylor"),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -298,8 +390,13 @@ def digits(rng: random.Random, k: int) -> str:
     return "".join(str(rng.randint(0, 9)) for _ in range(k))
 
 
-IBAN_EXAMPLES = {"DE": "DE89370400440532013000", "CH": "CH9300762011623852957", "FR": "FR1420041010050500013M02606",
-                 "IT": "IT60X0542811101000000123456", "GB": "GB29NWBK60161331926819"}
+IBAN_EXAMPLES = {
+    "DE": "DE89370400440532013000",
+    "CH": "CH9300762011623852957",
+    "FR": "FR1420041010050500013M02606",
+    "IT": "IT60X0542811101000000123456",
+    "GB": "GB29NWBK60161331926819",
+}
 IBAN_STYLES = ("compact", "groups-of-4", "lower-groups-of-4", "lower-compact", "mixed-case", "irregular")
 
 
@@ -329,10 +426,15 @@ def random_bban(rng: random.Random, country: str) -> str:
 
 
 def format_iban(compact: str, style: str) -> str:
-    grouped = " ".join(compact[i:i + 4] for i in range(0, len(compact), 4))
-    return {"compact": compact, "groups-of-4": grouped, "lower-groups-of-4": grouped.lower(),
-            "lower-compact": compact.lower(), "mixed-case": grouped[0] + grouped[1:].lower(),
-            "irregular": f"{compact[:4]} {compact[4:12]} {compact[12:]}"}[style]
+    grouped = " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    return {
+        "compact": compact,
+        "groups-of-4": grouped,
+        "lower-groups-of-4": grouped.lower(),
+        "lower-compact": compact.lower(),
+        "mixed-case": grouped[0] + grouped[1:].lower(),
+        "irregular": f"{compact[:4]} {compact[4:12]} {compact[12:]}",
+    }[style]
 
 
 def make_isbn(rng: random.Random, lang: str) -> str:
@@ -346,25 +448,33 @@ def make_isbn(rng: random.Random, lang: str) -> str:
 
 
 def make_doi(rng: random.Random) -> str:
-    return rng.choice((
-        f"10.1000/{rng.randint(100, 999)}", f"10.1038/nphys{rng.randint(1000, 2999)}",
-        f"10.1016/j.cell.{rng.randint(2005, 2023)}.{rng.randint(1, 12):02d}.{rng.randint(1, 60):03d}",
-        f"10.5281/zenodo.{rng.randint(1000000, 9999999)}",
-        f"10.1007/s{rng.randint(10000, 99999)}-0{rng.randint(10, 23)}-{rng.randint(1000, 9999)}-{rng.randint(0, 9)}"))
+    return rng.choice(
+        (
+            f"10.1000/{rng.randint(100, 999)}",
+            f"10.1038/nphys{rng.randint(1000, 2999)}",
+            f"10.1016/j.cell.{rng.randint(2005, 2023)}.{rng.randint(1, 12):02d}.{rng.randint(1, 60):03d}",
+            f"10.5281/zenodo.{rng.randint(1000000, 9999999)}",
+            f"10.1007/s{rng.randint(10000, 99999)}-0{rng.randint(10, 23)}-{rng.randint(1000, 9999)}-{rng.randint(0, 9)}",
+        )
+    )
 
 
 def make_version(rng: random.Random) -> str:
-    return rng.choice((f"v{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 30)}",
-                       f"{rng.randint(2, 3)}.{rng.randint(6, 12)}.{rng.randint(0, 15)}",
-                       f"10.0.{rng.randint(19041, 19045)}.{rng.randint(1000, 4000)}"))
+    return rng.choice(
+        (
+            f"v{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 30)}",
+            f"{rng.randint(2, 3)}.{rng.randint(6, 12)}.{rng.randint(0, 15)}",
+            f"10.0.{rng.randint(19041, 19045)}.{rng.randint(1000, 4000)}",
+        )
+    )
 
 
 def make_ipv6(rng: random.Random, form: str) -> str:
     def h() -> str:
-        return f"{rng.randint(1, 0xffff):x}"
+        return f"{rng.randint(1, 0xFFFF):x}"
 
     if form == "full":
-        return "2001:0db8:" + ":".join(f"{rng.randint(0, 0xffff):04x}" for _ in range(6))
+        return "2001:0db8:" + ":".join(f"{rng.randint(0, 0xFFFF):04x}" for _ in range(6))
     if form == "documentation":
         return f"2001:db8::{rng.choice(('1', '42', 'cafe', h()))}"
     if form == "link-local":
@@ -372,8 +482,15 @@ def make_ipv6(rng: random.Random, form: str) -> str:
     return f"2a02:{h()}:{h()}::{h()}"
 
 
-PHONE_PATTERNS = ("+41 44 ### ## ##", "0## ### ## ##", "+49 30 #######", "+33 1 ## ## ## ##", "01 ## ## ## ##",
-                  "+39 06 #### ####", "+44 20 #### ####")
+PHONE_PATTERNS = (
+    "+41 44 ### ## ##",
+    "0## ### ## ##",
+    "+49 30 #######",
+    "+33 1 ## ## ## ##",
+    "01 ## ## ## ##",
+    "+39 06 #### ####",
+    "+44 20 #### ####",
+)
 PUBLIC_FIRST_OCTETS = (5, 31, 46, 62, 81, 85, 91, 145, 178, 185, 195, 212, 213)
 
 
@@ -398,16 +515,29 @@ class Planter:
             domain, names = PEOPLE[lang]
             name = rng.choice(names.split())
             first, last = name.split(".")
-            return rng.choice((f"{name}@{domain}", f"{first[0]}.{last}@{domain}", f"{first}+newsletter@{domain}",
-                               f"{first.title()}.{last.title()}@mail.{domain}"))
+            return rng.choice(
+                (
+                    f"{name}@{domain}",
+                    f"{first[0]}.{last}@{domain}",
+                    f"{first}+newsletter@{domain}",
+                    f"{first.title()}.{last.title()}@mail.{domain}",
+                )
+            )
         if kind == "phone":
             return "".join(str(rng.randint(0, 9)) if c == "#" else c for c in rng.choice(PHONE_PATTERNS))
         if kind == "ipv4-public":
-            return f"{rng.choice(PUBLIC_FIRST_OCTETS)}.{rng.randint(1, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            return (
+                f"{rng.choice(PUBLIC_FIRST_OCTETS)}.{rng.randint(1, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            )
         if kind == "ipv4-private":
-            return rng.choice((f"192.168.{rng.randint(0, 2)}.{rng.randint(2, 254)}", f"10.0.0.{rng.randint(2, 254)}",
-                               f"10.{rng.randint(1, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                               f"172.{rng.randint(16, 31)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"))
+            return rng.choice(
+                (
+                    f"192.168.{rng.randint(0, 2)}.{rng.randint(2, 254)}",
+                    f"10.0.0.{rng.randint(2, 254)}",
+                    f"10.{rng.randint(1, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                    f"172.{rng.randint(16, 31)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                )
+            )
         if kind == "ipv6":
             return make_ipv6(rng, next(self.ipv6))
         if kind == "iban":
@@ -476,8 +606,12 @@ def paragraphs(rng: random.Random, b: Bank, target: int, place: str | None = Non
     out: list[str] = []
     size = 0
     while size < target:
-        para = " ".join(next(sentences).format(topic=rng.choice(b.topics), place=place, year=rng.randint(1990, 2023),
-                                               n=rng.randint(3, 250)) for _ in range(rng.randint(2, 5)))
+        para = " ".join(
+            next(sentences).format(
+                topic=rng.choice(b.topics), place=place, year=rng.randint(1990, 2023), n=rng.randint(3, 250)
+            )
+            for _ in range(rng.randint(2, 5))
+        )
         if out and size + len(para) > limit:
             break
         out.append(para)
@@ -503,10 +637,32 @@ def warc_path(rng: random.Random, dump: str, when: dt.datetime) -> str:
     return f"s3://commoncrawl/crawl-data/{dump}/segments/{segment}/warc/{name}.warc.gz"
 
 
-SECTIONS = ("blog", "news", "articles", "artikel", "aktuelles", "actualites", "cronaca", "magazin", "ricette",
-            "recipes", "lokales", "guides", "wissen", "forum")
-PATH_SHAPES = {"dated": 40, "section": 28, "section-dated": 10, "directory": 8, "private": 5, "pdf": 5, "query": 2,
-               "public": 2}
+SECTIONS = (
+    "blog",
+    "news",
+    "articles",
+    "artikel",
+    "aktuelles",
+    "actualites",
+    "cronaca",
+    "magazin",
+    "ricette",
+    "recipes",
+    "lokales",
+    "guides",
+    "wissen",
+    "forum",
+)
+PATH_SHAPES = {
+    "dated": 40,
+    "section": 28,
+    "section-dated": 10,
+    "directory": 8,
+    "private": 5,
+    "pdf": 5,
+    "query": 2,
+    "public": 2,
+}
 
 
 def slug(rng: random.Random, words: tuple[str, ...]) -> str:
@@ -522,10 +678,16 @@ def make_url(rng: random.Random, host: str, b: Bank, when: dt.datetime, taken: s
     scheme = "http" if when.year < 2016 and rng.random() < 0.6 else "https"
     for attempt in itertools.count(1):
         s = base if attempt == 1 else f"{base}-{attempt}"
-        path = {"dated": f"/{year}/{month:02d}/{s}.html", "section": f"/{section}/{s}.html",
-                "section-dated": f"/{section}/{year}/{s}", "directory": f"/{s}/", "private": f"/private/{s}.html",
-                "pdf": f"/{section}/{s}.pdf", "query": f"/{section}/{s}.html?page={month}",
-                "public": f"/public/{s}.html"}[shape]
+        path = {
+            "dated": f"/{year}/{month:02d}/{s}.html",
+            "section": f"/{section}/{s}.html",
+            "section-dated": f"/{section}/{year}/{s}",
+            "directory": f"/{s}/",
+            "private": f"/private/{s}.html",
+            "pdf": f"/{section}/{s}.pdf",
+            "query": f"/{section}/{s}.html?page={month}",
+            "public": f"/public/{s}.html",
+        }[shape]
         url = f"{scheme}://{host}{path}"
         if url not in taken:
             taken.add(url)
@@ -533,14 +695,21 @@ def make_url(rng: random.Random, host: str, b: Bank, when: dt.datetime, taken: s
     raise AssertionError("unreachable")
 
 
-def web_doc(rng: random.Random, source: str, serial: int, lang: str, b: Bank, url: str | None,
-            host: str, taken: set[str]) -> dict:
+def web_doc(
+    rng: random.Random, source: str, serial: int, lang: str, b: Bank, url: str | None, host: str, taken: set[str]
+) -> dict:
     dump = rng.choice(DUMPS)
     when = crawl_time(rng, dump)
-    return {"text": "\n".join(paragraphs(rng, b, int(rng.triangular(300, 2700, 800)))), "id": doc_id(source, serial),
-            "dump": dump, "url": url or make_url(rng, host, b, when, taken), "date": iso(when),
-            "file_path": warc_path(rng, dump, when), "language": lang,
-            "language_score": round(rng.uniform(0.62, 1.0), 6)}
+    return {
+        "text": "\n".join(paragraphs(rng, b, int(rng.triangular(300, 2700, 800)))),
+        "id": doc_id(source, serial),
+        "dump": dump,
+        "url": url or make_url(rng, host, b, when, taken),
+        "date": iso(when),
+        "file_path": warc_path(rng, dump, when),
+        "language": lang,
+        "language_score": round(rng.uniform(0.62, 1.0), 6),
+    }
 
 
 # URLs on hosts whose signals are path-specific or tested in data/sample/signals (kept in fineweb2-hq).
@@ -584,11 +753,12 @@ class Source:
 
 
 def split(rows: list[dict], k: int) -> list[list[dict]]:
-    return [rows[i * len(rows) // k:(i + 1) * len(rows) // k] for i in range(k)]
+    return [rows[i * len(rows) // k : (i + 1) * len(rows) // k] for i in range(k)]
 
 
-def web_source(seed: int, name: str, hosts: list[str], count: int, pick, pinned: tuple[str, ...],
-               n_duplicates: int) -> tuple[list[dict], Source]:
+def web_source(
+    seed: int, name: str, hosts: list[str], count: int, pick, pinned: tuple[str, ...], n_duplicates: int
+) -> tuple[list[dict], Source]:
     """`count` documents spread round-robin over the shuffled hosts (after `pinned`), duplicate URLs
     re-crawled in NEW_DUMP with the original moved to OLD_DUMP, and planted PII."""
     rng, taken, docs = random.Random(f"{seed}:{name}:docs"), set(pinned), []
@@ -600,12 +770,18 @@ def web_source(seed: int, name: str, hosts: list[str], count: int, pick, pinned:
         lang = pick(rng, host)
         docs.append(web_doc(rng, name, i, lang, BANKS[bank_key(lang)], url, host, taken))
     src = Source(name, [])
-    for k, doc in enumerate(rng.sample(docs[len(pinned):], n_duplicates)):
+    for k, doc in enumerate(rng.sample(docs[len(pinned) :], n_duplicates)):
         b = BANKS[bank_key(doc["language"])]
         old, new = crawl_time(rng, OLD_DUMP), crawl_time(rng, NEW_DUMP)
-        doc.update(dump=OLD_DUMP, date=iso(old), file_path=warc_path(rng, OLD_DUMP, old),
-                   url=make_url(rng, urlsplit(doc["url"]).hostname, b, old, taken))
-        copy = dict(doc, id=doc_id(name, len(docs)), dump=NEW_DUMP, date=iso(new), file_path=warc_path(rng, NEW_DUMP, new))
+        doc.update(
+            dump=OLD_DUMP,
+            date=iso(old),
+            file_path=warc_path(rng, OLD_DUMP, old),
+            url=make_url(rng, urlsplit(doc["url"]).hostname, b, old, taken),
+        )
+        copy = dict(
+            doc, id=doc_id(name, len(docs)), dump=NEW_DUMP, date=iso(new), file_path=warc_path(rng, NEW_DUMP, new)
+        )
         if k % 2:
             copy["text"] += "\n" + paragraphs(rng, b, 1)[0]
         docs.append(copy)
@@ -658,35 +834,72 @@ def dclm(seed: int, hosts: list[str]) -> Source:
 # Code, math, Wikipedia, parallel text
 
 CODE = {  # lang: (extension, comment prefix, bodies as string.Template)
-    "python": ("py", "#", (
-        ('"""$Noun helpers."""\n\nimport socket\n\n__version__ = "$version"\nDEFAULT_HOST = "$host"\n'
-         'DEFAULT_PORT = $port\n\n\ndef $fname(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:\n'
-         '    """Open a TCP connection to the $noun service."""\n    return socket.create_connection((host, port), '
-         'timeout=$timeout)\n'),
-        ('import logging\n\nlogger = logging.getLogger(__name__)\n\nALLOWED_HOSTS = ["$host", "localhost", "::1"]\n'
-         'VERSION_INFO = "$version"\n\n\nclass $Cname:\n    """Keep track of $noun records."""\n\n'
-         '    def __init__(self) -> None:\n        self.items: dict[str, int] = {}\n\n'
-         '    def add(self, key: str, value: int = $port) -> None:\n        logger.debug("add %s=%s", key, value)\n'
-         '        self.items[key] = value\n'),)),
-    "javascript": ("js", "//", (
-        ('const http = require("http");\n\nconst VERSION = "$version";\nconst HOST = process.env.HOST || "$host";\n'
-         'const PORT = $port;\n\nfunction $jname(req, res) {\n  res.writeHead(200, { "Content-Type": "application/json" });\n'
-         '  res.end(JSON.stringify({ version: VERSION, $jname: true }));\n}\n\n'
-         'http.createServer($jname).listen(PORT, HOST);\n'),)),
-    "c": ("c", "//", (
-        ('#include <stdio.h>\n#include <string.h>\n\n#define VERSION "$version"\n#define DEFAULT_HOST "$host"\n'
-         '#define DEFAULT_PORT $port\n\nstatic int $fname(const char *host, int port)\n{\n'
-         '    printf("$noun v%s on %s:%d\\n", VERSION, host, port);\n    return strlen(host) > 0 ? 0 : -1;\n}\n\n'
-         'int main(void)\n{\n    return $fname(DEFAULT_HOST, DEFAULT_PORT);\n}\n'),)),
-    "rust": ("rs", "//", (
-        ('use std::net::SocketAddr;\n\npub const VERSION: &str = "$version";\n\n'
-         'pub fn $fname(port: u16) -> SocketAddr {\n    format!("$host:{}", port).parse().expect("valid address")\n}\n\n'
-         '#[cfg(test)]\nmod tests {\n    #[test]\n    fn parses_address() {\n'
-         '        assert_eq!(super::$fname($port).port(), $port);\n    }\n}\n'),)),
-    "go": ("go", "//", (
-        ('package $noun\n\nimport (\n\t"fmt"\n\t"net/http"\n)\n\nconst Version = "$version"\n'
-         'const ListenAddr = "$host:$port"\n\nfunc $Cname(w http.ResponseWriter, r *http.Request) {\n'
-         '\tfmt.Fprintf(w, "$noun %s\\n", Version)\n}\n'),)),
+    "python": (
+        "py",
+        "#",
+        (
+            (
+                '"""$Noun helpers."""\n\nimport socket\n\n__version__ = "$version"\nDEFAULT_HOST = "$host"\n'
+                "DEFAULT_PORT = $port\n\n\ndef $fname(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:\n"
+                '    """Open a TCP connection to the $noun service."""\n    return socket.create_connection((host, port), '
+                "timeout=$timeout)\n"
+            ),
+            (
+                'import logging\n\nlogger = logging.getLogger(__name__)\n\nALLOWED_HOSTS = ["$host", "localhost", "::1"]\n'
+                'VERSION_INFO = "$version"\n\n\nclass $Cname:\n    """Keep track of $noun records."""\n\n'
+                "    def __init__(self) -> None:\n        self.items: dict[str, int] = {}\n\n"
+                '    def add(self, key: str, value: int = $port) -> None:\n        logger.debug("add %s=%s", key, value)\n'
+                "        self.items[key] = value\n"
+            ),
+        ),
+    ),
+    "javascript": (
+        "js",
+        "//",
+        (
+            (
+                'const http = require("http");\n\nconst VERSION = "$version";\nconst HOST = process.env.HOST || "$host";\n'
+                'const PORT = $port;\n\nfunction $jname(req, res) {\n  res.writeHead(200, { "Content-Type": "application/json" });\n'
+                "  res.end(JSON.stringify({ version: VERSION, $jname: true }));\n}\n\n"
+                "http.createServer($jname).listen(PORT, HOST);\n"
+            ),
+        ),
+    ),
+    "c": (
+        "c",
+        "//",
+        (
+            (
+                '#include <stdio.h>\n#include <string.h>\n\n#define VERSION "$version"\n#define DEFAULT_HOST "$host"\n'
+                "#define DEFAULT_PORT $port\n\nstatic int $fname(const char *host, int port)\n{\n"
+                '    printf("$noun v%s on %s:%d\\n", VERSION, host, port);\n    return strlen(host) > 0 ? 0 : -1;\n}\n\n'
+                "int main(void)\n{\n    return $fname(DEFAULT_HOST, DEFAULT_PORT);\n}\n"
+            ),
+        ),
+    ),
+    "rust": (
+        "rs",
+        "//",
+        (
+            (
+                'use std::net::SocketAddr;\n\npub const VERSION: &str = "$version";\n\n'
+                'pub fn $fname(port: u16) -> SocketAddr {\n    format!("$host:{}", port).parse().expect("valid address")\n}\n\n'
+                "#[cfg(test)]\nmod tests {\n    #[test]\n    fn parses_address() {\n"
+                "        assert_eq!(super::$fname($port).port(), $port);\n    }\n}\n"
+            ),
+        ),
+    ),
+    "go": (
+        "go",
+        "//",
+        (
+            (
+                'package $noun\n\nimport (\n\t"fmt"\n\t"net/http"\n)\n\nconst Version = "$version"\n'
+                'const ListenAddr = "$host:$port"\n\nfunc $Cname(w http.ResponseWriter, r *http.Request) {\n'
+                '\tfmt.Fprintf(w, "$noun %s\\n", Version)\n}\n'
+            ),
+        ),
+    ),
 }
 CODE_LANGS = {"python": 40, "javascript": 25, "c": 15, "rust": 10, "go": 10}
 NOUNS = ("cache", "session", "sensor", "invoice", "metrics", "upload", "queue", "user", "config", "report")
@@ -704,19 +917,35 @@ def starcoder(seed: int) -> Source:
         author = rng.choice(AUTHORS)
         email = f"{author.lower().replace(' ', '.')}@example.org"
         version = ".".join(str(rng.randint(0, 12)) for _ in range(rng.choice((3, 4, 4))))
-        header = (f"{comment} Copyright (c) {rng.randint(2012, 2023)} {author} <{email}>\n"
-                  f"{comment} SPDX-License-Identifier: MIT\n\n")
+        header = (
+            f"{comment} Copyright (c) {rng.randint(2012, 2023)} {author} <{email}>\n"
+            f"{comment} SPDX-License-Identifier: MIT\n\n"
+        )
         body = string.Template(rng.choice(bodies)).substitute(
-            noun=noun, Noun=noun.title(), fname=f"{verb}_{noun}", jname=f"{verb}{noun.title()}",
-            Cname=f"{verb.title()}{noun.title()}", version=version, port=rng.choice((80, 443, 5000, 8000, 8080, 9090)),
-            host=rng.choice(("127.0.0.1", "127.0.0.1", "0.0.0.0", "localhost")), timeout=rng.randint(1, 30))
+            noun=noun,
+            Noun=noun.title(),
+            fname=f"{verb}_{noun}",
+            jname=f"{verb}{noun.title()}",
+            Cname=f"{verb.title()}{noun.title()}",
+            version=version,
+            port=rng.choice((80, 443, 5000, 8000, 8080, 9090)),
+            host=rng.choice(("127.0.0.1", "127.0.0.1", "0.0.0.0", "localhost")),
+            timeout=rng.randint(1, 30),
+        )
         repo = f"{rng.choice(OWNERS)}/{noun}-{rng.choice(('server', 'utils', 'kit', 'core', 'tools'))}"
         path = f"{'src' if rng.random() < 0.7 else 'lib'}/{verb}_{noun}.{ext}"
         if f"{repo}/{path}" in taken:
             continue
         taken.add(f"{repo}/{path}")
-        rows.append({"content": (header if rng.random() < 0.6 else "") + body, "id": f"starcoder/{repo}/{path}",
-                     "max_stars_repo_name": repo, "max_stars_repo_path": path, "lang": lang})
+        rows.append(
+            {
+                "content": (header if rng.random() < 0.6 else "") + body,
+                "id": f"starcoder/{repo}/{path}",
+                "max_stars_repo_name": repo,
+                "max_stars_repo_path": path,
+                "lang": lang,
+            }
+        )
     return Source("starcoder", split(rows, 2))
 
 
@@ -727,34 +956,40 @@ def math_problem(rng: random.Random) -> tuple[str, str]:
         r1, r2 = rng.sample(range(-9, 10), 2)
         return "quadratic-equations", (
             f"Solve $x^2 {-(r1 + r2):+d}x {r1 * r2:+d} = 0$. We need two numbers with product {r1 * r2} and sum "
-            f"{-(r1 + r2)}. Factoring gives $(x {-r1:+d})(x {-r2:+d}) = 0$, so $x = {r1}$ or $x = {r2}$.")
+            f"{-(r1 + r2)}. Factoring gives $(x {-r1:+d})(x {-r2:+d}) = 0$, so $x = {r1}$ or $x = {r2}$."
+        )
     if kind == 1:
         a, b, c, x0 = rng.randint(1, 5), rng.choice((-5, -3, -2, -1, 1, 2, 4, 6)), rng.randint(1, 9), rng.randint(-3, 3)
         return "derivatives", (
             f"Let $f(x) = {a}x^3 {b:+d}x^2 {c:+d}x$. By the power rule, $f'(x) = {3 * a}x^2 {2 * b:+d}x {c:+d}$. "
-            f"At $x = {x0}$ the slope of the tangent is $f'({x0}) = {3 * a * x0 * x0 + 2 * b * x0 + c}$.")
+            f"At $x = {x0}$ the slope of the tangent is $f'({x0}) = {3 * a * x0 * x0 + 2 * b * x0 + c}$."
+        )
     if kind == 2:
         n = rng.randint(10, 200)
         return "arithmetic-series", (
             f"Find $\\sum_{{k=1}}^{{{n}}} k$. Pairing the first and last terms gives {n // 2} pairs"
             f"{'' if n % 2 == 0 else ' and a middle term'}, so the sum is "
-            f"$\\frac{{{n}({n + 1})}}{{2}} = {n * (n + 1) // 2}$.")
+            f"$\\frac{{{n}({n + 1})}}{{2}} = {n * (n + 1) // 2}$."
+        )
     if kind == 3:
         x, y = rng.randint(-5, 9), rng.randint(-5, 9)
         a1, b1, a2, b2 = 1, rng.randint(2, 5), rng.randint(2, 5), -1
         return "linear-systems", (
             f"Solve the system $x {b1:+d}y = {a1 * x + b1 * y}$ and ${a2}x - y = {a2 * x + b2 * y}$. From the first "
-            f"equation $x = {a1 * x + b1 * y} {-b1:+d}y$; substituting gives $y = {y}$ and then $x = {x}$.")
+            f"equation $x = {a1 * x + b1 * y} {-b1:+d}y$; substituting gives $y = {y}$ and then $x = {x}$."
+        )
     if kind == 4:
         s = rng.randint(2, 12)
         p = Fraction(6 - abs(s - 7), 36)
         return "probability", (
             f"Two fair dice are rolled. There are {6 - abs(s - 7)} outcomes out of 36 with sum {s}, so "
-            f"$P(\\text{{sum}} = {s}) = \\frac{{{p.numerator}}}{{{p.denominator}}} \\approx {float(p):.3f}$.")
+            f"$P(\\text{{sum}} = {s}) = \\frac{{{p.numerator}}}{{{p.denominator}}} \\approx {float(p):.3f}$."
+        )
     k, (a, b, c) = rng.randint(1, 4), rng.choice(((3, 4, 5), (5, 12, 13), (8, 15, 17), (7, 24, 25)))
     return "pythagoras", (
         f"A right triangle has legs {a * k} cm and {b * k} cm. Then $c = \\sqrt{{{a * k}^2 + {b * k}^2}} = "
-        f"\\sqrt{{{(c * k) ** 2}}} = {c * k}$ cm.")
+        f"\\sqrt{{{(c * k) ** 2}}} = {c * k}$ cm."
+    )
 
 
 def finemath(seed: int, hosts: list[str]) -> Source:
@@ -766,35 +1001,65 @@ def finemath(seed: int, hosts: list[str]) -> Source:
         parts = [f"Worked examples: {problems[0][0].replace('-', ' ')}"]
         parts += [f"Exercise {rng.randint(1, 9)}.{rng.randint(1, 9)}.{rng.randint(1, 20)}. {p}" for _, p in problems]
         if rng.random() < 0.35:
-            parts.append(f"Source: Calculus and Algebra, {rng.randint(2, 9)}th ed., Section "
-                         f"{rng.randint(1, 12)}.{rng.randint(1, 9)}.{rng.randint(1, 9)} (ISBN {make_isbn(rng, 'eng')}).")
+            parts.append(
+                f"Source: Calculus and Algebra, {rng.randint(2, 9)}th ed., Section "
+                f"{rng.randint(1, 12)}.{rng.randint(1, 9)}.{rng.randint(1, 9)} (ISBN {make_isbn(rng, 'eng')})."
+            )
         if rng.random() < 0.25:
             parts.append(f"See also doi:{make_doi(rng)}.")
         if rng.random() < 0.15:
-            parts.append(f"(This is Lemma {'.'.join(str(rng.randint(1, 9)) for _ in range(4))} in the lecture notes, "
-                         f"v{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.)")
+            parts.append(
+                f"(This is Lemma {'.'.join(str(rng.randint(1, 9)) for _ in range(4))} in the lecture notes, "
+                f"v{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.)"
+            )
         when = crawl_time(rng, rng.choice(DUMPS))
         section = rng.choice(("math", "mathe", "maths", "lernen", "exercices", "esercizi", "blog"))
         url = f"https://{order[i % len(order)]}/{section}/{problems[0][0]}-{rng.randint(1, 999)}.html"
         while url in taken:
             url = url.replace(".html", "-2.html")
         taken.add(url)
-        rows.append({"text": "\n\n".join(parts), "id": doc_id("finemath", i), "url": url, "date": iso(when),
-                     "language": "en"})
+        rows.append(
+            {"text": "\n\n".join(parts), "id": doc_id("finemath", i), "url": url, "date": iso(when), "language": "en"}
+        )
     return Source("finemath", split(rows, 2))
 
 
 WIKI = {  # language: (bank, article count, lead sentence, "topic in place" pattern, section titles)
-    "de": ("deu", 80, "{title} ist ein Thema der Lokalgeschichte von {place}, dokumentiert seit {year}.",
-           "{topic} in {place}", ("Geschichte", "Geographie", "Wirtschaft", "Literatur")),
-    "fr": ("fra", 70, "{title} est un sujet de l'histoire locale de {place}, documenté depuis {year}.",
-           "{topic} à {place}", ("Histoire", "Géographie", "Économie", "Bibliographie")),
-    "it": ("ita", 60, "{title} è un tema della storia locale di {place}, documentato dal {year}.",
-           "{topic} a {place}", ("Storia", "Geografia", "Economia", "Bibliografia")),
-    "en": ("eng", 60, "{title} is a topic in the local history of {place}, documented since {year}.",
-           "{topic} in {place}", ("History", "Geography", "Economy", "Further reading")),
-    "rm": ("roh", 30, "{title} è in tema da l'istorgia locala da {place}, documentà dapi {year}.",
-           "{topic} a {place}", ("Istorgia", "Geografia", "Economia", "Litteratura")),
+    "de": (
+        "deu",
+        80,
+        "{title} ist ein Thema der Lokalgeschichte von {place}, dokumentiert seit {year}.",
+        "{topic} in {place}",
+        ("Geschichte", "Geographie", "Wirtschaft", "Literatur"),
+    ),
+    "fr": (
+        "fra",
+        70,
+        "{title} est un sujet de l'histoire locale de {place}, documenté depuis {year}.",
+        "{topic} à {place}",
+        ("Histoire", "Géographie", "Économie", "Bibliographie"),
+    ),
+    "it": (
+        "ita",
+        60,
+        "{title} è un tema della storia locale di {place}, documentato dal {year}.",
+        "{topic} a {place}",
+        ("Storia", "Geografia", "Economia", "Bibliografia"),
+    ),
+    "en": (
+        "eng",
+        60,
+        "{title} is a topic in the local history of {place}, documented since {year}.",
+        "{topic} in {place}",
+        ("History", "Geography", "Economy", "Further reading"),
+    ),
+    "rm": (
+        "roh",
+        30,
+        "{title} è in tema da l'istorgia locala da {place}, documentà dapi {year}.",
+        "{topic} a {place}",
+        ("Istorgia", "Geografia", "Economia", "Litteratura"),
+    ),
 }
 
 
@@ -802,7 +1067,9 @@ def wikipedia(seed: int) -> Source:
     rng, rows, page_ids = random.Random(f"{seed}:wikipedia"), [], set()
     for lang, (key, count, lead, pattern, sections) in WIKI.items():
         b = BANKS[key]
-        titles = list(b.places) + [pattern.format(topic=t[0].upper() + t[1:], place=p) for t in b.topics for p in b.places]
+        titles = list(b.places) + [
+            pattern.format(topic=t[0].upper() + t[1:], place=p) for t in b.topics for p in b.places
+        ]
         for title in rng.sample(titles, count):
             place = next((p for p in b.places if p in title), rng.choice(b.places))
             text = [title, lead.format(title=title, place=place, year=rng.randint(1950, 2015))]
@@ -812,47 +1079,82 @@ def wikipedia(seed: int) -> Source:
             while page_id in page_ids:
                 page_id += 1
             page_ids.add(page_id)
-            rows.append({"text": "\n\n".join(text), "id": f"{lang}wiki/{page_id}", "title": title, "language": lang,
-                         "url": f"https://{lang}.wikipedia.org/wiki/{quote(title.replace(' ', '_'))}"})
+            rows.append(
+                {
+                    "text": "\n\n".join(text),
+                    "id": f"{lang}wiki/{page_id}",
+                    "title": title,
+                    "language": lang,
+                    "url": f"https://{lang}.wikipedia.org/wiki/{quote(title.replace(' ', '_'))}",
+                }
+            )
     return Source("wikipedia", [rows])
 
 
 PARALLEL = (  # en, de, fr, it with slots {place} {n} {year} {h}
-    ("The debate on the situation in {place} is closed.", "Die Aussprache über die Lage in {place} ist geschlossen.",
-     "Le débat sur la situation à {place} est clos.", "La discussione sulla situazione a {place} è chiusa."),
-    ("The vote will take place tomorrow at {h} o'clock.", "Die Abstimmung findet morgen um {h} Uhr statt.",
-     "Le vote aura lieu demain à {h} heures.", "La votazione si svolgerà domani alle ore {h}."),
-    ("Madam President, I would like to thank the rapporteur for her excellent work.",
-     "Frau Präsidentin, ich möchte der Berichterstatterin für ihre hervorragende Arbeit danken.",
-     "Madame la Présidente, je tiens à remercier la rapporteure pour son excellent travail.",
-     "Signora Presidente, desidero ringraziare la relatrice per l'ottimo lavoro svolto."),
-    ("The Commission adopted the proposal in {year}.", "Die Kommission hat den Vorschlag im Jahr {year} angenommen.",
-     "La Commission a adopté la proposition en {year}.", "La Commissione ha adottato la proposta nel {year}."),
-    ("More than {n} million citizens are affected by this decision.",
-     "Mehr als {n} Millionen Bürgerinnen und Bürger sind von dieser Entscheidung betroffen.",
-     "Plus de {n} millions de citoyens sont concernés par cette décision.",
-     "Più di {n} milioni di cittadini sono interessati da questa decisione."),
-    ("We must not forget the regions that depend on agriculture.",
-     "Wir dürfen die Regionen nicht vergessen, die von der Landwirtschaft abhängen.",
-     "Nous ne devons pas oublier les régions qui dépendent de l'agriculture.",
-     "Non dobbiamo dimenticare le regioni che dipendono dall'agricoltura."),
-    ("The minutes of the previous sitting have been distributed.",
-     "Das Protokoll der vorangegangenen Sitzung wurde verteilt.",
-     "Le procès-verbal de la séance précédente a été distribué.",
-     "Il processo verbale della seduta precedente è stato distribuito."),
-    ("This is why my group will vote in favour of the amendment.",
-     "Deshalb wird meine Fraktion für den Änderungsantrag stimmen.",
-     "C'est pourquoi mon groupe votera en faveur de l'amendement.",
-     "Per questo motivo il mio gruppo voterà a favore dell'emendamento."),
-    ("The funding for {place} amounts to {n} million euros.",
-     "Die Mittel für {place} belaufen sich auf {n} Millionen Euro.",
-     "Le financement pour {place} s'élève à {n} millions d'euros.",
-     "Il finanziamento per {place} ammonta a {n} milioni di euro."),
+    (
+        "The debate on the situation in {place} is closed.",
+        "Die Aussprache über die Lage in {place} ist geschlossen.",
+        "Le débat sur la situation à {place} est clos.",
+        "La discussione sulla situazione a {place} è chiusa.",
+    ),
+    (
+        "The vote will take place tomorrow at {h} o'clock.",
+        "Die Abstimmung findet morgen um {h} Uhr statt.",
+        "Le vote aura lieu demain à {h} heures.",
+        "La votazione si svolgerà domani alle ore {h}.",
+    ),
+    (
+        "Madam President, I would like to thank the rapporteur for her excellent work.",
+        "Frau Präsidentin, ich möchte der Berichterstatterin für ihre hervorragende Arbeit danken.",
+        "Madame la Présidente, je tiens à remercier la rapporteure pour son excellent travail.",
+        "Signora Presidente, desidero ringraziare la relatrice per l'ottimo lavoro svolto.",
+    ),
+    (
+        "The Commission adopted the proposal in {year}.",
+        "Die Kommission hat den Vorschlag im Jahr {year} angenommen.",
+        "La Commission a adopté la proposition en {year}.",
+        "La Commissione ha adottato la proposta nel {year}.",
+    ),
+    (
+        "More than {n} million citizens are affected by this decision.",
+        "Mehr als {n} Millionen Bürgerinnen und Bürger sind von dieser Entscheidung betroffen.",
+        "Plus de {n} millions de citoyens sont concernés par cette décision.",
+        "Più di {n} milioni di cittadini sono interessati da questa decisione.",
+    ),
+    (
+        "We must not forget the regions that depend on agriculture.",
+        "Wir dürfen die Regionen nicht vergessen, die von der Landwirtschaft abhängen.",
+        "Nous ne devons pas oublier les régions qui dépendent de l'agriculture.",
+        "Non dobbiamo dimenticare le regioni che dipendono dall'agricoltura.",
+    ),
+    (
+        "The minutes of the previous sitting have been distributed.",
+        "Das Protokoll der vorangegangenen Sitzung wurde verteilt.",
+        "Le procès-verbal de la séance précédente a été distribué.",
+        "Il processo verbale della seduta precedente è stato distribuito.",
+    ),
+    (
+        "This is why my group will vote in favour of the amendment.",
+        "Deshalb wird meine Fraktion für den Änderungsantrag stimmen.",
+        "C'est pourquoi mon groupe votera en faveur de l'amendement.",
+        "Per questo motivo il mio gruppo voterà a favore dell'emendamento.",
+    ),
+    (
+        "The funding for {place} amounts to {n} million euros.",
+        "Die Mittel für {place} belaufen sich auf {n} Millionen Euro.",
+        "Le financement pour {place} s'élève à {n} millions d'euros.",
+        "Il finanziamento per {place} ammonta a {n} milioni di euro.",
+    ),
 )
-PARALLEL_PLACES = (("Brussels", "Brüssel", "Bruxelles", "Bruxelles"),
-                   ("Strasbourg", "Straßburg", "Strasbourg", "Strasburgo"),
-                   ("Lisbon", "Lissabon", "Lisbonne", "Lisbona"), ("Warsaw", "Warschau", "Varsovie", "Varsavia"),
-                   ("Athens", "Athen", "Athènes", "Atene"), ("Vienna", "Wien", "Vienne", "Vienna"))
+PARALLEL_PLACES = (
+    ("Brussels", "Brüssel", "Bruxelles", "Bruxelles"),
+    ("Strasbourg", "Straßburg", "Strasbourg", "Strasburgo"),
+    ("Lisbon", "Lissabon", "Lisbonne", "Lisbona"),
+    ("Warsaw", "Warschau", "Varsovie", "Varsavia"),
+    ("Athens", "Athen", "Athènes", "Atene"),
+    ("Vienna", "Wien", "Vienne", "Vienna"),
+)
 
 
 def parallel(seed: int) -> Source:
@@ -871,8 +1173,14 @@ def parallel(seed: int) -> Source:
         while doc in taken:
             doc += "-2"
         taken.add(doc)
-        rows.append({"text": f"EN: {' '.join(en)}\n{pair[3:].upper()}: {' '.join(xx)}", "id": f"europarl/{pair}/{i:05d}",
-                     "url": f"https://www.europarl.europa.eu/doceo/document/{doc}.html", "language": pair})
+        rows.append(
+            {
+                "text": f"EN: {' '.join(en)}\n{pair[3:].upper()}: {' '.join(xx)}",
+                "id": f"europarl/{pair}/{i:05d}",
+                "url": f"https://www.europarl.europa.eu/doceo/document/{doc}.html",
+                "language": pair,
+            }
+        )
     return Source("parallel", [rows])
 
 
@@ -895,16 +1203,24 @@ def generate(out: Path, seed: int) -> dict[str, int]:
             target.unlink()
     hosts = sorted(HOSTS_FILE.read_text(encoding="utf-8").split())
     assert all(urlsplit(u).hostname in hosts for u in PINNED_URLS)
-    sources = [fineweb2(seed, hosts), dclm(seed, hosts), starcoder(seed), finemath(seed, hosts), wikipedia(seed),
-               parallel(seed)]
+    sources = [
+        fineweb2(seed, hosts),
+        dclm(seed, hosts),
+        starcoder(seed),
+        finemath(seed, hosts),
+        wikipedia(seed),
+        parallel(seed),
+    ]
     for src in sources:
         ids = [row["id"] for part in src.parts for row in part]
         urls = [row["url"] for part in src.parts for row in part if row.get("url")]
         assert len(ids) == len(set(ids)) and len(urls) - len(set(urls)) == len(src.duplicates), src.name
         for i, part in enumerate(src.parts):
             write_parquet(out / src.name / f"part-{i:05d}.parquet", part, SCHEMAS[src.name])
-    planted = sorted((item for src in sources for item in src.planted),
-                     key=lambda it: (it["source"], it["id"], it["kind"], it["value"]))
+    planted = sorted(
+        (item for src in sources for item in src.planted),
+        key=lambda it: (it["source"], it["id"], it["kind"], it["value"]),
+    )
     body = ",\n".join(json.dumps(item, ensure_ascii=False) for item in planted)  # one item a line
     (out / "planted_pii.json").write_text(f"[\n{body}\n]\n", encoding="utf-8")
     (out / "README.md").write_text(readme(seed, hosts, sources, planted), encoding="utf-8")
@@ -922,66 +1238,113 @@ def readme(seed: int, hosts: list[str], sources: list[Source], planted: list[dic
         "parallel": "Europarl-like sentence pairs, `EN: ...\\nXX: ...`, urls on www.europarl.europa.eu",
     }
     lines = [
-        "# Sample training sources", "",
+        "# Sample training sources",
+        "",
         "Synthetic, deterministic parquet files shaped like the sources of the Apertus Stage-5 pretraining",
         "mix. Texts are assembled from sentence banks in the generator; hosts, people and accounts are made up.",
-        "", f"Generated by `python scripts/make_sample_sources.py` (seed {seed}). Do not edit by hand: change",
+        "",
+        f"Generated by `python scripts/make_sample_sources.py` (seed {seed}). Do not edit by hand: change",
         "the script and regenerate. Two runs give byte-identical files (fixed seed, sorted iteration, uuid5",
         "ids, no clock time); the parquet bytes also depend on the pyarrow version. Files are zstd-compressed.",
-        "", "```", "python scripts/make_sample_sources.py            # writes data/sample/sources/",
-        f"python scripts/make_sample_sources.py --out /tmp/sources --seed {seed}", "```", "", "## Files", "",
-        "| path | rows | what it is |", "| --- | --- | --- |",
+        "",
+        "```",
+        "python scripts/make_sample_sources.py            # writes data/sample/sources/",
+        f"python scripts/make_sample_sources.py --out /tmp/sources --seed {seed}",
+        "```",
+        "",
+        "## Files",
+        "",
+        "| path | rows | what it is |",
+        "| --- | --- | --- |",
     ]
     for src in sources:
         files = ", ".join(f"`part-{i:05d}.parquet` ({len(p)})" for i, p in enumerate(src.parts))
         lines.append(f"| `{src.name}/` {files} | {len(rows[src.name])} | {what[src.name]} |")
-    lines += ["| `planted_pii.json` | " + str(len(planted)) + " | every planted item: sorted list of "
-              "`{source, id, kind, value}` |", "", "## Columns", ""]
+    lines += [
+        "| `planted_pii.json` | " + str(len(planted)) + " | every planted item: sorted list of "
+        "`{source, id, kind, value}` |",
+        "",
+        "## Columns",
+        "",
+    ]
     lines += [f"- `{name}`: " + ", ".join(f"`{f.name}: {f.type}`" for f in schema) for name, schema in SCHEMAS.items()]
     web = ("fineweb2-hq", "dclm-edu", "finemath")
-    lines += ["", "## URLs", "",
-              f"Web documents use the {len(hosts)} hosts of `data/sample/signals/hosts.txt` (see the README there for",
-              "which host blocks what), assigned round-robin over a shuffled host list, so every host has documents:", "",
-              "| source | hosts used | documents per host | `/private/` | `.pdf` | `/public/` | with a query |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## URLs",
+        "",
+        f"Web documents use the {len(hosts)} hosts of `data/sample/signals/hosts.txt` (see the README there for",
+        "which host blocks what), assigned round-robin over a shuffled host list, so every host has documents:",
+        "",
+        "| source | hosts used | documents per host | `/private/` | `.pdf` | `/public/` | with a query |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name in web:
         urls = [r["url"] for r in rows[name] if r["url"] and "://" in r["url"]]
         per_host = Counter(urlsplit(u).hostname for u in urls)
         paths = [urlsplit(u) for u in urls]
-        lines.append(f"| {name} | {len(per_host)} | {min(per_host.values())}-{max(per_host.values())} | "
-                     f"{sum('/private/' in p.path for p in paths)} | {sum(p.path.endswith('.pdf') for p in paths)} | "
-                     f"{sum(p.path.startswith('/public/') for p in paths)} | {sum(bool(p.query) for p in paths)} |")
-    lines += ["", "`fineweb2-hq` also has one document on each of these URLs, chosen for path-specific rules, page-level",
-              "signals and rights-holder prefixes in `data/sample/signals` (`data/sample/demo-urls.txt` is among them):", ""]
+        lines.append(
+            f"| {name} | {len(per_host)} | {min(per_host.values())}-{max(per_host.values())} | "
+            f"{sum('/private/' in p.path for p in paths)} | {sum(p.path.endswith('.pdf') for p in paths)} | "
+            f"{sum(p.path.startswith('/public/') for p in paths)} | {sum(bool(p.query) for p in paths)} |"
+        )
+    lines += [
+        "",
+        "`fineweb2-hq` also has one document on each of these URLs, chosen for path-specific rules, page-level",
+        "signals and rights-holder prefixes in `data/sample/signals` (`data/sample/demo-urls.txt` is among them):",
+        "",
+    ]
     lines += [f"- `{u}`" for u in PINNED_URLS]
-    lines += ["", "Crawl dates follow the dump (CC-MAIN-YYYY-WW: the two weeks after ISO week WW); older crawls are",
-              "kept on purpose, since opt-outs apply retroactively. Documents per crawl year:", "",
-              "| source | " + " | ".join(str(y) for y in range(2013, 2025)) + " |", "| --- |" + " --- |" * 12]
+    lines += [
+        "",
+        "Crawl dates follow the dump (CC-MAIN-YYYY-WW: the two weeks after ISO week WW); older crawls are",
+        "kept on purpose, since opt-outs apply retroactively. Documents per crawl year:",
+        "",
+        "| source | " + " | ".join(str(y) for y in range(2013, 2025)) + " |",
+        "| --- |" + " --- |" * 12,
+    ]
     for name in web:
         years = Counter(r["date"][:4] for r in rows[name])
         lines.append(f"| {name} | " + " | ".join(str(years[str(y)]) for y in range(2013, 2025)) + " |")
     langs = Counter(r["language"] for r in rows["fineweb2-hq"])
-    lines += ["", "`fineweb2-hq` languages (mostly from the host's country code, else drawn by weight): "
-              + ", ".join(f"`{k}` {v}" for k, v in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))) + ".",
-              "`wikipedia`: " + ", ".join(f"`{k}` {v[1]}" for k, v in WIKI.items()) + ". `parallel`: "
-              + ", ".join(f"`{k}` {v}" for k, v in sorted(Counter(r["language"] for r in rows["parallel"]).items())) + ".",
-              "", "## Same URL in two crawls", "",
-              f"The same page crawled in `{OLD_DUMP}` and `{NEW_DUMP}` (different `id`, `dump`, `date`, `file_path`).",
-              "Both copies must go when the host opts out, whatever the crawl date.", "",
-              "| source | url | old id | new id | text |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "`fineweb2-hq` languages (mostly from the host's country code, else drawn by weight): "
+        + ", ".join(f"`{k}` {v}" for k, v in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
+        + ".",
+        "`wikipedia`: "
+        + ", ".join(f"`{k}` {v[1]}" for k, v in WIKI.items())
+        + ". `parallel`: "
+        + ", ".join(f"`{k}` {v}" for k, v in sorted(Counter(r["language"] for r in rows["parallel"]).items()))
+        + ".",
+        "",
+        "## Same URL in two crawls",
+        "",
+        f"The same page crawled in `{OLD_DUMP}` and `{NEW_DUMP}` (different `id`, `dump`, `date`, `file_path`).",
+        "Both copies must go when the host opts out, whatever the crawl date.",
+        "",
+        "| source | url | old id | new id | text |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for src in sources:
         for old, new in src.duplicates:
             same = "identical" if old["text"] == new["text"] else "new copy has one more paragraph"
             lines.append(f"| {src.name} | `{old['url']}` | `{old['id']}` | `{new['id']}` | {same} |")
     lines += ["", "## Bad input", "", "| file | id | issue |", "| --- | --- | --- |"]
     lines += [f"| `{f}` | `{i}` | {issue} |" for src in sources for f, i, issue in src.bad]
-    lines += ["", "The `control characters only` text is `\"\\x00\\x00\"`: empty once control characters are stripped.",
-              "", "## Planted PII and look-alikes", "",
-              f"In `fineweb2-hq` and `dclm-edu`, about {PII_SHARE:.0%} of documents get 1-3 PII items and, independently,",
-              f"about {FALSE_POSITIVE_SHARE:.0%} get 1-2 look-alikes that must NOT be masked; each sits in a carrier",
-              "sentence in the document's language (`Label: value` for es, pt, nl, pl, ru), with a date nearby for IPs and",
-              "versions. The two copies of a duplicated URL and the bad-input rows have none.",
-              "`planted_pii.json` lists every item; `value` is the exact substring of `text`.", ""]
+    lines += [
+        "",
+        'The `control characters only` text is `"\\x00\\x00"`: empty once control characters are stripped.',
+        "",
+        "## Planted PII and look-alikes",
+        "",
+        f"In `fineweb2-hq` and `dclm-edu`, about {PII_SHARE:.0%} of documents get 1-3 PII items and, independently,",
+        f"about {FALSE_POSITIVE_SHARE:.0%} get 1-2 look-alikes that must NOT be masked; each sits in a carrier",
+        "sentence in the document's language (`Label: value` for es, pt, nl, pl, ru), with a date nearby for IPs and",
+        "versions. The two copies of a duplicated URL and the bad-input rows have none.",
+        "`planted_pii.json` lists every item; `value` is the exact substring of `text`.",
+        "",
+    ]
     kinds = Planter.PII_KINDS + Planter.FP_KINDS
     count = Counter((p["source"], p["kind"]) for p in planted)
     docs = {name: len({p["id"] for p in planted if p["source"] == name}) for name in ("fineweb2-hq", "dclm-edu")}
@@ -989,31 +1352,48 @@ def readme(seed: int, hosts: list[str], sources: list[Source], planted: list[dic
     for kind in sorted(kinds):
         example = next(p["value"] for p in planted if p["kind"] == kind)
         lines.append(f"| {kind} | {count['fineweb2-hq', kind]} | {count['dclm-edu', kind]} | `{example}` |")
-    lines += [f"| documents with an item | {docs['fineweb2-hq']} | {docs['dclm-edu']} | |", "",
-              "- `iban`: valid ISO 13616 check digits (mod 97) for DE, CH, FR, GB, IT, cycling through the styles "
-              + ", ".join(f"`{s}`" for s in IBAN_STYLES)
-              + ("; the first two of each country are the standard example, compact and in 4s "
-                 "(`DE89370400440532013000`, `DE89 3704 0044 0532 0130 00`, ...). French RIB keys are valid; "
-                 "Italian CIN letters are random."),
-              "- `false-positive-bad-iban`: an IBAN shape whose check digits are wrong (fails mod 97).",
-              ("- `ipv6`: full form (`2001:0db8:...`), compressed documentation (`2001:db8::1`), link-local "
-               "(`fe80::1`), compressed global (`2a02:...::...`)."),
-              ("- `false-positive-version`: `v2.4.1`, `3.11.4` and Windows builds `10.0.19045.3803` "
-               "(not an IPv4: 19045 > 255)."),
-              ("- `false-positive-isbn`: valid hyphenated ISBN-13 (value without the `ISBN ` label); "
-               "`false-positive-doi`: `10.1000/182`-like."),
-              "", "### Look-alikes in code and math (PII masking is off for these sources)", ""]
+    lines += [
+        f"| documents with an item | {docs['fineweb2-hq']} | {docs['dclm-edu']} | |",
+        "",
+        "- `iban`: valid ISO 13616 check digits (mod 97) for DE, CH, FR, GB, IT, cycling through the styles "
+        + ", ".join(f"`{s}`" for s in IBAN_STYLES)
+        + (
+            "; the first two of each country are the standard example, compact and in 4s "
+            "(`DE89370400440532013000`, `DE89 3704 0044 0532 0130 00`, ...). French RIB keys are valid; "
+            "Italian CIN letters are random."
+        ),
+        "- `false-positive-bad-iban`: an IBAN shape whose check digits are wrong (fails mod 97).",
+        (
+            "- `ipv6`: full form (`2001:0db8:...`), compressed documentation (`2001:db8::1`), link-local "
+            "(`fe80::1`), compressed global (`2a02:...::...`)."
+        ),
+        (
+            "- `false-positive-version`: `v2.4.1`, `3.11.4` and Windows builds `10.0.19045.3803` "
+            "(not an IPv4: 19045 > 255)."
+        ),
+        (
+            "- `false-positive-isbn`: valid hyphenated ISBN-13 (value without the `ISBN ` label); "
+            "`false-positive-doi`: `10.1000/182`-like."
+        ),
+        "",
+        "### Look-alikes in code and math (PII masking is off for these sources)",
+        "",
+    ]
     code = [r["content"] for r in rows["starcoder"]]
     four_part = re.compile(r'(?i)version\w*(?: =|:| )[^"\n]*"\d+\.\d+\.\d+\.\d+"')
     math = [r["text"] for r in rows["finemath"]]
     with_email, loopback, any_host = (sum(x in c for c in code) for x in ("@example.org>", "127.0.0.1", "0.0.0.0"))
     lines += [
-        (f"- `starcoder` ({len(code)} snippets): {with_email} with an e-mail in the license header, {loopback} with "
-         f"`127.0.0.1`, {any_host} with `0.0.0.0`, {sum(bool(four_part.search(c)) for c in code)} with a "
-         "four-part version string like `\"1.2.3.4\"` (an IPv4 shape)."),
-        (f"- `finemath` ({len(math)} documents): every exercise is numbered `a.b.c`; {sum('ISBN' in t for t in math)} "
-         f"cite an ISBN, {sum('doi:' in t for t in math)} a DOI, {sum('Lemma' in t for t in math)} a four-part lemma "
-         "number such as `1.2.3.4`."),
+        (
+            f"- `starcoder` ({len(code)} snippets): {with_email} with an e-mail in the license header, {loopback} with "
+            f"`127.0.0.1`, {any_host} with `0.0.0.0`, {sum(bool(four_part.search(c)) for c in code)} with a "
+            'four-part version string like `"1.2.3.4"` (an IPv4 shape).'
+        ),
+        (
+            f"- `finemath` ({len(math)} documents): every exercise is numbered `a.b.c`; {sum('ISBN' in t for t in math)} "
+            f"cite an ISBN, {sum('doi:' in t for t in math)} a DOI, {sum('Lemma' in t for t in math)} a four-part lemma "
+            "number such as `1.2.3.4`."
+        ),
         "",
     ]
     return "\n".join(lines)

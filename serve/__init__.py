@@ -10,14 +10,17 @@ from apertus_compliance.lazy import lazy_exports
 
 # Public name -> the submodule that defines it, imported on first use (torch and transformers load
 # only with the engine).
-__all__, __getattr__, __dir__ = lazy_exports(__name__, {
-    "Engine": "engine",
-    "EngineError": "engine",
-    "EngineOverloaded": "engine",
-    "OutputFilter": "output_filter",
-    "ProxyError": "proxy",
-    "RequestError": "api",
-    "build_app": "api",
-    "build_proxy": "proxy",
-    "write_random_checkpoint": "random_model",
-})
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Engine": "engine",
+        "EngineError": "engine",
+        "EngineOverloaded": "engine",
+        "OutputFilter": "output_filter",
+        "ProxyError": "proxy",
+        "RequestError": "api",
+        "build_app": "api",
+        "build_proxy": "proxy",
+        "write_random_checkpoint": "random_model",
+    },
+)

@@ -52,8 +52,9 @@ PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/healthz", "/
 class RequestError(ApertusError, ValueError):
     """A request the API refuses: ``status``, OpenAI ``code`` and ``param`` go into the error object."""
 
-    def __init__(self, message: str, *, param: str | None = None, code: str = "invalid_value",
-                 status: int = 400) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str = "invalid_value", status: int = 400
+    ) -> None:
         super().__init__(message)
         self.param, self.code, self.status = param, code, status
 
@@ -101,8 +102,9 @@ class ChatMessage(BaseModel):
         texts = []
         for part in self.content:
             if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise RequestError(f"content parts of type {part.get('type')!r} are not supported; send text",
-                                   param="messages")
+                raise RequestError(
+                    f"content parts of type {part.get('type')!r} are not supported; send text", param="messages"
+                )
             texts.append(part["text"])
         return "".join(texts)
 
@@ -119,8 +121,9 @@ class CompletionRequest(_Sampling):
     suffix: Literal[None] = None
 
 
-def error_response(message: str, *, status: int, code: str, param: str | None = None,
-                   kind: str = "invalid_request_error") -> JSONResponse:
+def error_response(
+    message: str, *, status: int, code: str, param: str | None = None, kind: str = "invalid_request_error"
+) -> JSONResponse:
     body = error_object(message, code, kind)
     body["error"]["param"] = param
     return JSONResponse(body, status_code=status)
@@ -154,29 +157,45 @@ class CompletionsAPI:
 
     def _check_model(self, request: _Sampling) -> None:
         if request.model != self.engine.name:
-            raise RequestError(f"the model {request.model!r} does not exist; this server serves "
-                               f"{self.engine.name!r}", param="model", code="model_not_found", status=404)
+            raise RequestError(
+                f"the model {request.model!r} does not exist; this server serves {self.engine.name!r}",
+                param="model",
+                code="model_not_found",
+                status=404,
+            )
         if request.logprobs:
             raise RequestError("logprobs are not supported (the filter would have to null them)", param="logprobs")
 
     def _sampling(self, request: _Sampling, prompt_ids: list[int], max_tokens: int | None) -> SamplingParams:
         room = self.engine.context_length - len(prompt_ids)
         if room < 1:
-            raise RequestError(f"the prompt has {len(prompt_ids)} tokens; the model's context is "
-                               f"{self.engine.context_length}", param="messages", code="context_length_exceeded")
+            raise RequestError(
+                f"the prompt has {len(prompt_ids)} tokens; the model's context is {self.engine.context_length}",
+                param="messages",
+                code="context_length_exceeded",
+            )
         if max_tokens is not None and max_tokens > room:
-            raise RequestError(f"max_tokens is {max_tokens}, but the prompt ({len(prompt_ids)} tokens) leaves room "
-                               f"for {room} in the model's context of {self.engine.context_length}",
-                               param="max_tokens", code="context_length_exceeded")
-        return SamplingParams(max_tokens=max_tokens or room, temperature=request.temperature, top_p=request.top_p,
-                              seed=request.seed, stop=request.stops())
+            raise RequestError(
+                f"max_tokens is {max_tokens}, but the prompt ({len(prompt_ids)} tokens) leaves room "
+                f"for {room} in the model's context of {self.engine.context_length}",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        return SamplingParams(
+            max_tokens=max_tokens or room,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            stop=request.stops(),
+        )
 
     def _submit(self, prompt_ids: list[int], params: SamplingParams) -> Generation:
         try:
             return self.engine.submit(prompt_ids, params)
         except EngineOverloaded as error:
-            raise RequestError(f"the server is busy: {error}; retry later", code="engine_overloaded",
-                               status=503) from error
+            raise RequestError(
+                f"the server is busy: {error}; retry later", code="engine_overloaded", status=503
+            ) from error
         except EngineError as error:
             raise RequestError(str(error), code="engine_unavailable", status=503) from error
 
@@ -220,24 +239,38 @@ class CompletionsAPI:
     # ---- responses
 
     async def _respond(self, request: Request, generation: Generation, parsed: _Sampling, *, chat: bool) -> Response:
-        base = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}", "created": int(time.time()),
-                "model": self.engine.name}
+        base = {
+            "id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
+            "created": int(time.time()),
+            "model": self.engine.name,
+        }
         if parsed.stream:
-            return StreamingResponse(self._events(generation, base, chat, parsed.include_usage()),
-                                     media_type="text/event-stream", headers={"cache-control": "no-cache"})
+            return StreamingResponse(
+                self._events(generation, base, chat, parsed.include_usage()),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
         completion = await _until_done_or_gone(request, generation)
         if completion is None:
             return Response(status_code=499)  # nobody is listening
         self._observe_first_token(generation)
         if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": completion.text},
-                      "logprobs": None, "finish_reason": completion.finish_reason}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": completion.text},
+                "logprobs": None,
+                "finish_reason": completion.finish_reason,
+            }
         else:
             choice = {"index": 0, "text": completion.text, "logprobs": None, "finish_reason": completion.finish_reason}
-        usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-                 "total_tokens": completion.prompt_tokens + completion.completion_tokens}
-        return JSONResponse({**base, "object": "chat.completion" if chat else "text_completion",
-                             "choices": [choice], "usage": usage})
+        usage = {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+        }
+        return JSONResponse(
+            {**base, "object": "chat.completion" if chat else "text_completion", "choices": [choice], "usage": usage}
+        )
 
     async def _events(self, generation: Generation, base: dict, chat: bool, include_usage: bool):
         object_name = "chat.completion.chunk" if chat else "text_completion"
@@ -266,8 +299,11 @@ class CompletionsAPI:
                 self._observe_first_token(generation)
                 yield event([choice(piece.text or None, piece.finish_reason)])
                 if include_usage:
-                    usage = {"prompt_tokens": piece.prompt_tokens, "completion_tokens": piece.completion_tokens,
-                             "total_tokens": piece.prompt_tokens + piece.completion_tokens}
+                    usage = {
+                        "prompt_tokens": piece.prompt_tokens,
+                        "completion_tokens": piece.completion_tokens,
+                        "total_tokens": piece.prompt_tokens + piece.completion_tokens,
+                    }
                     yield event([], usage=usage)
             yield b"data: [DONE]\n\n"
         finally:  # also when the client went away and Starlette cancelled this generator
@@ -280,15 +316,29 @@ class CompletionsAPI:
     # ---- the rest
 
     async def models(self, request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": self.engine.name, "object": "model",
-                                                         "created": self.created, "owned_by": "apertus-compliance"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.engine.name,
+                        "object": "model",
+                        "created": self.created,
+                        "owned_by": "apertus-compliance",
+                    }
+                ],
+            }
+        )
 
     async def health(self, request: Request) -> JSONResponse:
         engine_ok = self.engine.running()
         filter_ok = self.output_filter.available()
-        body = {"status": "ok" if engine_ok and filter_ok else "unavailable", "model": self.engine.name,
-                "engine": {"running": engine_ok, **self.engine.load_report()},
-                "deletion_list": self.output_filter.status()}
+        body = {
+            "status": "ok" if engine_ok and filter_ok else "unavailable",
+            "model": self.engine.name,
+            "engine": {"running": engine_ok, **self.engine.load_report()},
+            "deletion_list": self.output_filter.status(),
+        }
         return JSONResponse(body, status_code=200 if engine_ok and filter_ok else 503)
 
 
@@ -330,8 +380,9 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return error_response(f"{request.method} {request.url.path}: {error.detail}", status=error.status_code, code=code)
 
 
-def build_app(engine: Engine, output_filter: OutputFilter, *, start: bool = True,
-              max_request_bytes: int = MAX_REQUEST_BYTES) -> Any:
+def build_app(
+    engine: Engine, output_filter: OutputFilter, *, start: bool = True, max_request_bytes: int = MAX_REQUEST_BYTES
+) -> Any:
     """The ASGI app: metrics around the request-body limit around the filter middleware around the
     endpoints. With ``start``, the app's lifespan starts the engine and the list refresher and stops
     them at shutdown."""
@@ -358,7 +409,6 @@ def build_app(engine: Engine, output_filter: OutputFilter, *, start: bool = True
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         Route("/admin/reload", admin_reload, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.output_filter = output_filter
     return metrics.measure(RequestBodyLimit(output_filter.wrap(app), max_request_bytes))

@@ -201,12 +201,12 @@ class TextReleaser:
 
     def add(self, token: int) -> tuple[str, bool]:
         self.tokens.append(token)
-        before = self._decode(self.tokens[self._prefix_offset:self._read_offset])
-        after = self._decode(self.tokens[self._prefix_offset:])
+        before = self._decode(self.tokens[self._prefix_offset : self._read_offset])
+        after = self._decode(self.tokens[self._prefix_offset :])
         if len(after) <= len(before) or after.endswith("\ufffd"):
             return "", False
         self._prefix_offset, self._read_offset = self._read_offset, len(self.tokens)
-        return self._release(after[len(before):])
+        return self._release(after[len(before) :])
 
     def _release(self, new_text: str) -> tuple[str, bool]:
         text = self._pending + new_text
@@ -216,18 +216,25 @@ class TextReleaser:
         hits = [index for index in (text.find(stop) for stop in self.stop) if index >= 0]
         if hits:
             self._pending = ""
-            return text[:min(hits)], True
-        hold = max((size for stop in self.stop for size in range(min(len(stop) - 1, len(text)), 0, -1)
-                    if text.endswith(stop[:size])), default=0)
-        self._pending = text[len(text) - hold:] if hold else ""
-        return text[:len(text) - hold], False
+            return text[: min(hits)], True
+        hold = max(
+            (
+                size
+                for stop in self.stop
+                for size in range(min(len(stop) - 1, len(text)), 0, -1)
+                if text.endswith(stop[:size])
+            ),
+            default=0,
+        )
+        self._pending = text[len(text) - hold :] if hold else ""
+        return text[: len(text) - hold], False
 
     def finish(self) -> str:
         """The rest of the text at the end of generation, cut at a stop string if one completes now."""
-        before = self._decode(self.tokens[self._prefix_offset:self._read_offset])
-        after = self._decode(self.tokens[self._prefix_offset:])
+        before = self._decode(self.tokens[self._prefix_offset : self._read_offset])
+        after = self._decode(self.tokens[self._prefix_offset :])
         self._prefix_offset = self._read_offset = len(self.tokens)
-        text, stopped = self._release(after[len(before):] if len(after) > len(before) else "")
+        text, stopped = self._release(after[len(before) :] if len(after) > len(before) else "")
         if stopped:
             return text
         pending, self._pending = self._pending, ""
@@ -281,8 +288,17 @@ def local_model_folder(model: str) -> Path | None:
 class Engine:
     """``Engine(model, tokenizer).start()``, then ``submit(prompt_ids, SamplingParams(...))``; ``stop()`` at the end."""
 
-    def __init__(self, model, tokenizer, *, name: str = "model", max_batch_size: int = 16, max_waiting: int = 256,
-                 logits_processor: LogitsProcessor | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        name: str = "model",
+        max_batch_size: int = 16,
+        max_waiting: int = 256,
+        logits_processor: LogitsProcessor | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -296,7 +312,8 @@ class Engine:
             eos = tokenizer.eos_token_id
         self.eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
         self._shared_generator = torch.Generator(device="cpu").manual_seed(
-            seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+            seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
+        )
         self._ids = itertools.count(1)
         self._waiting: queue.Queue[Generation] = queue.Queue()
         self._rows: list[_Row] = []
@@ -311,8 +328,9 @@ class Engine:
     # ---- loading
 
     @classmethod
-    def load(cls, model: str, *, device: str = "cpu", dtype: str = "auto", threads: int | None = None,
-             **options) -> Engine:
+    def load(
+        cls, model: str, *, device: str = "cpu", dtype: str = "auto", threads: int | None = None, **options
+    ) -> Engine:
         """Load ``model`` (a local folder or a hub id) with transformers; errors name the model and the cause."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -330,7 +348,9 @@ class Engine:
         source = str(folder) if folder is not None else model
         try:  # a local folder never touches the hub: no request, no retries when offline
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=folder is not None)
-            loaded = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=folder is not None)
+            loaded = AutoModelForCausalLM.from_pretrained(
+                source, dtype=torch_dtype, local_files_only=folder is not None
+            )
         except (OSError, ValueError) as error:
             raise EngineError(f"cannot load model {model!r}: {error}") from error
         loaded.to(device).eval()
@@ -350,8 +370,9 @@ class Engine:
         for message in messages:
             if message.get("role") not in CHAT_ROLES:
                 raise EngineError(f"message role {message.get('role')!r} is not one of {', '.join(CHAT_ROLES)}")
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                 return_dict=False, sanitize_control_tokens=True)
+        ids = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=False, sanitize_control_tokens=True
+        )
         return list(ids)
 
     def text_prompt(self, text: str) -> list[int]:
@@ -368,8 +389,10 @@ class Engine:
         if not prompt_ids:
             raise ValueError("the prompt is empty")
         if len(prompt_ids) + params.max_tokens > self.context_length:
-            raise ValueError(f"the prompt ({len(prompt_ids)} tokens) plus max_tokens ({params.max_tokens}) exceeds "
-                             f"the model's context of {self.context_length} tokens")
+            raise ValueError(
+                f"the prompt ({len(prompt_ids)} tokens) plus max_tokens ({params.max_tokens}) exceeds "
+                f"the model's context of {self.context_length} tokens"
+            )
         if self._thread is None or not self._thread.is_alive():
             raise EngineError("the engine is not running")
         if self._waiting.qsize() >= self.max_waiting:
@@ -466,16 +489,22 @@ class Engine:
         ids = torch.full((len(group), width), pad, dtype=torch.long, device=self.device)
         mask = torch.zeros_like(ids)
         for index, generation in enumerate(group):
-            ids[index, width - len(generation.prompt_ids):] = torch.tensor(generation.prompt_ids)
-            mask[index, width - len(generation.prompt_ids):] = 1
+            ids[index, width - len(generation.prompt_ids) :] = torch.tensor(generation.prompt_ids)
+            mask[index, width - len(generation.prompt_ids) :] = 1
         cache = DynamicCache(config=self.model.config)
         padded = {"attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)} if len(group) > 1 else {}
         logits = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1, **padded).logits[:, -1]
-        rows = [_Row(generation, TextReleaser(self.tokenizer, generation.params.stop),
-                     None if generation.params.seed is None
-                     else torch.Generator(device="cpu").manual_seed(generation.params.seed),
-                     len(generation.prompt_ids))
-                for generation in group]
+        rows = [
+            _Row(
+                generation,
+                TextReleaser(self.tokenizer, generation.params.stop),
+                None
+                if generation.params.seed is None
+                else torch.Generator(device="cpu").manual_seed(generation.params.seed),
+                len(generation.prompt_ids),
+            )
+            for generation in group
+        ]
         self._join(cache, mask)
         self._rows.extend(rows)
         self._count(prompt_tokens=int(mask.sum()), prefills=1)
@@ -485,8 +514,9 @@ class Engine:
         last = torch.tensor([[row.generated[-1]] for row in self._rows], device=self.device)
         positions = torch.tensor([[row.position] for row in self._rows], device=self.device)
         mask = torch.cat([self._mask, self._mask.new_ones(len(self._rows), 1)], dim=1)
-        logits = self.model(input_ids=last, attention_mask=mask, position_ids=positions,
-                            cache=self._cache, use_cache=True).logits[:, -1]
+        logits = self.model(
+            input_ids=last, attention_mask=mask, position_ids=positions, cache=self._cache, use_cache=True
+        ).logits[:, -1]
         self._mask = mask
         for row in self._rows:
             row.position += 1
@@ -529,7 +559,7 @@ class Engine:
         if self.logits_processor is not None:
             for index, row in enumerate(rows):
                 seen = torch.tensor([row.generation.prompt_ids + row.generated], device=logits.device)
-                logits[index:index + 1] = self.logits_processor(seen, logits[index:index + 1])
+                logits[index : index + 1] = self.logits_processor(seen, logits[index : index + 1])
         params = [row.generation.params for row in rows]
         if all(param.temperature == 0 for param in params):
             return logits.argmax(dim=-1).tolist()
@@ -565,8 +595,9 @@ class Engine:
         for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
             mine.keys = torch.cat([_pad_left(mine.keys, batch_pad), _pad_left(theirs.keys, new_pad)])
             mine.values = torch.cat([_pad_left(mine.values, batch_pad), _pad_left(theirs.values, new_pad)])
-        self._mask = torch.cat([torch.nn.functional.pad(self._mask, (batch_pad, 0)),
-                                torch.nn.functional.pad(mask, (new_pad, 0))])
+        self._mask = torch.cat(
+            [torch.nn.functional.pad(self._mask, (batch_pad, 0)), torch.nn.functional.pad(mask, (new_pad, 0))]
+        )
 
     def _remove(self, rows: list[_Row]) -> None:
         gone = {id(row) for row in rows}

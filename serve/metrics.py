@@ -30,18 +30,29 @@ class _ScrapeTimeCollector:
 
     def collect(self):
         snapshot = self.output_filter.metrics.snapshot()
-        redactions = CounterMetricFamily("apertus_redactions", "Deletion-list and pattern entries redacted from "
-                                         "responses, by category", labels=["category"])
+        redactions = CounterMetricFamily(
+            "apertus_redactions",
+            "Deletion-list and pattern entries redacted from responses, by category",
+            labels=["category"],
+        )
         for category, count in sorted(snapshot["redactions"].items()):
             redactions.add_metric([category], count)
         yield redactions
-        outcomes = CounterMetricFamily("apertus_filter_responses", "Responses on filtered paths, by outcome: "
-                                       "filtered, streamed (of which), error (502/503/error event), unavailable "
-                                       "(503, no list), unfiltered (non-strict, no list), disconnect",
-                                       labels=["outcome"])
-        for outcome, key in (("filtered", "responses"), ("streamed", "streamed_responses"), ("error", "errors"),
-                             ("unavailable", "unavailable"), ("unfiltered", "unfiltered"),
-                             ("disconnect", "disconnects")):
+        outcomes = CounterMetricFamily(
+            "apertus_filter_responses",
+            "Responses on filtered paths, by outcome: "
+            "filtered, streamed (of which), error (502/503/error event), unavailable "
+            "(503, no list), unfiltered (non-strict, no list), disconnect",
+            labels=["outcome"],
+        )
+        for outcome, key in (
+            ("filtered", "responses"),
+            ("streamed", "streamed_responses"),
+            ("error", "errors"),
+            ("unavailable", "unavailable"),
+            ("unfiltered", "unfiltered"),
+            ("disconnect", "disconnects"),
+        ):
             outcomes.add_metric([outcome], snapshot[key])
         yield outcomes
         status = self.output_filter.status()
@@ -49,23 +60,32 @@ class _ScrapeTimeCollector:
         info.add_metric([], {"version": str(status.get("version") or ""), "strict": str(status["strict"]).lower()})
         yield info
         if status.get("age_seconds") is not None:
-            yield GaugeMetricFamily("apertus_deletion_list_age_seconds", "Seconds since the list in use was built",
-                                    value=status["age_seconds"])
-            yield GaugeMetricFamily("apertus_deletion_list_entries", "Entries in the list in use",
-                                    value=status["entries"])
+            yield GaugeMetricFamily(
+                "apertus_deletion_list_age_seconds",
+                "Seconds since the list in use was built",
+                value=status["age_seconds"],
+            )
+            yield GaugeMetricFamily(
+                "apertus_deletion_list_entries", "Entries in the list in use", value=status["entries"]
+            )
         if self.engine is not None:
             stats = dict(self.engine.stats)
             tokens = CounterMetricFamily("apertus_tokens", "Tokens processed by the engine", labels=["kind"])
             tokens.add_metric(["prompt"], stats.get("prompt_tokens", 0))
             tokens.add_metric(["completion"], stats.get("completion_tokens", 0))
             yield tokens
-            yield CounterMetricFamily("apertus_engine_cancelled_requests", "Requests dropped because the client "
-                                      "left", value=stats.get("cancelled", 0))
+            yield CounterMetricFamily(
+                "apertus_engine_cancelled_requests",
+                "Requests dropped because the client left",
+                value=stats.get("cancelled", 0),
+            )
             load = self.engine.load_report()
-            yield GaugeMetricFamily("apertus_engine_active_requests", "Requests in the decoding batch",
-                                    value=load["active"])
-            yield GaugeMetricFamily("apertus_engine_waiting_requests", "Requests queued for the batch",
-                                    value=load["waiting"])
+            yield GaugeMetricFamily(
+                "apertus_engine_active_requests", "Requests in the decoding batch", value=load["active"]
+            )
+            yield GaugeMetricFamily(
+                "apertus_engine_waiting_requests", "Requests queued for the batch", value=load["waiting"]
+            )
 
 
 class ServerMetrics:
@@ -74,13 +94,22 @@ class ServerMetrics:
     def __init__(self, output_filter: OutputFilter, engine=None, *, paths: tuple[str, ...] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.paths = frozenset(paths)
-        self.requests = Counter("apertus_requests", "HTTP requests answered, by path and status",
-                                ["path", "status"], registry=self.registry)
-        self.latency = Histogram("apertus_request_duration_seconds", "Time from request to the end of the "
-                                 "response (whole stream), by path", ["path"], buckets=LATENCY_BUCKETS,
-                                 registry=self.registry)
-        self.first_token = Histogram("apertus_time_to_first_token_seconds", "Engine: from submission to the "
-                                     "first generated token", buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "apertus_requests", "HTTP requests answered, by path and status", ["path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "apertus_request_duration_seconds",
+            "Time from request to the end of the response (whole stream), by path",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "apertus_time_to_first_token_seconds",
+            "Engine: from submission to the first generated token",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ScrapeTimeCollector(output_filter, engine))
 
     def measure(self, app: Callable) -> Callable:

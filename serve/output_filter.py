@@ -46,8 +46,14 @@ class OutputFilter:
     to serve, as for a list that is missing. A list whose self-test fails counts as missing.
     """
 
-    def __init__(self, refresher: RefreshingDeletionList | None, *, strict: bool = False,
-                 patterns: tuple[str, ...] = (), placeholder: str = DEFAULT_PLACEHOLDER) -> None:
+    def __init__(
+        self,
+        refresher: RefreshingDeletionList | None,
+        *,
+        strict: bool = False,
+        patterns: tuple[str, ...] = (),
+        placeholder: str = DEFAULT_PLACEHOLDER,
+    ) -> None:
         self.refresher = refresher
         self.strict = strict
         self.patterns = patterns
@@ -101,8 +107,9 @@ class OutputFilter:
         current = self.refresher.current
         with self._lock:
             tested, error = self._built_for, self._self_test_error
-        status["self_test"] = (None if current is None or tested is not current
-                               else "passed" if error is None else f"failed: {error}")
+        status["self_test"] = (
+            None if current is None or tested is not current else "passed" if error is None else f"failed: {error}"
+        )
         return status
 
     def available(self) -> bool:
@@ -134,21 +141,40 @@ async def admin_reload(request: Request) -> JSONResponse:
     check failed (the last good list stays), 401 without the right bearer token, 403 when disabled."""
     expected = os.environ.get(ADMIN_TOKEN_VARIABLE, "")
     if not expected:
-        return JSONResponse(error_object(f"the admin endpoint is disabled: set {ADMIN_TOKEN_VARIABLE} to enable it",
-                                         "admin_disabled", "permission_error"), status_code=403)
+        return JSONResponse(
+            error_object(
+                f"the admin endpoint is disabled: set {ADMIN_TOKEN_VARIABLE} to enable it",
+                "admin_disabled",
+                "permission_error",
+            ),
+            status_code=403,
+        )
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        return JSONResponse(error_object("missing or wrong bearer token", "invalid_admin_token",
-                                         "authentication_error"), status_code=401,
-                            headers={"www-authenticate": "Bearer"})
+        return JSONResponse(
+            error_object("missing or wrong bearer token", "invalid_admin_token", "authentication_error"),
+            status_code=401,
+            headers={"www-authenticate": "Bearer"},
+        )
     output_filter: OutputFilter = request.app.state.output_filter
     if output_filter.refresher is None:
-        return JSONResponse(error_object("this server filters without a deletion list; nothing to reload",
-                                         "no_deletion_list", "invalid_request_error"), status_code=409)
+        return JSONResponse(
+            error_object(
+                "this server filters without a deletion list; nothing to reload",
+                "no_deletion_list",
+                "invalid_request_error",
+            ),
+            status_code=409,
+        )
     swapped = await anyio.to_thread.run_sync(output_filter.refresher.refresh)
     status = output_filter.status()
     if status["last_error"] and not swapped:
-        return JSONResponse({**error_object(f"reload failed, the last good list stays: {status['last_error']}",
-                                            "reload_failed"), "deletion_list": status}, status_code=502)
+        return JSONResponse(
+            {
+                **error_object(f"reload failed, the last good list stays: {status['last_error']}", "reload_failed"),
+                "deletion_list": status,
+            },
+            status_code=502,
+        )
     logger.info("admin reload: list %s (%s)", status["version"], "swapped" if swapped else "unchanged")
     return JSONResponse({"reloaded": swapped, "deletion_list": status})

@@ -52,10 +52,29 @@ from apertus_compliance.serve.output_filter import OutputFilter, admin_reload
 
 logger = logging.getLogger(__name__)
 
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "host", "content-length"})
-PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models", "/healthz", "/metrics",
-         "/admin/reload")
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+PATHS = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/models",
+    "/healthz",
+    "/metrics",
+    "/admin/reload",
+)
 FORWARDED_KINDS = frozenset({"chat", "completions", "responses", "pass"})
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 """The blank line that ends a server-sent event (any of the three line ends)."""
@@ -69,8 +88,9 @@ def upstream_base(url: str) -> str:
     """``http://host:port/v1`` (trailing slash dropped); refuses anything that is not an http(s) URL with a host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProxyError(f"--upstream {url!r}: expected the base URL an OpenAI client takes, "
-                         "e.g. http://127.0.0.1:8001/v1")
+        raise ProxyError(
+            f"--upstream {url!r}: expected the base URL an OpenAI client takes, e.g. http://127.0.0.1:8001/v1"
+        )
     if parts.query or parts.fragment:
         raise ProxyError(f"--upstream {url!r}: a base URL has no query or fragment")
     return url.rstrip("/")
@@ -79,8 +99,14 @@ def upstream_base(url: str) -> str:
 class Proxy:
     """Forwards ``/v1/<rest>`` to ``<upstream base>/<rest>`` for the paths the filter knows."""
 
-    def __init__(self, upstream: str, output_filter: OutputFilter, *, timeout: float = 600.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        output_filter: OutputFilter,
+        *,
+        timeout: float = 600.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.base = upstream_base(upstream)
         self.output_filter = output_filter
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
@@ -90,8 +116,12 @@ class Proxy:
     def open(self) -> None:
         # identity unless the client asked otherwise: httpx would ask for gzip on its own, and the filter
         # cannot read compressed completions (the middleware drops the client's accept-encoding on those)
-        self.client = httpx.AsyncClient(timeout=self.timeout, transport=self.transport, follow_redirects=False,
-                                        headers={"accept-encoding": "identity"})
+        self.client = httpx.AsyncClient(
+            timeout=self.timeout,
+            transport=self.transport,
+            follow_redirects=False,
+            headers={"accept-encoding": "identity"},
+        )
 
     async def close(self) -> None:
         if self.client is not None:
@@ -103,28 +133,33 @@ class Proxy:
         except InvalidPath as error:
             return _error(400, str(error), "invalid_path", "invalid_request_error")
         if not path.startswith("/v1/") or path_kind(path) not in FORWARDED_KINDS:
-            return _error(404, f"{request.method} {path}: not an endpoint this proxy forwards", "not_found",
-                          "invalid_request_error")
+            return _error(
+                404,
+                f"{request.method} {path}: not an endpoint this proxy forwards",
+                "not_found",
+                "invalid_request_error",
+            )
         query = request.scope.get("query_string", b"").decode("latin-1")
-        url = httpx.URL(self.base + path[len("/v1"):] + (f"?{query}" if query else ""))
+        url = httpx.URL(self.base + path[len("/v1") :] + (f"?{query}" if query else ""))
         headers = [(name, value) for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP]
-        upstream_request = self.client.build_request(request.method, url, headers=headers,
-                                                     content=await request.body())
+        upstream_request = self.client.build_request(request.method, url, headers=headers, content=await request.body())
         try:
             response = await self.client.send(upstream_request, stream=True)
         except httpx.TimeoutException as error:
             return _error(504, f"the upstream did not answer in time: {type(error).__name__}", "upstream_timeout")
         except httpx.HTTPError as error:
             logger.warning("upstream %s unreachable: %s: %s", self.base, type(error).__name__, error)
-            return _error(502, f"the upstream at {self.base} is unreachable: {type(error).__name__}",
-                          "upstream_unreachable")
-        event_stream = (response.headers.get("content-type", "").startswith("text/event-stream")
-                        and response.headers.get("content-encoding", "identity") == "identity")
+            return _error(
+                502, f"the upstream at {self.base} is unreachable: {type(error).__name__}", "upstream_unreachable"
+            )
+        event_stream = (
+            response.headers.get("content-type", "").startswith("text/event-stream")
+            and response.headers.get("content-encoding", "identity") == "identity"
+        )
         headers = {name: value for name, value in response.headers.items() if name.lower() not in HOP_BY_HOP}
         if "content-length" in response.headers and "content-encoding" not in response.headers:
             headers["content-length"] = response.headers["content-length"]
-        return StreamingResponse(self._relay(response, event_stream), status_code=response.status_code,
-                                 headers=headers)
+        return StreamingResponse(self._relay(response, event_stream), status_code=response.status_code, headers=headers)
 
     async def _relay(self, response: httpx.Response, event_stream: bool):
         """The upstream's body as it comes; an event stream in whole events, so that a failure drops the
@@ -151,8 +186,13 @@ class Proxy:
             logger.warning("upstream %s failed mid-response: %s: %s", self.base, type(error).__name__, error)
             if not event_stream:
                 raise  # abort the connection: a cut-off JSON body must not look whole
-            yield (b"data: " + orjson.dumps(error_object(f"the upstream failed mid-stream: {type(error).__name__}",
-                                                         "upstream_failed")) + b"\n\ndata: [DONE]\n\n")
+            yield (
+                b"data: "
+                + orjson.dumps(
+                    error_object(f"the upstream failed mid-stream: {type(error).__name__}", "upstream_failed")
+                )
+                + b"\n\ndata: [DONE]\n\n"
+            )
         finally:  # also when the client went away: the upstream stops generating
             await response.aclose()
 
@@ -164,9 +204,11 @@ class Proxy:
         except httpx.HTTPError as error:
             upstream_ok, upstream = False, f"unreachable: {type(error).__name__}"
         filter_ok = self.output_filter.available()
-        body = {"status": "ok" if upstream_ok and filter_ok else "unavailable",
-                "upstream": {"url": self.base, "models": upstream},
-                "deletion_list": self.output_filter.status()}
+        body = {
+            "status": "ok" if upstream_ok and filter_ok else "unavailable",
+            "upstream": {"url": self.base, "models": upstream},
+            "deletion_list": self.output_filter.status(),
+        }
         return JSONResponse(body, status_code=200 if upstream_ok and filter_ok else 503)
 
 
@@ -176,13 +218,19 @@ def _error(status: int, message: str, code: str, kind: str = "upstream_error") -
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-    return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}", code,
-                  "invalid_request_error")
+    return _error(
+        error.status_code, f"{request.method} {request.url.path}: {error.detail}", code, "invalid_request_error"
+    )
 
 
-def build_proxy(upstream: str, output_filter: OutputFilter, *, timeout: float = 600.0,
-                transport: httpx.AsyncBaseTransport | None = None,
-                max_request_bytes: int = MAX_REQUEST_BYTES) -> Any:
+def build_proxy(
+    upstream: str,
+    output_filter: OutputFilter,
+    *,
+    timeout: float = 600.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> Any:
     """The proxy's ASGI app: metrics around the request-body limit around the filter middleware around the
     forwarding routes. Its lifespan opens the upstream client and starts the list refresher."""
     proxy = Proxy(upstream, output_filter, timeout=timeout, transport=transport)

@@ -11,14 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 
 SHAPES = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2),
-    "apertus-0.5b": dict(hidden_size=1024, intermediate_size=6144, num_hidden_layers=20, num_attention_heads=16,
-                         num_key_value_heads=4, vocab_size=131072),
+    "tiny": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "apertus-0.5b": dict(
+        hidden_size=1024,
+        intermediate_size=6144,
+        num_hidden_layers=20,
+        num_attention_heads=16,
+        num_key_value_heads=4,
+        vocab_size=131072,
+    ),
 }
 SPECIAL_TOKENS = ["<pad>", "<s>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
-CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}"
-                 "<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}"
+    "<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
 CORPUS = [
     "Guten Tag, hier spricht Hans Müller aus Zürich. Schreiben Sie an anna.muster@beispiel.de.",
     "The quick brown fox jumps over the lazy dog. Contact jane.doe@example.org or call +41 44 123 45 67.",
@@ -36,11 +45,14 @@ def build_tokenizer(vocab_size: int = 400):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     bpe.train_from_iterator(CORPUS, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="<|end|>",
-                                        pad_token="<pad>")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="<|end|>", pad_token="<pad>")
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
@@ -54,10 +66,14 @@ def random_model(shape: str = "tiny", *, vocab_size: int, seed: int = 0, tokeniz
         raise ValueError(f"unknown shape {shape!r}: choose one of {', '.join(SHAPES)}")
     sizes = {"vocab_size": vocab_size, **SHAPES[shape]}
     torch.manual_seed(seed)
-    config = ApertusConfig(**sizes, max_position_embeddings=65536, tie_word_embeddings=True,
-                           bos_token_id=tokenizer.bos_token_id if tokenizer else 1,
-                           eos_token_id=tokenizer.eos_token_id if tokenizer else 2,
-                           pad_token_id=tokenizer.pad_token_id if tokenizer else 0)
+    config = ApertusConfig(
+        **sizes,
+        max_position_embeddings=65536,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id if tokenizer else 1,
+        eos_token_id=tokenizer.eos_token_id if tokenizer else 2,
+        pad_token_id=tokenizer.pad_token_id if tokenizer else 0,
+    )
     model = ApertusForCausalLM(config)
     if shape == "tiny":
         # the default init (std 0.02) makes a 2-layer model repeat one token; wider weights vary the text
@@ -65,9 +81,14 @@ def random_model(shape: str = "tiny", *, vocab_size: int, seed: int = 0, tokeniz
             for parameter in model.parameters():
                 if parameter.dim() == 2:
                     parameter.normal_(0.0, 0.3)
-    model.generation_config = GenerationConfig(do_sample=True, temperature=0.8, top_p=0.9,
-                                               bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
-                                               pad_token_id=config.pad_token_id)
+    model.generation_config = GenerationConfig(
+        do_sample=True,
+        temperature=0.8,
+        top_p=0.9,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+    )
     return model.eval()
 
 

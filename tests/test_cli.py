@@ -14,8 +14,19 @@ from apertus_compliance import cli
 from apertus_compliance.errors import ApertusError
 
 COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
-HEAVY = ("datatrove", "duckdb", "pyarrow", "torch", "transformers", "presidio_analyzer", "presidio_anonymizer",
-         "ray", "spacy", "numpy", "pandas")
+HEAVY = (
+    "datatrove",
+    "duckdb",
+    "pyarrow",
+    "torch",
+    "transformers",
+    "presidio_analyzer",
+    "presidio_anonymizer",
+    "ray",
+    "spacy",
+    "numpy",
+    "pandas",
+)
 
 
 @pytest.fixture
@@ -31,8 +42,11 @@ def bad_inputs(tmp_path: Path) -> Path:
 ERRORS = [
     (["optout", "agents", "no-such-list"], "agent list 'no-such-list': neither a file nor a bundled list", 1),
     (["optout", "check", "--snapshot", "empty", "https://example.org/"], "snapshot empty: no manifest.json", 1),
-    (["optout", "snapshot", "--registry", "list.yaml", "--as-of", "2025-01-31", "--out", "snap"],
-     "registry list.yaml: not a DuckDB registry", 1),
+    (
+        ["optout", "snapshot", "--registry", "list.yaml", "--as-of", "2025-01-31", "--out", "snap"],
+        "registry list.yaml: not a DuckDB registry",
+        1,
+    ),
     (["optout", "check"], "give one or more URLs (see: apertus-compliance optout check --help)", 2),
     (["rebuild", "--recipe", "list.yaml", "--out", "run"], "list.yaml: expected a mapping at the top level", 1),
     (["verify", "empty"], "empty: no rebuild.lock.json (not a finished rebuild)", 1),
@@ -41,18 +55,25 @@ ERRORS = [
     (["deletion-list", "diff", "empty", "empty"], "empty: cannot read its manifest", 1),
     (["redact"], "give --deletion-list (with --public-key) or at least one --pattern", 2),
     (["serve", "--deletion-list", "empty", "--public-key", "bad.pem", "--refresh", "5x"], "interval '5x'", 1),
-    (["proxy", "--upstream", "http://127.0.0.1:9/v1", "--deletion-list", "empty", "--public-key", "bad.pem"],
-     "bad.pem: not a readable ed25519 public key", 1),
-    (["manifest", "card", "--run", "empty", "--provider", "list.yaml", "--out", "docs"],
-     "provider file list.yaml: expected a mapping", 1),
+    (
+        ["proxy", "--upstream", "http://127.0.0.1:9/v1", "--deletion-list", "empty", "--public-key", "bad.pem"],
+        "bad.pem: not a readable ed25519 public key",
+        1,
+    ),
+    (
+        ["manifest", "card", "--run", "empty", "--provider", "list.yaml", "--out", "docs"],
+        "provider file list.yaml: expected a mapping",
+        1,
+    ),
     (["manifest", "diff", "empty", "empty"], "empty: no rebuild.lock.json", 1),
     (["optout", "--no-such-option"], "No such option '--no-such-option'", 2),
 ]
 
 
 @pytest.mark.parametrize(("arguments", "message", "status"), ERRORS, ids=[" ".join(row[0][:2]) for row in ERRORS])
-def test_every_area_reports_errors_as_one_line(bad_inputs: Path, arguments: list[str], message: str,
-                                               status: int) -> None:
+def test_every_area_reports_errors_as_one_line(
+    bad_inputs: Path, arguments: list[str], message: str, status: int
+) -> None:
     done = subprocess.run([COMMAND, *arguments], capture_output=True, text=True, cwd=bad_inputs, timeout=120)
     assert done.returncode == status, done.stderr
     lines = done.stderr.splitlines()
@@ -88,8 +109,9 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> 
     line and closes; no traceback, and the status a shell reports for SIGPIPE."""
     agents = tmp_path / "agents.txt"
     agents.write_text("".join(f"ExampleBot{number:06d}\n" for number in range(30_000)))  # ~500 KB of output
-    process = subprocess.Popen([COMMAND, "optout", "agents", str(agents)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [COMMAND, "optout", "agents", str(agents)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert process.stdout.readline().startswith(b"# ")
     process.stdout.close()
     error = process.stderr.read().decode()
@@ -100,8 +122,9 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> 
 def test_a_shell_pipe_into_head_prints_no_traceback(tmp_path: Path) -> None:
     agents = tmp_path / "agents.txt"
     agents.write_text("".join(f"ExampleBot{number:06d}\n" for number in range(30_000)))
-    done = subprocess.run(["bash", "-c", f"'{COMMAND}' optout agents '{agents}' | head -1"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", f"'{COMMAND}' optout agents '{agents}' | head -1"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stdout.startswith("# ") and len(done.stdout.splitlines()) == 1
     assert done.stderr == ""
 
@@ -117,10 +140,22 @@ HELP_PROBE = textwrap.dedent("""
         loaded[" ".join(arguments)] = sorted(name for name in heavy if name in sys.modules)
     print(json.dumps(loaded))
 """)
-HELPS = [["--help"], ["rebuild", "--help"], ["verify", "--help"], ["serve", "--help"], ["proxy", "--help"],
-         ["optout", "--help"], ["optout", "ingest", "--help"], ["optout", "check", "--help"],
-         ["deletion-list", "--help"], ["deletion-list", "build", "--help"], ["redact", "--help"],
-         ["manifest", "--help"], ["manifest", "all", "--help"], ["--version"]]
+HELPS = [
+    ["--help"],
+    ["rebuild", "--help"],
+    ["verify", "--help"],
+    ["serve", "--help"],
+    ["proxy", "--help"],
+    ["optout", "--help"],
+    ["optout", "ingest", "--help"],
+    ["optout", "check", "--help"],
+    ["deletion-list", "--help"],
+    ["deletion-list", "build", "--help"],
+    ["redact", "--help"],
+    ["manifest", "--help"],
+    ["manifest", "all", "--help"],
+    ["--version"],
+]
 
 
 def test_help_imports_nothing_heavy() -> None:
@@ -133,6 +168,7 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_python_dash_m_runs_the_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "apertus_compliance.cli", "--help"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "apertus_compliance.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "Usage: apertus-compliance" in done.stdout

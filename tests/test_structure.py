@@ -65,12 +65,14 @@ def test_areas_import_each_other_only_through_their_public_api() -> None:
 
 
 def test_area_packages_declare_their_api_and_import_nothing_heavy() -> None:
-    probe = ("import json, sys\n"
-             f"for area in {AREAS!r}:\n"
-             "    package = __import__('apertus_compliance.' + area, fromlist=['__all__'])\n"
-             "    assert package.__all__ and len(set(package.__all__)) == len(package.__all__), area\n"
-             "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules} & {'datatrove', 'duckdb', "
-             "'pyarrow', 'torch', 'transformers', 'presidio_analyzer', 'ray', 'numpy', 'pydantic', 'starlette'})))")
+    probe = (
+        "import json, sys\n"
+        f"for area in {AREAS!r}:\n"
+        "    package = __import__('apertus_compliance.' + area, fromlist=['__all__'])\n"
+        "    assert package.__all__ and len(set(package.__all__)) == len(package.__all__), area\n"
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules} & {'datatrove', 'duckdb', "
+        "'pyarrow', 'torch', 'transformers', 'presidio_analyzer', 'ray', 'numpy', 'pydantic', 'starlette'})))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
@@ -100,15 +102,17 @@ def test_pipeline_rebuild_is_the_module_and_rebuild_mixture_the_function() -> No
 def test_every_exception_is_an_apertus_error() -> None:
     """Read from the source, so that the serve extra need not be installed: each exception class
     derives from ApertusError (directly or through another project exception)."""
-    builtin = {name for name, value in vars(builtins).items()
-               if isinstance(value, type) and issubclass(value, BaseException)}
+    builtin = {
+        name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+    }
     warnings = {name for name in builtin if issubclass(getattr(builtins, name), Warning)}
     classes: dict[str, tuple[list[str], str]] = {}
     for path in package_files():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
-                bases = [base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-                         for base in node.bases]
+                bases = [
+                    base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "") for base in node.bases
+                ]
                 classes[node.name] = (bases, f"{path.relative_to(ROOT)}:{node.lineno}")
 
     def ancestry(name: str, seen: frozenset = frozenset()) -> set[str]:
@@ -119,11 +123,19 @@ def test_every_exception_is_an_apertus_error() -> None:
                 found |= ancestry(base, seen | {name})
         return found
 
-    exceptions = {name for name in classes
-                  if any(base in builtin or base.endswith(("Error", "Exception")) for base in ancestry(name))}
-    wrong = [f"{classes[name][1]}: {name}" for name in sorted(exceptions)
-             if "ApertusError" not in ancestry(name) and name != "ApertusError"
-             and not ancestry(name) & warnings and name not in CONTROL_FLOW]
+    exceptions = {
+        name
+        for name in classes
+        if any(base in builtin or base.endswith(("Error", "Exception")) for base in ancestry(name))
+    }
+    wrong = [
+        f"{classes[name][1]}: {name}"
+        for name in sorted(exceptions)
+        if "ApertusError" not in ancestry(name)
+        and name != "ApertusError"
+        and not ancestry(name) & warnings
+        and name not in CONTROL_FLOW
+    ]
     assert wrong == []
     assert {"ReleaseError", "RecipeError", "SnapshotError", "RunError", "EngineError"} <= exceptions
     assert issubclass(importlib.import_module("apertus_compliance.pipeline").RecipeError, (ApertusError, ValueError))

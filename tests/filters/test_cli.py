@@ -18,23 +18,50 @@ def run(*args: str, cwd: Path, ok: int = 0, stdin: bytes | None = None) -> subpr
 
 @pytest.mark.slow
 def test_keygen_build_verify_diff_redact(tmp_path):
-    (tmp_path / "requests.csv").write_text("value,category,region\nHans Müller,name,\n"
-                                           "anna.muster@beispiel.de,email,\n044 668 18 00,phone,CH\n")
+    (tmp_path / "requests.csv").write_text(
+        "value,category,region\nHans Müller,name,\nanna.muster@beispiel.de,email,\n044 668 18 00,phone,CH\n"
+    )
     run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path)
-    assert "refusing to overwrite" in run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path,
-                                          ok=1).stderr.decode()
+    assert (
+        "refusing to overwrite" in run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path, ok=1).stderr.decode()
+    )
     for version in ("2026.05", "2026.11"):
-        run("deletion-list", "build", "--input", "requests.csv", "--key", "keys/private.key", "--out", version,
-            "--version", version, "--created", f"{version.replace('.', '-')}-01", cwd=tmp_path)
-    assert "verified, version 2026.11" in run("deletion-list", "verify", "2026.11", "--public-key",
-                                              "keys/public.key", cwd=tmp_path).stdout.decode()
+        run(
+            "deletion-list",
+            "build",
+            "--input",
+            "requests.csv",
+            "--key",
+            "keys/private.key",
+            "--out",
+            version,
+            "--version",
+            version,
+            "--created",
+            f"{version.replace('.', '-')}-01",
+            cwd=tmp_path,
+        )
+    assert (
+        "verified, version 2026.11"
+        in run("deletion-list", "verify", "2026.11", "--public-key", "keys/public.key", cwd=tmp_path).stdout.decode()
+    )
     diff = json.loads(run("deletion-list", "diff", "2026.05", "2026.11", cwd=tmp_path).stdout)
     assert diff["list_version"] == ["2026.05", "2026.11"] and diff["entries"] == 0
 
     text = "Hans Mueller (Tel. +41 44 668 18 00) schrieb an anna.muster@beispiel.de und bob@example.org \xff\n"
     for extra in ([], ["--stream"]):
-        done = run("redact", "--deletion-list", "2026.11", "--public-key", "keys/public.key", "--pattern", "email",
-                   *extra, cwd=tmp_path, stdin=text.encode("latin-1"))
+        done = run(
+            "redact",
+            "--deletion-list",
+            "2026.11",
+            "--public-key",
+            "keys/public.key",
+            "--pattern",
+            "email",
+            *extra,
+            cwd=tmp_path,
+            stdin=text.encode("latin-1"),
+        )
         assert done.stdout.decode() == "[REDACTED] (Tel. +[REDACTED]) schrieb an [REDACTED] und [REDACTED] \ufffd\n"
         assert json.loads(done.stderr) == {"redacted": {"email": 2, "name": 1, "phone": 1}}
 
@@ -44,8 +71,9 @@ def test_keygen_build_verify_diff_redact(tmp_path):
     failed = run("redact", "--deletion-list", "2026.11", cwd=tmp_path, ok=2, stdin=b"x")
     assert "needs --public-key" in failed.stderr.decode()
     (tmp_path / "bad.csv").write_text("value,category\nHans,person\n")
-    failed = run("deletion-list", "build", "--input", "bad.csv", "--key", "keys/private.key", "--out", "x",
-                 cwd=tmp_path, ok=1)
+    failed = run(
+        "deletion-list", "build", "--input", "bad.csv", "--key", "keys/private.key", "--out", "x", cwd=tmp_path, ok=1
+    )
     assert "bad.csv:2: category 'person' is not one of" in failed.stderr.decode()
 
 
@@ -55,10 +83,25 @@ def test_verify_prints_the_first_failing_check(tmp_path):
 
     (tmp_path / "requests.csv").write_text("value,category\nHans Müller,name\n")
     run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path)
-    run("deletion-list", "build", "--input", "requests.csv", "--key", "keys/private.key", "--out", "release",
-        "--version", "2026.11", "--created", "2026-11-01", cwd=tmp_path)
-    assert "self-test: canary redacted" in run("deletion-list", "verify", "release", "--public-key",
-                                                "keys/public.key", cwd=tmp_path).stdout.decode()
+    run(
+        "deletion-list",
+        "build",
+        "--input",
+        "requests.csv",
+        "--key",
+        "keys/private.key",
+        "--out",
+        "release",
+        "--version",
+        "2026.11",
+        "--created",
+        "2026-11-01",
+        cwd=tmp_path,
+    )
+    assert (
+        "self-test: canary redacted"
+        in run("deletion-list", "verify", "release", "--public-key", "keys/public.key", cwd=tmp_path).stdout.decode()
+    )
 
     manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
     manifest["created"] = "2026-11-01T00:00:00"  # no time zone; signed again by the publisher
@@ -75,9 +118,19 @@ def test_verify_prints_the_first_failing_check(tmp_path):
 
 def test_build_refuses_an_entry_too_long_to_redact(tmp_path):
     words = " ".join(f"w{index}" for index in range(1000))
-    (tmp_path / "requests.csv").write_text(f"value,category\nHans Müller,name\n\"{words}\",other\n")
+    (tmp_path / "requests.csv").write_text(f'value,category\nHans Müller,name\n"{words}",other\n')
     run("deletion-list", "keygen", "--out", "keys", cwd=tmp_path)
-    failed = run("deletion-list", "build", "--input", "requests.csv", "--key", "keys/private.key", "--out", "out",
-                 cwd=tmp_path, ok=1)
+    failed = run(
+        "deletion-list",
+        "build",
+        "--input",
+        "requests.csv",
+        "--key",
+        "keys/private.key",
+        "--out",
+        "out",
+        cwd=tmp_path,
+        ok=1,
+    )
     assert "requests.csv:3: other entry of 1000 tokens; a release allows at most 32" in failed.stderr.decode()
     assert not (tmp_path / "out").exists()

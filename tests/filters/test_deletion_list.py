@@ -36,10 +36,31 @@ REQUESTS = (
     "ABC-123-XYZ,other,\n"
 )
 # long enough not to turn up by chance in hex strings (key, signature) or random payload bytes
-PLAINTEXT = ("Müller", "Mustermann", "anna.muster", "beispiel", "0446681800", "41446681800", "Bahnhofstrasse",
-             "Zürich", "ABC-123-XYZ")
-MANIFEST_KEYS = {"format", "format_version", "list_version", "created", "normalization_version", "hash", "counts",
-                 "entries", "prefixes", "max_tokens", "payload_sha256", "signature"}
+PLAINTEXT = (
+    "Müller",
+    "Mustermann",
+    "anna.muster",
+    "beispiel",
+    "0446681800",
+    "41446681800",
+    "Bahnhofstrasse",
+    "Zürich",
+    "ABC-123-XYZ",
+)
+MANIFEST_KEYS = {
+    "format",
+    "format_version",
+    "list_version",
+    "created",
+    "normalization_version",
+    "hash",
+    "counts",
+    "entries",
+    "prefixes",
+    "max_tokens",
+    "payload_sha256",
+    "signature",
+}
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -288,6 +309,7 @@ def _strip_signature(release: Path) -> None:
 def _remove(name: str):
     def remove(release: Path) -> None:
         (release / name).unlink()
+
     return remove
 
 
@@ -335,8 +357,9 @@ def _rsa_public_key(path: Path) -> Path:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return path
 
 
@@ -384,8 +407,14 @@ def test_diff_releases_gives_counts_only(tmp_path, keys, pristine):
     assert diff["list_version"] == ["2025-03", "2025-04"]
     assert diff["same_hash_key"] is False
     text = json.dumps(diff)
-    for secret in (old["hash"]["key"], new["hash"]["key"], old["payload_sha256"], new["payload_sha256"],
-                   old["signature"], new["signature"]):
+    for secret in (
+        old["hash"]["key"],
+        new["hash"]["key"],
+        old["payload_sha256"],
+        new["payload_sha256"],
+        old["signature"],
+        new["signature"],
+    ):
         assert secret not in text
     for value in PLAINTEXT + ("Max", "max@"):
         assert value not in text
@@ -426,6 +455,7 @@ def _resign(release: Path, private_key: Path, manifest: dict, payload: bytes | N
 
 def _field(path: str, value):
     """Set ``path`` (``a.b`` for nested fields) to ``value``; ``...`` deletes it."""
+
     def change(manifest: dict, payload: bytearray) -> None:
         *parents, last = path.split(".")
         target = manifest
@@ -435,6 +465,7 @@ def _field(path: str, value):
             del target[last]
         else:
             target[last] = value
+
     return change
 
 
@@ -449,12 +480,16 @@ def _duplicate_first_hash(manifest: dict, payload: bytearray) -> None:
 def _category_byte(value: int):
     def change(manifest: dict, payload: bytearray) -> None:
         payload[manifest["entries"] * 8] = value
+
     return change
 
 
 def _unsorted_prefixes(manifest: dict, payload: bytearray) -> None:
     start = manifest["entries"] * 9
-    payload[start:start + 8], payload[start + 8:start + 16] = payload[start + 8:start + 16], payload[start:start + 8]
+    payload[start : start + 8], payload[start + 8 : start + 16] = (
+        payload[start + 8 : start + 16],
+        payload[start : start + 8],
+    )
 
 
 def _no_phone_count(manifest: dict, payload: bytearray) -> None:
@@ -624,8 +659,18 @@ def test_the_bulk_path_inserts_the_canary_in_order(tmp_path, keys):
     with np.errstate(over="ignore"):
         pairs = (firsts[:, None] * np.uint64(0x9E3779B97F4A7C15) + lasts[None, :]).ravel()
     hashes = sorted_unique(_finalize(pairs, 2))
-    manifest = write_release(tmp_path / "bulk", keys[0], "bulk", key, hashes, np.zeros(len(hashes), dtype=np.uint8),
-                             _finalize(firsts, 1), Counter({"name": len(hashes)}), longest=2, created=CREATED)
+    manifest = write_release(
+        tmp_path / "bulk",
+        keys[0],
+        "bulk",
+        key,
+        hashes,
+        np.zeros(len(hashes), dtype=np.uint8),
+        _finalize(firsts, 1),
+        Counter({"name": len(hashes)}),
+        longest=2,
+        created=CREATED,
+    )
     assert manifest["entries"] == len(hashes) + 1
     listed = DeletionList.load(tmp_path / "bulk", keys[1])
     assert np.all(listed.hashes[1:] > listed.hashes[:-1])
@@ -641,7 +686,7 @@ def test_build_refuses_an_entry_longer_than_the_limit_naming_the_line(tmp_path, 
     from apertus_compliance.filters.deletion_list import MAX_ENTRY_TOKENS
 
     words = " ".join(f"wort{index}" for index in range(1000))
-    bad = write_csv(tmp_path / "long.csv", f"value,category\nHans Müller,name\n\"{words}\",other\n")
+    bad = write_csv(tmp_path / "long.csv", f'value,category\nHans Müller,name\n"{words}",other\n')
     with pytest.raises(ReleaseError) as error:
         build_release(bad, keys[0], tmp_path / "out", "v1", created=CREATED)
     message = str(error.value)
@@ -650,7 +695,7 @@ def test_build_refuses_an_entry_longer_than_the_limit_naming_the_line(tmp_path, 
     assert not (tmp_path / "out").exists()
 
     longest = " ".join(f"wort{index}" for index in range(MAX_ENTRY_TOKENS))
-    fits = write_csv(tmp_path / "fits.csv", f"value,category\n\"{longest}\",other\n")
+    fits = write_csv(tmp_path / "fits.csv", f'value,category\n"{longest}",other\n')
     assert build_release(fits, keys[0], tmp_path / "fits", "v1", created=CREATED)["max_tokens"] == MAX_ENTRY_TOKENS
 
 
@@ -663,9 +708,18 @@ def test_write_release_refuses_max_tokens_out_of_bounds(tmp_path, keys, longest)
     from apertus_compliance.filters.deletion_list import release_hash_key, write_release
 
     with pytest.raises(ReleaseError, match=f"{longest} tokens"):
-        write_release(tmp_path / "out", keys[0], "v1", release_hash_key(keys[0], "v1"),
-                      np.array([1, 2], dtype=np.uint64), np.zeros(2, dtype=np.uint8), np.array([], dtype=np.uint64),
-                      Counter({"name": 2}), longest=longest, created=CREATED)
+        write_release(
+            tmp_path / "out",
+            keys[0],
+            "v1",
+            release_hash_key(keys[0], "v1"),
+            np.array([1, 2], dtype=np.uint64),
+            np.zeros(2, dtype=np.uint8),
+            np.array([], dtype=np.uint64),
+            Counter({"name": 2}),
+            longest=longest,
+            created=CREATED,
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -677,7 +731,16 @@ def test_write_release_refuses_unsorted_hashes(tmp_path, keys):
     from apertus_compliance.filters.deletion_list import release_hash_key, write_release
 
     with pytest.raises(ReleaseError, match="entry hashes must be strictly increasing"):
-        write_release(tmp_path / "out", keys[0], "v1", release_hash_key(keys[0], "v1"),
-                      np.array([5, 3], dtype=np.uint64), np.zeros(2, dtype=np.uint8), np.array([], dtype=np.uint64),
-                      Counter({"name": 2}), longest=1, created=CREATED)
+        write_release(
+            tmp_path / "out",
+            keys[0],
+            "v1",
+            release_hash_key(keys[0], "v1"),
+            np.array([5, 3], dtype=np.uint64),
+            np.zeros(2, dtype=np.uint8),
+            np.array([], dtype=np.uint64),
+            Counter({"name": 2}),
+            longest=1,
+            created=CREATED,
+        )
     assert not (tmp_path / "out" / "manifest.json").exists()

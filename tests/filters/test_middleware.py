@@ -39,8 +39,10 @@ pytestmark = pytest.mark.slow  # a real uvicorn server; hypothesis through it
 NAME, EMAIL, OTHER_NAME = "Hans Müller", "anna.muster@beispiel.de", "Greta Beispiel"
 PHONE = "+41 79 123 45 67"
 LISTED = (NAME, "Müller", EMAIL, "muster@", "beispiel.de", "M\\u00fcller")
-TEXT = (f"Guten Tag, hier spricht {NAME}. Schreiben Sie an {EMAIL} oder an hans müller persönlich; "
-        f"{OTHER_NAME} und Hans Meier sind nicht gelistet. Grüsse, {NAME}")
+TEXT = (
+    f"Guten Tag, hier spricht {NAME}. Schreiben Sie an {EMAIL} oder an hans müller persönlich; "
+    f"{OTHER_NAME} und Hans Meier sind nicht gelistet. Grüsse, {NAME}"
+)
 SECOND = f"Zweite Antwort: {EMAIL}, {NAME}!"
 STATE: dict = {"calls": 0, "closed": threading.Event()}
 
@@ -53,8 +55,9 @@ STATE: dict = {"calls": 0, "closed": threading.Event()}
 def lists(tmp_path_factory):
     root = tmp_path_factory.mktemp("lists")
     private, public = generate_keypair(root / "keys")
-    (root / "v1.csv").write_text(f"value,category,region\n{NAME},name,\n{EMAIL},email,\n{PHONE},phone,CH\n",
-                                 encoding="utf-8")
+    (root / "v1.csv").write_text(
+        f"value,category,region\n{NAME},name,\n{EMAIL},email,\n{PHONE},phone,CH\n", encoding="utf-8"
+    )
     (root / "v2.csv").write_text(f"value,category\n{OTHER_NAME},name\n", encoding="utf-8")
     build_release(root / "v1.csv", private, root / "v1", "2025-06-v1")
     build_release(root / "v2.csv", private, root / "v2", "2025-07-v2")
@@ -69,15 +72,19 @@ def _pieces(text: str, rng: random.Random, size: int | None) -> list[str]:
     pieces, i = [], 0
     while i < len(text):
         step = size or rng.randint(1, 5)
-        pieces.append(text[i:i + step])
+        pieces.append(text[i : i + step])
         i += step
     return pieces
 
 
 def _sse(payload: dict, texts: list[str], chat: bool) -> list[str]:
     rng = random.Random(payload.get("seed", 0))
-    base = {"id": "cmpl-1", "object": "chat.completion.chunk" if chat else "text_completion", "created": 1,
-            "model": "apertus-test"}
+    base = {
+        "id": "cmpl-1",
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": 1,
+        "model": "apertus-test",
+    }
     newline = "\r\n" if payload.get("crlf") else "\n"
 
     def event(choices: list[dict], **extra) -> str:
@@ -110,14 +117,18 @@ def _sse(payload: dict, texts: list[str], chat: bool) -> list[str]:
             events.append(event([choice(i, None, "length" if i else "stop")]))
     events.append(event([], usage={"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}))
     if payload.get("malformed"):
-        events.insert(payload.get("malformed_at", len(events) // 2), f"data: {NAME} schreibt an {EMAIL}{newline}{newline}")
+        events.insert(
+            payload.get("malformed_at", len(events) // 2), f"data: {NAME} schreibt an {EMAIL}{newline}{newline}"
+        )
     if payload.get("upstream_error"):
-        events.insert(len(events) // 2, "data: " + json.dumps({"error": {"message": f"failed for {NAME}",
-                                                                            "type": "server_error"}}) + "\n\n")
+        events.insert(
+            len(events) // 2,
+            "data: " + json.dumps({"error": {"message": f"failed for {NAME}", "type": "server_error"}}) + "\n\n",
+        )
     if not payload.get("no_done"):
         events.append(f"data: [DONE]{newline}{newline}")
     if payload.get("truncate"):
-        events.append(f"data: {{\"choices\": [{{\"index\": 0, \"text\": \"{NAME}")
+        events.append(f'data: {{"choices": [{{"index": 0, "text": "{NAME}')
     return events
 
 
@@ -125,24 +136,49 @@ async def _completion(request: Request, chat: bool) -> Response:
     STATE["calls"] += 1
     payload = await request.json()
     if "raw_hex" in payload:
-        return Response(bytes.fromhex(payload["raw_hex"]), media_type=payload.get("media_type", "application/json"),
-                        status_code=payload.get("status", 200))
+        return Response(
+            bytes.fromhex(payload["raw_hex"]),
+            media_type=payload.get("media_type", "application/json"),
+            status_code=payload.get("status", 200),
+        )
     if "raw_sse" in payload:
         return _raw_sse(payload)
     text = payload["messages"][-1]["content"] if chat else payload["prompt"]
     if "status" in payload:
-        return JSONResponse({"error": {"message": f"failed for {text}", "type": "invalid_request_error",
-                                       "param": None, "code": None}, "detail": [{"input": text}]},
-                            status_code=payload["status"])
+        return JSONResponse(
+            {
+                "error": {
+                    "message": f"failed for {text}",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                },
+                "detail": [{"input": text}],
+            },
+            status_code=payload["status"],
+        )
     if chat and payload.get("tools"):
         return _tool_calls(payload, text)
-    texts = [text, SECOND][:payload.get("n", 1)]
+    texts = [text, SECOND][: payload.get("n", 1)]
     if not payload.get("stream"):
-        choices = [{"index": i, "finish_reason": "stop", "logprobs": {"tokens": text.split()},
-                    **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}
-                   for i, text in enumerate(texts)]
-        return JSONResponse({"id": "cmpl-1", "object": "chat.completion" if chat else "text_completion",
-                             "created": 1, "model": "apertus-test", "choices": choices})
+        choices = [
+            {
+                "index": i,
+                "finish_reason": "stop",
+                "logprobs": {"tokens": text.split()},
+                **({"message": {"role": "assistant", "content": text}} if chat else {"text": text}),
+            }
+            for i, text in enumerate(texts)
+        ]
+        return JSONResponse(
+            {
+                "id": "cmpl-1",
+                "object": "chat.completion" if chat else "text_completion",
+                "created": 1,
+                "model": "apertus-test",
+                "choices": choices,
+            }
+        )
     events = _sse(payload, texts, chat)
     data = "".join(events).encode()
     if payload.get("invalid_utf8"):
@@ -151,7 +187,7 @@ async def _completion(request: Request, chat: bool) -> Response:
         rng, chunks, i = random.Random(payload.get("seed", 0)), [], 0
         while i < len(data):
             step = rng.randint(1, 7)
-            chunks.append(data[i:i + step])
+            chunks.append(data[i : i + step])
             i += step
     else:
         chunks = [piece.encode() for piece in events] if not payload.get("invalid_utf8") else [data]
@@ -189,23 +225,50 @@ def _tool_calls(payload: dict, text: str) -> Response:
     arguments = json.dumps({"who": text}, ensure_ascii=False)
     base = {"id": "chatcmpl-t", "created": 1, "model": "apertus-test"}
     if not payload.get("stream"):
-        calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": arguments}}
-                 for i in range(2)]
-        message = {"role": "assistant", "content": None, "tool_calls": calls,
-                   "function_call": {"name": "lookup", "arguments": arguments}}
-        return JSONResponse({**base, "object": "chat.completion",
-                             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": arguments}}
+            for i in range(2)
+        ]
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": calls,
+            "function_call": {"name": "lookup", "arguments": arguments},
+        }
+        return JSONResponse(
+            {
+                **base,
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            }
+        )
     rng = random.Random(payload.get("seed", 0))
-    events = [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-        {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": ""}}
-        for i in range(2)]}, "finish_reason": None}]
+    events = [
+        {
+            "index": 0,
+            "delta": {
+                "role": "assistant",
+                "tool_calls": [
+                    {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+                    for i in range(2)
+                ],
+            },
+            "finish_reason": None,
+        }
+    ]
     for piece in _pieces(arguments, rng, None):
         for i in range(2):
-            events.append({"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"arguments": piece}}]},
-                           "finish_reason": None})
+            events.append(
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": i, "function": {"arguments": piece}}]},
+                    "finish_reason": None,
+                }
+            )
     events.append({"index": 0, "delta": {}, "finish_reason": "tool_calls"})
-    lines = [f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n"
-             for choice in events]
+    lines = [
+        f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n" for choice in events
+    ]
     return StreamingResponse(iter([*lines, "data: [DONE]\n\n"]), media_type="text/event-stream")
 
 
@@ -215,34 +278,85 @@ def responses_events(text: str, rng: random.Random, response_id: str = "resp_1")
     arguments = json.dumps({"who": text}, ensure_ascii=False)
     items = [
         {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": text}], "status": "completed"},
-        {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [
-            {"type": "output_text", "text": text, "annotations": [], "logprobs": [{"token": text, "logprob": -0.1}]},
-            {"type": "refusal", "refusal": text}]},
-        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "lookup", "arguments": arguments,
-         "status": "completed"},
+        {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [
+                {
+                    "type": "output_text",
+                    "text": text,
+                    "annotations": [],
+                    "logprobs": [{"token": text, "logprob": -0.1}],
+                },
+                {"type": "refusal", "refusal": text},
+            ],
+        },
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "call_1",
+            "name": "lookup",
+            "arguments": arguments,
+            "status": "completed",
+        },
     ]
-    response = {"id": response_id, "object": "response", "created_at": 1, "model": "apertus-test",
-                "status": "completed", "output": items, "output_text": text, "error": None,
-                "incomplete_details": None, "instructions": None, "parallel_tool_calls": True, "tool_choice": "auto",
-                "tools": [], "metadata": {}}
-    events: list[dict] = [{"type": "response.created", "response": {**response, "status": "in_progress",
-                                                                      "output": [], "output_text": ""}}]
+    response = {
+        "id": response_id,
+        "object": "response",
+        "created_at": 1,
+        "model": "apertus-test",
+        "status": "completed",
+        "output": items,
+        "output_text": text,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "metadata": {},
+    }
+    events: list[dict] = [
+        {"type": "response.created", "response": {**response, "status": "in_progress", "output": [], "output_text": ""}}
+    ]
 
     def stream(family: str, full_key: str, full: str, **where) -> None:
         for piece in _pieces(full, rng, None):
-            events.append({"type": f"{family}.delta", **where, "delta": piece,
-                           **({"logprobs": []} if family == "response.output_text" else {})})
+            events.append(
+                {
+                    "type": f"{family}.delta",
+                    **where,
+                    "delta": piece,
+                    **({"logprobs": []} if family == "response.output_text" else {}),
+                }
+            )
         events.append({"type": f"{family}.done", **where, full_key: full})
 
     events.append({"type": "response.output_item.added", "output_index": 0, "item": {**items[0], "summary": []}})
     stream("response.reasoning_summary_text", "text", text, item_id="rs_1", output_index=0, summary_index=0)
     events.append({"type": "response.output_item.done", "output_index": 0, "item": items[0]})
     events.append({"type": "response.output_item.added", "output_index": 1, "item": {**items[1], "content": []}})
-    events.append({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 1, "content_index": 0,
-                   "part": {"type": "output_text", "text": "", "annotations": []}})
+    events.append(
+        {
+            "type": "response.content_part.added",
+            "item_id": "msg_1",
+            "output_index": 1,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        }
+    )
     stream("response.output_text", "text", text, item_id="msg_1", output_index=1, content_index=0)
-    events.append({"type": "response.content_part.done", "item_id": "msg_1", "output_index": 1, "content_index": 0,
-                   "part": items[1]["content"][0]})
+    events.append(
+        {
+            "type": "response.content_part.done",
+            "item_id": "msg_1",
+            "output_index": 1,
+            "content_index": 0,
+            "part": items[1]["content"][0],
+        }
+    )
     stream("response.refusal", "refusal", text, item_id="msg_1", output_index=1, content_index=1)
     events.append({"type": "response.output_item.done", "output_index": 1, "item": items[1]})
     events.append({"type": "response.output_item.added", "output_index": 2, "item": {**items[2], "arguments": ""}})
@@ -287,12 +401,17 @@ async def anything(request: Request) -> Response:
     return JSONResponse({"path": request.url.path, "said": f"{NAME} schreibt an {EMAIL}"})
 
 
-UPSTREAM = Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-                             Route("/v1/completions", completions, methods=["POST"]),
-                             Route("/v1/responses", responses, methods=["POST"]),
-                             Route("/v1/models", models), Route("/debug/tasks", tasks),
-                             Route("/v1/embeddings", anything, methods=["POST"]),
-                             Route("/extra/{rest:path}", anything, methods=["GET", "POST"])])
+UPSTREAM = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/debug/tasks", tasks),
+        Route("/v1/embeddings", anything, methods=["POST"]),
+        Route("/extra/{rest:path}", anything, methods=["GET", "POST"]),
+    ]
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,8 +457,9 @@ def server(lists):
         time.sleep(0.01)
     # a new connection per request: uvicorn closes a connection whose app failed mid-response, and a
     # pooled keep-alive connection could be reused just as it closes (a reset that is not the filter's)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                      limits=httpx.Limits(max_keepalive_connections=0)) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", timeout=120, limits=httpx.Limits(max_keepalive_connections=0)
+    ) as client:
         # warm-up: the first redaction through the server loads and compiles (seconds on a busy machine),
         # so no test's own request, timed or not, pays for it
         assert client.post("/v1/completions", json={"prompt": TEXT}).status_code == 200
@@ -394,14 +514,17 @@ def assert_clean(raw: str) -> None:
 # streams
 
 
-@pytest.mark.parametrize("options", [
-    {"seed": 1, "n": 1},
-    {"seed": 2, "n": 2},
-    {"seed": 3, "n": 2, "crlf": True},
-    {"seed": 4, "n": 2, "byte_chunks": True},
-    {"seed": 5, "n": 2, "finish_with_content": True, "byte_chunks": True, "crlf": True},
-    {"seed": 6, "n": 1, "no_done": True, "comment": True},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"seed": 1, "n": 1},
+        {"seed": 2, "n": 2},
+        {"seed": 3, "n": 2, "crlf": True},
+        {"seed": 4, "n": 2, "byte_chunks": True},
+        {"seed": 5, "n": 2, "finish_with_content": True, "byte_chunks": True, "crlf": True},
+        {"seed": 6, "n": 1, "no_done": True, "comment": True},
+    ],
+)
 @pytest.mark.parametrize("chat", [True, False])
 def test_streams_are_redacted_across_chunk_boundaries(client, lists, options, chat):
     redactor = lists[0]
@@ -420,11 +543,15 @@ def test_streams_are_redacted_across_chunk_boundaries(client, lists, options, ch
         assert events[-1] == "[DONE]" and events.count("[DONE]") == 1
     chunks = [json.loads(data) for data in events if data != "[DONE]"]
     texts = streamed_text(events, chat)
-    expected = [TEXT, SECOND][:options["n"]]
+    expected = [TEXT, SECOND][: options["n"]]
     assert texts == {i: redactor.redact(text) for i, text in enumerate(expected)}
     assert OTHER_NAME in texts[0] and "[REDACTED]" in texts[0]
-    finishes = {choice["index"]: choice["finish_reason"] for chunk in chunks for choice in chunk["choices"]
-                if choice.get("finish_reason")}
+    finishes = {
+        choice["index"]: choice["finish_reason"]
+        for chunk in chunks
+        for choice in chunk["choices"]
+        if choice.get("finish_reason")
+    }
     assert finishes == {i: "length" if i else "stop" for i in range(options["n"])}
     finished: set[int] = set()
     for chunk in chunks:  # what a choice's stream held back comes with its finish_reason, not later
@@ -444,8 +571,9 @@ def test_streams_are_redacted_across_chunk_boundaries(client, lists, options, ch
 def test_malformed_event_ends_the_stream_without_raw_text(client, server):
     for config in ("default", "strict"):
         before = server["metrics"][config].errors
-        response, raw = stream(client, "/v1/chat/completions",
-                               {"messages": [{"content": TEXT}], "stream": True, "malformed": True}, config)
+        response, raw = stream(
+            client, "/v1/chat/completions", {"messages": [{"content": TEXT}], "stream": True, "malformed": True}, config
+        )
         assert response.status_code == 200
         assert_clean(raw)
         events = data_events(raw)
@@ -458,15 +586,19 @@ def test_malformed_event_ends_the_stream_without_raw_text(client, server):
 def test_a_broken_stream_stops_the_app(client):
     STATE["closed"] = closed = threading.Event()
     started = time.monotonic()
-    response, raw = stream(client, "/v1/completions", {"prompt": TEXT * 5, "stream": True, "delay": 0.05,
-                                                        "malformed": True, "malformed_at": 3})
+    response, raw = stream(
+        client,
+        "/v1/completions",
+        {"prompt": TEXT * 5, "stream": True, "delay": 0.05, "malformed": True, "malformed_at": 3},
+    )
     assert json.loads(data_events(raw)[-2])["error"]["code"] == "malformed_upstream_event"
     assert closed.wait(5), "the upstream kept generating for a client that was answered"
     assert time.monotonic() - started < 5  # the full upstream stream (about 250 chunks) would take over 10 s
 
 
-@pytest.mark.parametrize("option, code", [("invalid_utf8", "invalid_upstream_encoding"),
-                                          ("truncate", "truncated_upstream_stream")])
+@pytest.mark.parametrize(
+    "option, code", [("invalid_utf8", "invalid_upstream_encoding"), ("truncate", "truncated_upstream_stream")]
+)
 def test_broken_streams_end_with_an_error_event(client, option, code):
     response, raw = stream(client, "/v1/completions", {"prompt": TEXT, "stream": True, "no_done": True, option: True})
     assert_clean(raw)
@@ -492,8 +624,9 @@ def test_a_client_leaving_mid_stream_does_not_break_the_server(client, server):
     baseline = client.get("/debug/tasks").json()["tasks"]
     STATE["closed"] = closed = threading.Event()
     disconnects = server["metrics"]["default"].disconnects
-    with client.stream("POST", "/v1/chat/completions",
-                       json={"messages": [{"content": TEXT * 20}], "stream": True, "delay": 0.02}) as response:
+    with client.stream(
+        "POST", "/v1/chat/completions", json={"messages": [{"content": TEXT * 20}], "stream": True, "delay": 0.02}
+    ) as response:
         received = b""
         for chunk in response.iter_bytes():
             received += chunk
@@ -514,8 +647,12 @@ def test_a_request_keeps_the_redactor_it_started_with(client, server):
     holder = server["holder"]
     text = f"{OTHER_NAME} trifft {NAME}. " * 3
     try:
-        with client.stream("POST", "/v1/completions", headers={"x-config": "swap"},
-                           json={"prompt": text, "stream": True, "delay": 0.005}) as response:
+        with client.stream(
+            "POST",
+            "/v1/completions",
+            headers={"x-config": "swap"},
+            json={"prompt": text, "stream": True, "delay": 0.005},
+        ) as response:
             iterator = response.iter_bytes()
             raw = next(iterator)
             holder["redactor"] = v2
@@ -563,8 +700,9 @@ def test_a_one_megabyte_generation_is_redacted(client):
 def test_a_one_megabyte_stream_is_redacted(client):
     text = f"{NAME} " + "lorem ipsum dolor sit amet " * 38000 + f" {EMAIL}"
     assert len(text) > 1_000_000
-    response, raw = stream(client, "/v1/completions",
-                           {"prompt": text, "stream": True, "piece_size": 200_003, "byte_chunks": False})
+    response, raw = stream(
+        client, "/v1/completions", {"prompt": text, "stream": True, "piece_size": 200_003, "byte_chunks": False}
+    )
     assert_clean(raw)
     expected = text.replace(NAME, "[REDACTED]").replace(EMAIL, "[REDACTED]")
     assert streamed_text(data_events(raw), chat=False) == {0: expected}
@@ -577,11 +715,14 @@ def test_a_body_over_the_cap_is_refused(client):
     assert_clean(response.text)
 
 
-@pytest.mark.parametrize("raw, media_type, code", [
-    (b'{"choices": [{"index": 0, "text": "Hans M\xfcller"}]}', "application/json", "unparsable_upstream_response"),
-    (f"{NAME} plain".encode(), "text/plain", "unsupported_upstream_content_type"),
-    (json.dumps({"data": NAME}).encode(), "application/json", "unexpected_upstream_shape"),
-])
+@pytest.mark.parametrize(
+    "raw, media_type, code",
+    [
+        (b'{"choices": [{"index": 0, "text": "Hans M\xfcller"}]}', "application/json", "unparsable_upstream_response"),
+        (f"{NAME} plain".encode(), "text/plain", "unsupported_upstream_content_type"),
+        (json.dumps({"data": NAME}).encode(), "application/json", "unexpected_upstream_shape"),
+    ],
+)
 def test_unfilterable_responses(client, raw, media_type, code):
     payload = {"prompt": "x", "raw_hex": raw.hex(), "media_type": media_type}
     strict = post(client, "/v1/completions", payload, "strict")
@@ -603,8 +744,14 @@ def test_strict_without_a_list_answers_503_without_calling_the_app(client, confi
     for stream_it in (False, True):
         response = post(client, "/v1/chat/completions", {"messages": [{"content": TEXT}], "stream": stream_it}, config)
         assert response.status_code == 503
-        assert response.json() == {"error": {"message": response.json()["error"]["message"], "param": None,
-                                             "type": "service_unavailable", "code": "deletion_list_unavailable"}}
+        assert response.json() == {
+            "error": {
+                "message": response.json()["error"]["message"],
+                "param": None,
+                "type": "service_unavailable",
+                "code": "deletion_list_unavailable",
+            }
+        }
     assert STATE["calls"] == calls
 
 
@@ -656,8 +803,10 @@ def test_metrics_count_by_category_and_logs_hold_no_values(client, server, caplo
 def test_sse_filter_is_independent_of_chunk_boundaries(lists):
     redactor = lists[0]
     text = f"an {NAME}, {EMAIL}"
-    events = ["data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": piece}}]})
-              for piece in ("an Hans", " Mü", f"ller, {EMAIL}")]
+    events = [
+        "data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": piece}}]})
+        for piece in ("an Hans", " Mü", f"ller, {EMAIL}")
+    ]
     events.append("data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
     for newline in ("\n", "\r\n", "\r"):
         raw = (newline * 2).join([*events, "data: [DONE]", ""]).encode()
@@ -672,8 +821,10 @@ def test_sse_filter_is_independent_of_chunk_boundaries(lists):
 def test_sse_filter_flushes_open_streams_before_done(lists):
     redactor = lists[0]
     sse = SSEFilter(redactor)
-    out = sse.feed(b'data: {"id": "x", "model": "m", "created": 5, "choices": [{"index": 1, "text": "Gruesse, Hans"}]}'
-                   b"\n\ndata: [DONE]\n\n")
+    out = sse.feed(
+        b'data: {"id": "x", "model": "m", "created": 5, "choices": [{"index": 1, "text": "Gruesse, Hans"}]}'
+        b"\n\ndata: [DONE]\n\n"
+    )
     events = data_events(out)
     assert events[-1] == "[DONE]" and len(events) == 3
     synthetic = json.loads(events[1])
@@ -743,14 +894,20 @@ def test_path_normalization_table(raw, normalized, kind):
     assert path_kind(normalized) == kind
 
 
-def raw_request(base: str, method: str, path: str, body: dict | None = None,
-                headers: dict | None = None) -> tuple[int, dict, bytes]:
+def raw_request(
+    base: str, method: str, path: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict, bytes]:
     """A request with the path sent byte for byte as given (httpx and http.client would normalize or refuse it)."""
     host, port = base.removeprefix("http://").rstrip("/").split(":")
     data = json.dumps(body).encode() if body is not None else b""
-    lines = [f"{method} {path} HTTP/1.1", f"host: {host}:{port}", "content-type: application/json",
-             f"content-length: {len(data)}", "connection: close",
-             *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"host: {host}:{port}",
+        "content-type: application/json",
+        f"content-length: {len(data)}",
+        "connection: close",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall("\r\n".join(lines).encode("utf-8") + b"\r\n\r\n" + data)
         answer = http.client.HTTPResponse(sock)
@@ -763,8 +920,9 @@ def test_path_variants_through_the_middleware_are_filtered(client, lists, raw, n
     base = str(client.base_url)
     calls = STATE["calls"]
     for config in ("strict", "default"):
-        status, headers, body = raw_request(base, "POST", raw, {"messages": [{"content": TEXT}], "prompt": TEXT,
-                                                                 "input": TEXT}, {"x-config": config})
+        status, headers, body = raw_request(
+            base, "POST", raw, {"messages": [{"content": TEXT}], "prompt": TEXT, "input": TEXT}, {"x-config": config}
+        )
         text = body.decode()
         assert_clean(text)
         if normalized is None:  # refused by the middleware, or already by the HTTP server (a raw space)
@@ -785,8 +943,9 @@ def test_path_variants_through_the_middleware_are_filtered(client, lists, raw, n
 
 def test_strict_without_a_list_refuses_every_path_but_the_allow_list(client):
     for raw in ("/v1/./chat/completions", "/v1/%2E/responses", "/v1/embeddings", "/extra/x", "/V1/chat/completions"):
-        status, _, body = raw_request(str(client.base_url), "POST", raw, {"prompt": TEXT, "input": TEXT},
-                                      {"x-config": "strict-none"})
+        status, _, body = raw_request(
+            str(client.base_url), "POST", raw, {"prompt": TEXT, "input": TEXT}, {"x-config": "strict-none"}
+        )
         assert status == 503 and json.loads(body)["error"]["code"] == "deletion_list_unavailable", raw
     status, _, body = raw_request(str(client.base_url), "GET", "/v1//models/", None, {"x-config": "strict-none"})
     assert status == 200 and json.loads(body)["data"]
@@ -805,22 +964,32 @@ def test_other_paths_are_filtered_generically(client):
 
 
 def api(client, config: str = "strict") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{str(client.base_url).rstrip('/')}/v1", api_key="x", max_retries=0, timeout=30,
-                         default_headers={"x-config": config})
+    return openai.OpenAI(
+        base_url=f"{str(client.base_url).rstrip('/')}/v1",
+        api_key="x",
+        max_retries=0,
+        timeout=30,
+        default_headers={"x-config": config},
+    )
 
 
 def test_tool_call_arguments_are_redacted(client, lists):
     redactor = lists[0]
     arguments = json.dumps({"who": TEXT}, ensure_ascii=False)
-    answer = api(client).chat.completions.create(model="m", messages=[{"role": "user", "content": TEXT}],
-                                                 extra_body={"tools": True})
+    answer = api(client).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": TEXT}], extra_body={"tools": True}
+    )
     message = answer.choices[0].message
     assert [call.function.arguments for call in message.tool_calls] == [redactor.redact(arguments)] * 2
     assert message.function_call.arguments == redactor.redact(arguments)
     assert json.loads(message.tool_calls[0].function.arguments)["who"] == redactor.redact(TEXT)
     for seed in range(3):
-        response, raw = stream(client, "/v1/chat/completions", {"messages": [{"content": TEXT}], "tools": True,
-                                                                "stream": True, "seed": seed}, "strict")
+        response, raw = stream(
+            client,
+            "/v1/chat/completions",
+            {"messages": [{"content": TEXT}], "tools": True, "stream": True, "seed": seed},
+            "strict",
+        )
         assert_clean(raw)
         streamed: dict[int, str] = {}
         for data in data_events(raw)[:-1]:
@@ -828,8 +997,9 @@ def test_tool_call_arguments_are_redacted(client, lists):
                 streamed[call["index"]] = streamed.get(call["index"], "") + call["function"].get("arguments", "")
         assert streamed == {0: redactor.redact(arguments), 1: redactor.redact(arguments)}
         assert data_events(raw)[-1] == "[DONE]"
-    chunks = api(client).chat.completions.create(model="m", messages=[{"role": "user", "content": TEXT}],
-                                                 stream=True, extra_body={"tools": True, "seed": 4})
+    chunks = api(client).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": TEXT}], stream=True, extra_body={"tools": True, "seed": 4}
+    )
     calls: dict[int, str] = {}
     for chunk in chunks:
         for call in chunk.choices[0].delta.tool_calls or []:
@@ -871,22 +1041,35 @@ def test_responses_stream_is_redacted_event_by_event(client, lists, seed):
             dones[event.type] = event.refusal
         elif event.type == "response.completed":
             completed = event.response
-    assert deltas == {"response.reasoning_summary_text.delta": clean, "response.output_text.delta": clean,
-                      "response.refusal.delta": clean, "response.function_call_arguments.delta": arguments}
-    assert dones == {"response.reasoning_summary_text.done": clean, "response.output_text.done": clean,
-                     "response.refusal.done": clean, "response.function_call_arguments.done": arguments}
+    assert deltas == {
+        "response.reasoning_summary_text.delta": clean,
+        "response.output_text.delta": clean,
+        "response.refusal.delta": clean,
+        "response.function_call_arguments.delta": arguments,
+    }
+    assert dones == {
+        "response.reasoning_summary_text.done": clean,
+        "response.output_text.done": clean,
+        "response.refusal.done": clean,
+        "response.function_call_arguments.done": arguments,
+    }
     assert completed is not None and completed.output_text == clean and completed.output[2].arguments == arguments
 
 
 def test_error_bodies_are_filtered(client, lists):
     with pytest.raises(openai.BadRequestError) as failed:
-        api(client).chat.completions.create(model="m", messages=[{"role": "user", "content": TEXT}],
-                                            extra_body={"status": 400})
+        api(client).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": TEXT}], extra_body={"status": 400}
+        )
     assert failed.value.status_code == 400 and failed.value.message.endswith(lists[0].redact(TEXT))
     assert_clean(failed.value.response.text)
     assert failed.value.response.json()["detail"] == [{"input": lists[0].redact(TEXT)}]
-    raw = {"prompt": "x", "raw_hex": f"upstream trace: {NAME}".encode().hex(), "media_type": "text/plain",
-           "status": 500}
+    raw = {
+        "prompt": "x",
+        "raw_hex": f"upstream trace: {NAME}".encode().hex(),
+        "media_type": "text/plain",
+        "status": 500,
+    }
     strict = post(client, "/v1/completions", raw, "strict")
     assert strict.status_code == 500 and strict.json()["error"]["code"] == "unfilterable_upstream_error"
     assert_clean(strict.text)
@@ -902,11 +1085,17 @@ def test_error_bodies_are_filtered(client, lists):
 
 def test_an_app_failing_mid_stream_drops_the_held_back_part_of_a_phone_number(client, server):
     text = "Rufen Sie an: +41 79 123 45"  # the start of the listed +41 79 123 45 67, then the upstream dies
-    chunks = ["data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": text[i:i + 3]}}]})
-              + "\n\n" for i in range(0, len(text), 3)]
+    chunks = [
+        "data: " + json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"content": text[i : i + 3]}}]}) + "\n\n"
+        for i in range(0, len(text), 3)
+    ]
     before = server["metrics"]["strict"].errors
-    response, raw = stream(client, "/v1/chat/completions",
-                           {"raw_sse": [chunk.encode().hex() for chunk in chunks], "fail_at_end": True}, "strict")
+    response, raw = stream(
+        client,
+        "/v1/chat/completions",
+        {"raw_sse": [chunk.encode().hex() for chunk in chunks], "fail_at_end": True},
+        "strict",
+    )
     events = data_events(raw)
     said = streamed_text(events[:-2], chat=True).get(0, "")
     assert said.startswith("Rufen Sie an:") and "79" not in said and "123 45" not in raw
@@ -916,9 +1105,11 @@ def test_an_app_failing_mid_stream_drops_the_held_back_part_of_a_phone_number(cl
 
 def test_an_upstream_error_event_drops_the_held_back_text(lists):
     sse = SSEFilter(lists[0])
-    out = sse.feed(b'data: {"choices": [{"index": 0, "delta": {"content": "Ruf +41 79 123 45"}}]}\n\n'
-                   b'data: {"error": {"message": "upstream gone", "type": "server_error"}}\n\n'
-                   b'data: {"choices": [{"index": 0, "delta": {"content": " 67"}}]}\n\n')
+    out = sse.feed(
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Ruf +41 79 123 45"}}]}\n\n'
+        b'data: {"error": {"message": "upstream gone", "type": "server_error"}}\n\n'
+        b'data: {"choices": [{"index": 0, "delta": {"content": " 67"}}]}\n\n'
+    )
     out += sse.end()
     events = data_events(out)
     assert "79" not in out and json.loads(events[-2])["error"]["message"] == "upstream gone"
@@ -945,21 +1136,28 @@ def _split(draw, text: str) -> list[str]:
     return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
-CHAT_FIELDS = [("content", 0, None), ("reasoning_content", 0, None), ("tool", 0, 0), ("tool", 0, 1),
-               ("content", 1, None)]
-RESPONSE_FIELDS = [("response.output_text", "text", {"item_id": "msg_1", "output_index": 1, "content_index": 0}),
-                   ("response.refusal", "refusal", {"item_id": "msg_1", "output_index": 1, "content_index": 1}),
-                   ("response.function_call_arguments", "arguments", {"item_id": "fc_1", "output_index": 2}),
-                   ("response.reasoning_summary_text", "text",
-                    {"item_id": "rs_1", "output_index": 0, "summary_index": 0})]
+CHAT_FIELDS = [
+    ("content", 0, None),
+    ("reasoning_content", 0, None),
+    ("tool", 0, 0),
+    ("tool", 0, 1),
+    ("content", 1, None),
+]
+RESPONSE_FIELDS = [
+    ("response.output_text", "text", {"item_id": "msg_1", "output_index": 1, "content_index": 0}),
+    ("response.refusal", "refusal", {"item_id": "msg_1", "output_index": 1, "content_index": 1}),
+    ("response.function_call_arguments", "arguments", {"item_id": "fc_1", "output_index": 2}),
+    ("response.reasoning_summary_text", "text", {"item_id": "rs_1", "output_index": 0, "summary_index": 0}),
+]
 
 
 @st.composite
 def sse_streams(draw) -> dict:
     """An upstream event stream (bytes in chunks) with listed values in every kind of text field."""
     kind = draw(st.sampled_from(["chat", "responses", "mixed"]))
-    fields = ([("chat", field) for field in CHAT_FIELDS] if kind != "responses" else []) + \
-             ([("responses", field) for field in RESPONSE_FIELDS] if kind != "chat" else [])
+    fields = ([("chat", field) for field in CHAT_FIELDS] if kind != "responses" else []) + (
+        [("responses", field) for field in RESPONSE_FIELDS] if kind != "chat" else []
+    )
     chosen = draw(st.lists(st.integers(0, len(fields) - 1), min_size=1, max_size=len(fields), unique=True))
     fields = [fields[number] for number in chosen]
     texts = [draw(field_texts()) for _ in fields]
@@ -972,10 +1170,18 @@ def sse_streams(draw) -> dict:
         (family, field), piece = fields[number], queues[number].pop(0)
         if family == "chat":
             name, index, tool = field
-            delta = ({"tool_calls": [{"index": tool, "function": {"arguments": piece}}]} if name == "tool"
-                     else {name: piece})
-            events.append({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                           "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
+            delta = (
+                {"tool_calls": [{"index": tool, "function": {"arguments": piece}}]} if name == "tool" else {name: piece}
+            )
+            events.append(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [{"index": index, "delta": delta, "finish_reason": None}],
+                }
+            )
             if not any(queues[i] for i, (f, other) in enumerate(fields) if f == "chat" and other[1] == index):
                 events.append({"id": "c", "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}]})
                 open_choices.discard(index)
@@ -985,13 +1191,29 @@ def sse_streams(draw) -> dict:
             if not queues[number]:
                 events.append({"type": f"{name}.done", **where, full_key: texts[number]})
     if kind != "chat":
-        events.append({"type": "response.completed", "response": {
-            "id": "r", "object": "response", "output_text": " ".join(texts), "output": [
-                {"type": "message", "content": [{"type": "output_text", "text": text}]} for text in texts]}})
+        events.append(
+            {
+                "type": "response.completed",
+                "response": {
+                    "id": "r",
+                    "object": "response",
+                    "output_text": " ".join(texts),
+                    "output": [
+                        {"type": "message", "content": [{"type": "output_text", "text": text}]} for text in texts
+                    ],
+                },
+            }
+        )
     ending = draw(st.sampled_from(["done", "error", "abort"]))
     if ending == "error":
-        error = draw(st.sampled_from([{"error": {"message": f"failed for {NAME}", "type": "server_error"}},
-                                      {"type": "error", "code": "x", "message": f"failed for {NAME}"}]))
+        error = draw(
+            st.sampled_from(
+                [
+                    {"error": {"message": f"failed for {NAME}", "type": "server_error"}},
+                    {"type": "error", "code": "x", "message": f"failed for {NAME}"},
+                ]
+            )
+        )
         events.insert(draw(st.integers(0, len(events))), error)
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     pieces = []
@@ -1005,7 +1227,7 @@ def sse_streams(draw) -> dict:
     pieces.append(f"data: [DONE]{newline}{newline}")
     data = "".join(pieces).encode()
     if ending == "abort":
-        data = data[:draw(st.integers(0, len(data)))]
+        data = data[: draw(st.integers(0, len(data)))]
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)), max_size=12))) if len(data) > 1 else []
     chunks = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     return {"chunks": chunks, "ending": ending, "fields": fields, "texts": texts}
@@ -1033,7 +1255,7 @@ def check_filtered(raw: str, generated: dict, redactor: Redactor) -> None:
                     key = ("chat", ("tool", choice["index"], call["index"]))
                     texts[key] = texts.get(key, "") + (call["function"].get("arguments") or "")
             if event.get("type", "").endswith(".delta"):
-                family = event["type"][:-len(".delta")]
+                family = event["type"][: -len(".delta")]
                 where = next(field[2] for field in RESPONSE_FIELDS if field[0] == family)
                 assert {name: event[name] for name in where} == where
                 key = ("responses", family)
@@ -1044,8 +1266,10 @@ def check_filtered(raw: str, generated: dict, redactor: Redactor) -> None:
     elif generated["ending"] == "error":
         assert errors and decoded[-1] in errors  # the error event, then [DONE], then nothing
     elif errors:
-        assert decoded[-1] in errors and decoded[-1]["error"]["code"] in ("upstream_failed",
-                                                                           "truncated_upstream_stream")
+        assert decoded[-1] in errors and decoded[-1]["error"]["code"] in (
+            "upstream_failed",
+            "truncated_upstream_stream",
+        )
 
 
 @settings(max_examples=150, deadline=None)
@@ -1061,10 +1285,10 @@ def test_sse_filter_fuzzed_never_leaks_and_always_ends(lists, generated):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=sse_streams())
 def test_sse_path_fuzzed_through_the_server(client, lists, generated):
-    payload = {"raw_sse": [chunk.hex() for chunk in generated["chunks"]],
-               "fail_at_end": generated["ending"] == "abort"}
-    path = "/v1/responses" if any(family == "responses" for family, _ in generated["fields"]) else \
-        "/v1/chat/completions"
+    payload = {"raw_sse": [chunk.hex() for chunk in generated["chunks"]], "fail_at_end": generated["ending"] == "abort"}
+    path = (
+        "/v1/responses" if any(family == "responses" for family, _ in generated["fields"]) else "/v1/chat/completions"
+    )
     response, raw = stream(client, path, payload, "strict")
     assert response.status_code == 200
     check_filtered(raw, generated, lists[0])
@@ -1083,6 +1307,10 @@ def test_websockets_are_refused_at_the_handshake(lists):
         sent.append(message)
 
     middleware = DeletionListMiddleware(app, lambda: lists[0], strict=True)
-    anyio.run(middleware, {"type": "websocket", "path": "/v1/realtime", "raw_path": b"/v1/realtime", "headers": []},
-              receive, send)
+    anyio.run(
+        middleware,
+        {"type": "websocket", "path": "/v1/realtime", "raw_path": b"/v1/realtime", "headers": []},
+        receive,
+        send,
+    )
     assert sent == [{"type": "websocket.close", "code": 1008}] and not called

@@ -15,7 +15,6 @@ import regex
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from apertus_compliance.filters.redactor import LONGEST_WORD_RUN
 from apertus_compliance.filters import (
     DEFAULT_PLACEHOLDER,
     PATTERN_CLASSES,
@@ -25,6 +24,7 @@ from apertus_compliance.filters import (
     build_release,
     generate_keypair,
 )
+from apertus_compliance.filters.redactor import LONGEST_WORD_RUN
 
 REQUESTS = (
     "value,category,region\n"
@@ -37,17 +37,36 @@ REQUESTS = (
 
 # surface spellings of the listed values that the list must match
 NAME_VARIANTS = [
-    "Hans Müller", "hans müller", "HANS MÜLLER", "Hans Muller", "Hans Mueller", "HANS MUELLER",
+    "Hans Müller",
+    "hans müller",
+    "HANS MÜLLER",
+    "Hans Muller",
+    "Hans Mueller",
+    "HANS MUELLER",
     "Hans Mu\u0308ller",  # NFD: u + combining diaeresis
     "HANS MU\u0308LLER",
-    "Hans  Müller", "Hans\tMüller", "Hans\nMüller", "Hans-Müller", "Hans, Müller", "Hans\u00a0Müller",
+    "Hans  Müller",
+    "Hans\tMüller",
+    "Hans\nMüller",
+    "Hans-Müller",
+    "Hans, Müller",
+    "Hans\u00a0Müller",
     "\uff28\uff41\uff4e\uff53 \uff2d\u00fc\uff4c\uff4c\uff45\uff52",  # fullwidth "Ｈａｎｓ Ｍüｌｌｅｒ"
     "\uff28\uff21\uff2e\uff33\u3000\uff2d\u00dc\uff2c\uff2c\uff25\uff32",  # fullwidth, ideographic space
-    "Hans Peter Keller", "hans-peter keller", "HANS PETER KELLER",
+    "Hans Peter Keller",
+    "hans-peter keller",
+    "HANS PETER KELLER",
 ]
 EMAIL_VARIANTS = ["anna.muster@beispiel.de", "Anna.Muster@Beispiel.DE", "ANNA.MUSTER@BEISPIEL.DE"]
-PHONE_VARIANTS = ["+41 44 668 18 00", "+41446681800", "044 668 18 00", "0446681800", "044-668-18-00",
-                  "044.668.18.00", "(044) 668 18 00"]
+PHONE_VARIANTS = [
+    "+41 44 668 18 00",
+    "+41446681800",
+    "044 668 18 00",
+    "0446681800",
+    "044-668-18-00",
+    "044.668.18.00",
+    "(044) 668 18 00",
+]
 ADDRESS_VARIANTS = ["Bahnhofstrasse 1, 8001 Zürich", "bahnhofstrasse 1 8001 zurich", "Bahnhofstrasse 1 8001 Zuerich"]
 LISTED_VARIANTS = NAME_VARIANTS + EMAIL_VARIANTS + PHONE_VARIANTS + ADDRESS_VARIANTS
 
@@ -71,10 +90,13 @@ DECOYS = [
 
 # normalized token sequences (NFKC, casefold, diacritics stripped or transliterated) of the list
 LISTED_TOKENS = [
-    ("hans", "müller"), ("hans", "muller"), ("hans", "mueller"),
+    ("hans", "müller"),
+    ("hans", "muller"),
+    ("hans", "mueller"),
     ("hans", "peter", "keller"),
     ("anna", "muster", "beispiel", "de"),
-    ("bahnhofstrasse", "1", "8001", "zürich"), ("bahnhofstrasse", "1", "8001", "zurich"),
+    ("bahnhofstrasse", "1", "8001", "zürich"),
+    ("bahnhofstrasse", "1", "8001", "zurich"),
     ("bahnhofstrasse", "1", "8001", "zuerich"),
 ]
 LISTED_PHONE_DIGITS = {"0446681800", "41446681800"}
@@ -91,8 +113,9 @@ def listed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("release")
     private, public = generate_keypair(folder / "keys")
     (folder / "requests.csv").write_text(REQUESTS, encoding="utf-8")
-    build_release(folder / "requests.csv", private, folder / "release", "test-1",
-                  created=datetime(2025, 1, 1, tzinfo=UTC))
+    build_release(
+        folder / "requests.csv", private, folder / "release", "test-1", created=datetime(2025, 1, 1, tzinfo=UTC)
+    )
     return DeletionList.load(folder / "release", public)
 
 
@@ -152,7 +175,7 @@ def contains_listed_tokens(piece):
     normalized = [token for token, _, _ in tokens(piece)]
     for sequence in LISTED_TOKENS:
         for start in range(len(normalized) - len(sequence) + 1):
-            if tuple(normalized[start:start + len(sequence)]) == sequence:
+            if tuple(normalized[start : start + len(sequence)]) == sequence:
                 return sequence
     return None
 
@@ -164,7 +187,7 @@ def early_prefix(text, boundary):
     later = [token for token, start, _ in spans if start >= boundary]
     for sequence in LISTED_TOKENS:
         for k in range(1, len(sequence)):
-            if tuple(released[-k:]) == sequence[:k] and tuple(later[:len(sequence) - k]) == sequence[k:]:
+            if tuple(released[-k:]) == sequence[:k] and tuple(later[: len(sequence) - k]) == sequence[k:]:
                 return sequence, k
     # phone numbers: a run of digit tokens joined by phone separators across the boundary
     before = [span for span in spans if span[2] <= boundary]
@@ -178,7 +201,7 @@ def early_prefix(text, boundary):
         run_before.insert(0, token)
     run_after = []
     for index, (token, start, _) in enumerate(after):
-        if not token.isdigit() or (index and not set(text[after[index - 1][2]:start]) <= PHONE_SEPARATORS):
+        if not token.isdigit() or (index and not set(text[after[index - 1][2] : start]) <= PHONE_SEPARATORS):
             break
         run_after.append(token)
     for i in range(len(run_before)):
@@ -265,11 +288,14 @@ def test_redaction_is_deterministic(listed, redactor):
 
 
 def test_redact_with_counts(redactor):
-    text = ("Hans Müller schrieb an anna.muster@beispiel.de; HANS MUELLER rief 044 668 18 00 an, "
-            "Hans Meier nicht. Adresse: Bahnhofstrasse 1, 8001 Zürich.")
+    text = (
+        "Hans Müller schrieb an anna.muster@beispiel.de; HANS MUELLER rief 044 668 18 00 an, "
+        "Hans Meier nicht. Adresse: Bahnhofstrasse 1, 8001 Zürich."
+    )
     redacted, counts = redactor.redact_with_counts(text)
-    assert redacted == ("[REDACTED] schrieb an [REDACTED]; [REDACTED] rief [REDACTED] an, "
-                        "Hans Meier nicht. Adresse: [REDACTED].")
+    assert redacted == (
+        "[REDACTED] schrieb an [REDACTED]; [REDACTED] rief [REDACTED] an, Hans Meier nicht. Adresse: [REDACTED]."
+    )
     assert counts == Counter({"name": 2, "email": 1, "phone": 1, "address": 1})
     assert redactor.redact_with_counts("nichts") == ("nichts", Counter())
 
@@ -410,7 +436,7 @@ def test_stream_with_email_pattern_and_a_long_run_without_whitespace(email_redac
     than in the whole text (here "…aHans" would become "Hans" and match)."""
     text = "a" * 400 + "Hans-Müller" + ".x" * 200 + " Ende"
     assert email_redactor.redact(text) == text  # "aaa…aHans" is one word: no listed name
-    pieces, _, _ = stream_pieces(email_redactor, [text[i:i + chunk] for i in range(0, len(text), chunk)])
+    pieces, _, _ = stream_pieces(email_redactor, [text[i : i + chunk] for i in range(0, len(text), chunk)])
     assert "".join(pieces) == email_redactor.redact(text)
 
 
@@ -418,15 +444,47 @@ def test_stream_with_email_pattern_and_a_long_run_without_whitespace(email_redac
 # streaming: properties
 
 VOCABULARY = [
-    "der", "und", "Brief", "heute", "Hans", "Meier", "Müller", "müller", "Hansmüller", "Peter", "Keller", "Anna",
-    "Muster", "beispiel", "de", "other@beispiel.de", "044", "668", "18", "00", "01", "1", "8001", "Zürich",
-    "Bahnhofstrasse", "straße", "naïve", "e\u0301cole", "Ωμέγα", "日本語", "ｗｉｄｅ", "Ǆemal", "İstanbul",
+    "der",
+    "und",
+    "Brief",
+    "heute",
+    "Hans",
+    "Meier",
+    "Müller",
+    "müller",
+    "Hansmüller",
+    "Peter",
+    "Keller",
+    "Anna",
+    "Muster",
+    "beispiel",
+    "de",
+    "other@beispiel.de",
+    "044",
+    "668",
+    "18",
+    "00",
+    "01",
+    "1",
+    "8001",
+    "Zürich",
+    "Bahnhofstrasse",
+    "straße",
+    "naïve",
+    "e\u0301cole",
+    "Ωμέγα",
+    "日本語",
+    "ｗｉｄｅ",
+    "Ǆemal",
+    "İstanbul",
 ]
 SEPARATORS = [" ", " ", " ", "  ", ", ", ". ", "-", "\n", "\t", "\u00a0", "\u3000", "!", " (", ") ", "/", ": ", "; "]
-ITEMS = st.one_of(st.sampled_from(VOCABULARY), st.sampled_from(VOCABULARY), st.sampled_from(LISTED_VARIANTS),
-                  st.sampled_from(DECOYS))
+ITEMS = st.one_of(
+    st.sampled_from(VOCABULARY), st.sampled_from(VOCABULARY), st.sampled_from(LISTED_VARIANTS), st.sampled_from(DECOYS)
+)
 TEXTS = st.lists(st.tuples(ITEMS, st.sampled_from(SEPARATORS)), min_size=1, max_size=25).map(
-    lambda items: "".join(item + separator for item, separator in items))
+    lambda items: "".join(item + separator for item, separator in items)
+)
 SOME_TEXTS = st.one_of(TEXTS, TEXTS.map(lambda text: text.rstrip()))
 
 
@@ -482,13 +540,15 @@ EMAIL_DOMAINS = ["example.com", "beispiel.de", "mail.example.org"]
 
 
 def emails(min_words, max_words):
-    return st.tuples(st.lists(st.sampled_from(EMAIL_WORDS), min_size=min_words, max_size=max_words),
-                     st.sampled_from(EMAIL_DOMAINS)).map(lambda parts: ".".join(parts[0]) + "@" + parts[1])
+    return st.tuples(
+        st.lists(st.sampled_from(EMAIL_WORDS), min_size=min_words, max_size=max_words), st.sampled_from(EMAIL_DOMAINS)
+    ).map(lambda parts: ".".join(parts[0]) + "@" + parts[1])
 
 
 # long local parts too: an address can be longer than what a stream holds back for patterns
-EMAIL_TEXTS = st.lists(st.tuples(st.one_of(ITEMS, emails(1, 4), emails(12, 18)), st.sampled_from(SEPARATORS)),
-                       min_size=1, max_size=10).map(lambda items: "".join(item + separator for item, separator in items))
+EMAIL_TEXTS = st.lists(
+    st.tuples(st.one_of(ITEMS, emails(1, 4), emails(12, 18)), st.sampled_from(SEPARATORS)), min_size=1, max_size=10
+).map(lambda items: "".join(item + separator for item, separator in items))
 
 
 @settings(max_examples=60, deadline=None, phases=PHASES, suppress_health_check=[HealthCheck.too_slow])
@@ -512,8 +572,7 @@ def test_stream_with_email_pattern_adds_up_to_whole_text_redaction(email_redacto
 
 
 def test_an_enormous_generation(redactor):
-    filler = ("Der Brief kam heute mit der Post, und Hans Meier las ihn zweimal; Müller nicht. "
-              "Zimmer 18, Seite 01. ")
+    filler = "Der Brief kam heute mit der Post, und Hans Meier las ihn zweimal; Müller nicht. Zimmer 18, Seite 01. "
     body = filler * (1_000_000 // len(filler) // 2)
     text = "Hans Müller " + body + "anna.muster@beispiel.de " + body + "044 668 18 00"
     assert len(text.encode()) > 1_000_000
@@ -524,7 +583,7 @@ def test_an_enormous_generation(redactor):
     assert counts == Counter({"name": 1, "email": 1, "phone": 1})
     step = 4096
     started = time.perf_counter()
-    pieces, _, _ = stream_pieces(redactor, [text[i:i + step] for i in range(0, len(text), step)])
+    pieces, _, _ = stream_pieces(redactor, [text[i : i + step] for i in range(0, len(text), step)])
     streamed = time.perf_counter() - started
     assert "".join(pieces) == redacted
     print(f"1 MB: redact {whole:.2f}s, stream in 4 KiB chunks {streamed:.2f}s")

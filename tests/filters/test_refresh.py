@@ -97,7 +97,7 @@ class ReleaseServer:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data[:server.truncate.get(name, len(data))])
+                self.wfile.write(data[: server.truncate.get(name, len(data))])
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -288,11 +288,14 @@ def test_release_signed_with_another_key_is_refused(server, release, loader):
     assert "signature does not verify" in lists.last_error and server.url in lists.last_error
 
 
-@pytest.mark.parametrize(("name", "how", "expected"), [
-    ("payload.bin", "connection closed early", "incomplete"),
-    ("payload.bin", "short file served", "truncated"),
-    ("manifest.json", "connection closed early", "incomplete"),
-])
+@pytest.mark.parametrize(
+    ("name", "how", "expected"),
+    [
+        ("payload.bin", "connection closed early", "incomplete"),
+        ("payload.bin", "short file served", "truncated"),
+        ("manifest.json", "connection closed early", "incomplete"),
+    ],
+)
 def test_truncated_download_is_refused(server, release, loader, name, how, expected):
     server.publish(release("2026.01", JAN))
     lists = loader(server.url)
@@ -302,7 +305,7 @@ def test_truncated_download_is_refused(server, release, loader, name, how, expec
     if how == "connection closed early":
         server.truncate[name] = size - 5
     else:
-        (server.root / name).write_bytes((server.root / name).read_bytes()[:size - 5])
+        (server.root / name).write_bytes((server.root / name).read_bytes()[: size - 5])
 
     assert lists.refresh() is False
     assert lists.current.version == "2026.01"
@@ -520,10 +523,21 @@ def test_a_tampered_cache_is_not_used(tmp_path, server, release, loader):
 # configuration
 
 
-@pytest.mark.parametrize(("value", "seconds"), [
-    ("24h", 86400.0), ("30m", 1800.0), ("90s", 90.0), ("1d", 86400.0), ("2w", 1209600.0), ("1.5h", 5400.0),
-    ("3600", 3600.0), (" 24H ", 86400.0), (86400, 86400.0), (0.1, 0.1),
-])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("24h", 86400.0),
+        ("30m", 1800.0),
+        ("90s", 90.0),
+        ("1d", 86400.0),
+        ("2w", 1209600.0),
+        ("1.5h", 5400.0),
+        ("3600", 3600.0),
+        (" 24H ", 86400.0),
+        (86400, 86400.0),
+        (0.1, 0.1),
+    ],
+)
 def test_parse_interval(value, seconds):
     assert parse_interval(value) == pytest.approx(seconds)
 
@@ -570,8 +584,7 @@ def state_file(root: Path, keys) -> Path:
     return root / "deletion-list" / public_key_id(keys["ours"][1]) / "accepted.json"
 
 
-def test_restart_without_cache_dir_still_refuses_an_older_release(tmp_path, server, release, loader, keys,
-                                                                   monkeypatch):
+def test_restart_without_cache_dir_still_refuses_an_older_release(tmp_path, server, release, loader, keys, monkeypatch):
     state = tmp_path / "state-home"
     monkeypatch.setenv("APERTUS_STATE_DIR", str(state))
     server.publish(release("2026.02", FEB))
@@ -614,8 +627,9 @@ def test_default_state_dir_follows_the_environment(tmp_path, keys, monkeypatch):
     assert default_state_dir(keys["ours"][1]) == tmp_path / "xdg" / "apertus-compliance" / "deletion-list" / key_id
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_state_dir(keys["ours"][1]) == (tmp_path / "home" / ".local" / "state" / "apertus-compliance"
-                                                  / "deletion-list" / key_id)
+    assert default_state_dir(keys["ours"][1]) == (
+        tmp_path / "home" / ".local" / "state" / "apertus-compliance" / "deletion-list" / key_id
+    )
     other = default_state_dir(keys["other"][1])
     assert other.name != key_id  # one folder per publisher key
 
@@ -647,8 +661,9 @@ def test_a_release_dated_2099_is_refused_and_blocks_no_later_release(tmp_path, s
 def test_a_future_dated_state_record_is_ignored(tmp_path, release, loader, keys):
     state = tmp_path / "state"
     state.mkdir()
-    (state / "accepted.json").write_text(json.dumps({"list_version": "2099.01", "created": "2099-01-01T00:00:00+00:00",
-                                                     "payload_sha256": "0" * 64}))
+    (state / "accepted.json").write_text(
+        json.dumps({"list_version": "2099.01", "created": "2099-01-01T00:00:00+00:00", "payload_sha256": "0" * 64})
+    )
     lists = loader(release("2026.01", JAN, out=tmp_path / "published"), state_dir=state)
     assert "in the future; ignored" in lists.last_error
     assert lists.refresh() is True and lists.current.version == "2026.01"

@@ -39,8 +39,9 @@ def listed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("release")
     private, public = generate_keypair(folder / "keys")
     (folder / "requests.csv").write_text(REQUESTS, encoding="utf-8")
-    build_release(folder / "requests.csv", private, folder / "release", "bounds-1",
-                  created=datetime(2025, 1, 1, tzinfo=UTC))
+    build_release(
+        folder / "requests.csv", private, folder / "release", "bounds-1", created=datetime(2025, 1, 1, tzinfo=UTC)
+    )
     return DeletionList.load(folder / "release", public)
 
 
@@ -78,8 +79,9 @@ def test_hold_back_is_bounded_and_work_is_linear(listed, name, patterns):
         redactor = counting(listed, patterns=patterns)
         text = "".join(chunks)
         released, most_pending = run_stream(redactor, chunks)
-        assert most_pending <= 600 or (name in ("one endless word", "digits without spaces") and most_pending <= MAX_HOLD_BACK + 3), \
-            (name, most_pending)
+        assert most_pending <= 600 or (
+            name in ("one endless word", "digits without spaces") and most_pending <= MAX_HOLD_BACK + 3
+        ), (name, most_pending)
         work.append(redactor.scanned / len(text))
         assert released == Redactor(listed, patterns=patterns).redact(text)
     # characters scanned per character streamed: the same for a 10x longer stream (linear)

@@ -21,7 +21,6 @@ from apertus_compliance.manifests.provider import Crawling
 from apertus_compliance.manifests.run import Run
 
 
-
 @pytest.fixture(scope="session")
 def card(sample_run, provider) -> str:
     return dataset_card(sample_run, provider)
@@ -35,10 +34,10 @@ def front_matter(card: str) -> dict:
 
 def table_after(text: str, heading: str) -> list[list[str]]:
     """Rows (cells stripped, header and rule dropped) of the first table after ``heading``."""
-    lines = text[text.index(heading):].splitlines()
+    lines = text[text.index(heading) :].splitlines()
     start = next(index for index, line in enumerate(lines) if line.startswith("|"))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
@@ -50,8 +49,11 @@ def number(cell: str) -> int:
 
 
 def removed_cell(cell: str) -> dict[str, int]:
-    return {} if cell == "none" else {reason: number(count) for reason, count in
-                                      (part.rsplit(" ", 1) for part in cell.split(", "))}
+    return (
+        {}
+        if cell == "none"
+        else {reason: number(count) for reason, count in (part.rsplit(" ", 1) for part in cell.split(", "))}
+    )
 
 
 def test_front_matter_parses_with_hub_fields(card, sample_run):
@@ -67,21 +69,39 @@ def test_front_matter_parses_with_hub_fields(card, sample_run):
     for source_id in sample_run.sources:
         (files,) = configs[source_id]["data_files"]
         shards = {path.relative_to(sample_run.dir).as_posix() for path in sample_run.dir.glob(files["path"])}
-        assert shards == {shard["path"] for shard in sample_run.lock["outputs"]
-                          if shard["path"].startswith(f"mixture/{source_id}/")}
+        assert shards == {
+            shard["path"] for shard in sample_run.lock["outputs"] if shard["path"].startswith(f"mixture/{source_id}/")
+        }
 
 
-@pytest.mark.parametrize(("documents", "band"), [
-    (0, "n<1K"), (999, "n<1K"), (1_000, "1K<n<10K"), (9_999, "1K<n<10K"), (10_000, "10K<n<100K"),
-    (2_500_000, "1M<n<10M"), (999_999_999_999, "100B<n<1T"), (10**12, "n>1T"),
-])
+@pytest.mark.parametrize(
+    ("documents", "band"),
+    [
+        (0, "n<1K"),
+        (999, "n<1K"),
+        (1_000, "1K<n<10K"),
+        (9_999, "1K<n<10K"),
+        (10_000, "10K<n<100K"),
+        (2_500_000, "1M<n<10M"),
+        (999_999_999_999, "100B<n<1T"),
+        (10**12, "n>1T"),
+    ],
+)
 def test_size_category(documents, band):
     assert size_category(documents) == band
 
 
-@pytest.mark.parametrize(("label", "code"), [
-    ("deu_Latn", "de"), ("rus_Cyrl", "ru"), ("en", "en"), ("EN", "en"), ("gsw_Latn", "gsw"), ("cmn_Hani", "zh"),
-])
+@pytest.mark.parametrize(
+    ("label", "code"),
+    [
+        ("deu_Latn", "de"),
+        ("rus_Cyrl", "ru"),
+        ("en", "en"),
+        ("EN", "en"),
+        ("gsw_Latn", "gsw"),
+        ("cmn_Hani", "zh"),
+    ],
+)
 def test_language_code(label, code):
     assert language_code(label) == code
 
@@ -97,7 +117,8 @@ def test_card_tables_equal_the_lock(card, sample_run):
         assert (number(tokens_kept), number(target)) == (entry["tokens"]["kept"], entry["tokens"]["target"])
     shards = {row[0].strip("`"): row for row in table_after(card, "Mixture shards:")}
     assert {path: row[3].strip("`") for path, row in shards.items()} == {
-        shard["path"]: shard["sha256"] for shard in sample_run.lock["outputs"]}
+        shard["path"]: shard["sha256"] for shard in sample_run.lock["outputs"]
+    }
     assert all(number(shards[shard["path"]][1]) == shard["documents"] for shard in sample_run.lock["outputs"])
     lock_rows = {row[0]: row for row in table_after(card, "## Lock")}
     assert lock_rows["recipe"][2].strip("`") == sample_run.lock["recipe"]["sha256"]
@@ -114,8 +135,12 @@ def test_card_opt_out_and_pii_sections(card, sample_run, provider):
     manifest = json.loads((sample_run.dir / "optout" / "snapshot" / "manifest.json").read_text())
     assert all(f"`{token}`" in card for token in manifest["agent_list"]["tokens"])
     pii = {row[0]: row for row in table_after(card, "## PII masking")}
-    counts = {source: (email, ip, iban) for source, email, ip, iban in sample_run.query(
-        "SELECT source, sum(pii_email), sum(pii_ip), sum(pii_iban) FROM mixture GROUP BY 1")}
+    counts = {
+        source: (email, ip, iban)
+        for source, email, ip, iban in sample_run.query(
+            "SELECT source, sum(pii_email), sum(pii_ip), sum(pii_iban) FROM mixture GROUP BY 1"
+        )
+    }
     for source_id, entry in sample_run.sources.items():
         assert pii[source_id][1] == ("yes" if entry["steps"]["pii"] else "no")
         assert tuple(number(cell) for cell in pii[source_id][2:]) == counts[source_id]
@@ -140,12 +165,21 @@ def test_model_documentation_numbers_equal_the_lock(sample_run, provider):
     for figures in doc.sources:
         entry = sources[figures.id]
         assert (figures.documents_read, figures.documents_kept, figures.tokens_kept, figures.tokens_target) == (
-            entry["documents"]["read"], entry["documents"]["kept"], entry["tokens"]["kept"], entry["tokens"]["target"])
+            entry["documents"]["read"],
+            entry["documents"]["kept"],
+            entry["tokens"]["kept"],
+            entry["tokens"]["target"],
+        )
         assert figures.documents_removed == entry["documents"]["removed"]
     provenance = {item.category: item.used for item in doc.provenance}
-    assert provenance == {"web crawl by the provider": False, "private datasets from third parties": False,
-                          "user data": False, "publicly available datasets": True, "synthetic data": False,
-                          "other": False}
+    assert provenance == {
+        "web crawl by the provider": False,
+        "private datasets from third parties": False,
+        "user data": False,
+        "publicly available datasets": True,
+        "synthetic data": False,
+        "other": False,
+    }
     assert doc.data_type == ["text"] and doc.latest_document_date == sample_run.latest_date()
     curation = " ".join(doc.curation_methods)
     assert "2025-01-31" in curation and "<email-pii>" in curation and "too-short" in curation
@@ -176,8 +210,9 @@ def test_copyright_policy_lists_agent_tokens_and_contact(sample_run, provider):
     assert "robots-unavailable" not in by_signal  # not strict
     reserving = manifest["counts"]["reserving_hosts_by_signal"]
     for signal, item in by_signal.items():
-        assert item.documents_removed == sum(entry["documents"]["removed"].get(signal, 0)
-                                             for entry in sample_run.sources.values())
+        assert item.documents_removed == sum(
+            entry["documents"]["removed"].get(signal, 0) for entry in sample_run.sources.values()
+        )
         assert item.reserving_hosts == reserving.get(signal, 0)
     (snapshot,) = policy.snapshots
     assert snapshot.sources_not_filtered == ["starcoder"] and snapshot.agent_list_version == "2025-01"
@@ -186,8 +221,13 @@ def test_copyright_policy_lists_agent_tokens_and_contact(sample_run, provider):
 
 
 def test_copyright_policy_of_a_crawling_provider(sample_run, provider):
-    crawling = Crawling(crawlers=["ExampleBot/1.0"], purposes="training data", behaviour="robots.txt per RFC 9309",
-                        period_start="01/2025", period_end="03/2025")
+    crawling = Crawling(
+        crawlers=["ExampleBot/1.0"],
+        purposes="training data",
+        behaviour="robots.txt per RFC 9309",
+        period_start="01/2025",
+        period_end="03/2025",
+    )
     crawler = provider.model_copy(update={"crawling": crawling})
     policy = copyright_policy([sample_run], crawler)
     assert policy.crawlers == ["ExampleBot/1.0"] and policy.crawler_behaviour == "robots.txt per RFC 9309"

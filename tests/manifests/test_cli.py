@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-
 from apertus_compliance.manifests.card import dataset_card
 from apertus_compliance.manifests.provider import load_provider
 from apertus_compliance.manifests.run import Run
@@ -37,12 +36,12 @@ def test_all_documents_and_diff(sample_dir, tmp_path):
     assert (run_dir / "croissant.json").is_file() and (run_dir / "README.md").read_text().startswith("---\n")
 
     before = (run_dir / "README.md").read_bytes()
-    failed = run("manifest", "card", "--run", str(run_dir), "--provider", PROVIDER, "--out", "docs", cwd=tmp_path,
-                 ok=1)
+    failed = run("manifest", "card", "--run", str(run_dir), "--provider", PROVIDER, "--out", "docs", cwd=tmp_path, ok=1)
     assert f"documents exist: {run_dir / 'README.md'}; use --force" in failed.stderr
     assert (run_dir / "README.md").read_bytes() == before
-    failed = run("manifest", "eu-summary", "--run", str(run_dir), "--provider", PROVIDER, "--out", "docs",
-                 cwd=tmp_path, ok=1)
+    failed = run(
+        "manifest", "eu-summary", "--run", str(run_dir), "--provider", PROVIDER, "--out", "docs", cwd=tmp_path, ok=1
+    )
     assert "docs/eu-public-summary.json" in failed.stderr and "docs/eu-public-summary.schema.json" in failed.stderr
     run("manifest", "card", "--run", str(run_dir), "--provider", PROVIDER, "--out", "docs", "--force", cwd=tmp_path)
     assert not [path for path in run_dir.iterdir() if path.name.startswith(".")]  # no temporary files left
@@ -50,8 +49,9 @@ def test_all_documents_and_diff(sample_dir, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(sample_dir, other)
     shutil.rmtree(other / "mixture" / "parallel")
-    failed = run("manifest", "eu-summary", "--run", str(other), "--provider", PROVIDER, "--out", "x", cwd=tmp_path,
-                 ok=1)
+    failed = run(
+        "manifest", "eu-summary", "--run", str(other), "--provider", PROVIDER, "--out", "x", cwd=tmp_path, ok=1
+    )
     assert "the lock does not verify" in failed.stderr and "mixture/parallel/00000.parquet: missing" in failed.stderr
 
     same = run("manifest", "diff", str(sample_dir), str(sample_dir), "--json", cwd=tmp_path)
@@ -61,8 +61,9 @@ def test_all_documents_and_diff(sample_dir, tmp_path):
 def test_a_provider_file_with_gaps_lists_them(sample_dir, tmp_path):
     provider = tmp_path / "provider.yaml"
     provider.write_text("provider: Somebody\nmodels: [{name: m, version: '1'}]\n")
-    failed = run("manifest", "model-doc", "--run", str(sample_dir), "--provider", str(provider), "--out", "x",
-                 cwd=tmp_path, ok=1)
+    failed = run(
+        "manifest", "model-doc", "--run", str(sample_dir), "--provider", str(provider), "--out", "x", cwd=tmp_path, ok=1
+    )
     assert "missing: contact, authorised_representative, dependencies, placed_on_market" in failed.stderr
     assert not (tmp_path / "x").exists()
 
@@ -78,5 +79,7 @@ def test_the_cards_reproduce_steps_work_as_written(sample_dir, tmp_path):
         command = shlex.split(line)
         assert command[0] == "apertus-compliance"
         run(*command[1:], cwd=tmp_path)
-    assert json.loads((tmp_path / "run" / "rebuild.lock.json").read_text())["outputs"] == json.loads(
-        (sample_dir / "rebuild.lock.json").read_text())["outputs"]
+    assert (
+        json.loads((tmp_path / "run" / "rebuild.lock.json").read_text())["outputs"]
+        == json.loads((sample_dir / "rebuild.lock.json").read_text())["outputs"]
+    )

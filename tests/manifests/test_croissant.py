@@ -12,11 +12,21 @@ from apertus_compliance.manifests.croissant import COLUMNS, croissant_metadata, 
 from apertus_compliance.manifests.run import Run
 from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA
 
-
-RAI_FIELDS = ("rai:dataCollection", "rai:dataCollectionType", "rai:dataPreprocessingProtocol",
-              "rai:personalSensitiveInformation", "rai:dataLimitations", "rai:dataBiases", "rai:dataSocialImpact")
-ARROW_TO_CROISSANT = {"string": {"sc:Text", "sc:URL"}, "int64": {"cr:Int64"}, "uint64": {"cr:UInt64"},
-                      "int32": {"cr:Int32"}}
+RAI_FIELDS = (
+    "rai:dataCollection",
+    "rai:dataCollectionType",
+    "rai:dataPreprocessingProtocol",
+    "rai:personalSensitiveInformation",
+    "rai:dataLimitations",
+    "rai:dataBiases",
+    "rai:dataSocialImpact",
+)
+ARROW_TO_CROISSANT = {
+    "string": {"sc:Text", "sc:URL"},
+    "int64": {"cr:Int64"},
+    "uint64": {"cr:UInt64"},
+    "int32": {"cr:Int32"},
+}
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +49,7 @@ def offline(monkeypatch):
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated", "ignore:The inplace keyword")
 def test_mlcroissant_validates_and_reads_the_local_shards_offline(croissant_file, sample_run, offline):
     import mlcroissant as mlc
+
     dataset = mlc.Dataset(jsonld=str(croissant_file))
     issues = dataset.metadata.ctx.issues
     assert not issues.errors and not issues.warnings, issues.report()
@@ -49,8 +60,10 @@ def test_mlcroissant_validates_and_reads_the_local_shards_offline(croissant_file
     assert len(records) == documents
     first = records[0]
     assert set(first) == {f"mixture/{column}" for column in MIXTURE_SCHEMA.names}
-    read = {(record["mixture/source"].decode(), record["mixture/id"].decode(), int(record["mixture/tokens"]))
-            for record in records}
+    read = {
+        (record["mixture/source"].decode(), record["mixture/id"].decode(), int(record["mixture/tokens"]))
+        for record in records
+    }
     expected = set(sample_run.query("SELECT source, id, tokens FROM mixture"))
     assert read == expected
 
@@ -59,14 +72,18 @@ def test_distribution_lists_every_shard_with_the_locks_sha256(croissant_file, sa
     metadata = json.loads(croissant_file.read_text())
     objects = [item for item in metadata["distribution"] if item["@type"] == "cr:FileObject"]
     assert {item["@id"]: item["sha256"] for item in objects} == {
-        shard["path"]: shard["sha256"] for shard in sample_run.lock["outputs"]}
+        shard["path"]: shard["sha256"] for shard in sample_run.lock["outputs"]
+    }
     for item in objects:
         path = croissant_file.parent / item["contentUrl"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == item["sha256"]
         assert item["encodingFormat"] == "application/x-parquet"
     (file_set,) = [item for item in metadata["distribution"] if item["@type"] == "cr:FileSet"]
-    matched = {path.relative_to(croissant_file.parent).as_posix()
-               for pattern in file_set["includes"] for path in croissant_file.parent.glob(pattern)}
+    matched = {
+        path.relative_to(croissant_file.parent).as_posix()
+        for pattern in file_set["includes"]
+        for path in croissant_file.parent.glob(pattern)
+    }
     assert matched == {item["contentUrl"] for item in objects}
 
 

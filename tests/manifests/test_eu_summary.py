@@ -33,7 +33,6 @@ from apertus_compliance.pipeline.rebuild import rebuild
 from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
 from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA, REMOVED_SCHEMA
 
-
 PROVIDERS = bundled_data() / "providers"
 HEADINGS = [
     "## 1. General information",
@@ -100,10 +99,22 @@ def _copy_run(run_dir: Path, target: Path, edit=None) -> Path:
 
 
 # Apertus Stage 5 (technical report, Table 6), billions of tokens, as kept tokens.
-TABLE_6 = {"dclm-edu": 1619, "fineweb2-hq": 986, "starcoder": 182, "stackv2-edu": 68, "finemath": 32,
-           "infimm-webmath": 19, "megamath-web-pro": 15, "wikipedia": 33, "parallel": 21, "task-data": 3}
-APERTUS_REMOVED = {"dclm-edu": {"robots": (2, 4_000_000)}, "fineweb2-hq": {"robots": (1, 1_500_000),
-                                                                          "tdmrep": (1, 700_000)}}
+TABLE_6 = {
+    "dclm-edu": 1619,
+    "fineweb2-hq": 986,
+    "starcoder": 182,
+    "stackv2-edu": 68,
+    "finemath": 32,
+    "infimm-webmath": 19,
+    "megamath-web-pro": 15,
+    "wikipedia": 33,
+    "parallel": 21,
+    "task-data": 3,
+}
+APERTUS_REMOVED = {
+    "dclm-edu": {"robots": (2, 4_000_000)},
+    "fineweb2-hq": {"robots": (1, 1_500_000), "tdmrep": (1, 700_000)},
+}
 
 
 def _write(path: Path, rows: list[dict], schema: pa.Schema) -> dict:
@@ -113,15 +124,30 @@ def _write(path: Path, rows: list[dict], schema: pa.Schema) -> dict:
 
 
 def _apertus_rows(source, kept: int) -> list[dict]:
-    languages = {"fineweb2-hq": ["deu_Latn", "fra_Latn"], "starcoder": ["python", "rust"],
-                 "wikipedia": ["en", "it"], "parallel": ["en-de", "en-fr"]}.get(source.id, [None, None])
+    languages = {
+        "fineweb2-hq": ["deu_Latn", "fra_Latn"],
+        "starcoder": ["python", "rust"],
+        "wikipedia": ["en", "it"],
+        "parallel": ["en-de", "en-fr"],
+    }.get(source.id, [None, None])
     rows = []
     for number, tokens in enumerate((kept // 2, kept - kept // 2)):
         url = f"https://www.example-{source.id}-{number}.org/page" if source.fields.url else None
-        rows.append({"id": f"{source.id}-{number}", "text": f"document {number} of {source.id}", "url": url,
-                     "date": "2024-06-1{}T00:00:00Z".format(number) if source.fields.date else None,
-                     "language": languages[number], "source": source.id, "tokens": tokens,
-                     "sample_key": number, "pii_email": 0, "pii_ip": 0, "pii_iban": 0})
+        rows.append(
+            {
+                "id": f"{source.id}-{number}",
+                "text": f"document {number} of {source.id}",
+                "url": url,
+                "date": "2024-06-1{}T00:00:00Z".format(number) if source.fields.date else None,
+                "language": languages[number],
+                "source": source.id,
+                "tokens": tokens,
+                "sample_key": number,
+                "pii_email": 0,
+                "pii_ip": 0,
+                "pii_iban": 0,
+            }
+        )
     return rows
 
 
@@ -140,31 +166,63 @@ def apertus_dir(tmp_path_factory) -> Path:
         outputs.append({"path": path} | _write(run_dir / path, _apertus_rows(source, kept), MIXTURE_SCHEMA))
         removed_docs, removed_tokens = {}, {}
         for reason, (documents, tokens) in APERTUS_REMOVED.get(source.id, {}).items():
-            rows = [{"id": f"{source.id}-{reason}-{n}", "text": "reserved page", "url": "https://reserved.example/",
-                     "date": None, "language": None, "source": source.id, "tokens": tokens // documents,
-                     "reason": reason, "detail": "{}"} for n in range(documents)]
+            rows = [
+                {
+                    "id": f"{source.id}-{reason}-{n}",
+                    "text": "reserved page",
+                    "url": "https://reserved.example/",
+                    "date": None,
+                    "language": None,
+                    "source": source.id,
+                    "tokens": tokens // documents,
+                    "reason": reason,
+                    "detail": "{}",
+                }
+                for n in range(documents)
+            ]
             rel = f"removed/{reason}/{source.id}/00000.parquet"
             removed.append({"path": rel, "reason": reason} | _write(run_dir / rel, rows, REMOVED_SCHEMA))
             removed_docs[reason], removed_tokens[reason] = documents, tokens
         sources[source.id] = {
-            "location": source.location, "content_type": source.content_type,
-            "dataset": source.dataset or source.hub["repo"], "revision": source.hub["revision"],
-            "homepage": source.homepage, "license": source.license,
-            "crawled_by_provider": source.crawled_by_provider, "format": source.format,
-            "steps": {"optout": source.optout, "pii": source.pii, "public_ip_only": source.public_ip_only,
-                      "filters": [extra.id for extra in source.filters]},
-            "tasks": 1, "inputs": [],
+            "location": source.location,
+            "content_type": source.content_type,
+            "dataset": source.dataset or source.hub["repo"],
+            "revision": source.hub["revision"],
+            "homepage": source.homepage,
+            "license": source.license,
+            "crawled_by_provider": source.crawled_by_provider,
+            "format": source.format,
+            "steps": {
+                "optout": source.optout,
+                "pii": source.pii,
+                "public_ip_only": source.public_ip_only,
+                "filters": [extra.id for extra in source.filters],
+            },
+            "tasks": 1,
+            "inputs": [],
             "documents": {"read": 2 + sum(removed_docs.values()), "kept": 2, "removed": removed_docs},
             "tokens": {"target": source.target_tokens, "kept": kept, "removed": removed_tokens},
             "budget": {"binding": False, "candidate_tokens": kept, "candidates": 2},
         }
-    lock = {"format": LOCK_FORMAT, "format_version": LOCK_FORMAT_VERSION,
-            "recipe": {"name": recipe.name, "path": str(loaded.path), "sha256": loaded.sha256, "seed": recipe.seed},
-            "tokenizer": {"name": recipe.tokenizer, "kind": "hub"},
-            "optout": {"snapshot_id": "a" * 64, "as_of": "2025-01-31", "agent_list": "apertus-2025-01",
-                       "granularity": "url", "strict": False},
-            "deletion_list": None, "executor": {"name": "local", "workers": 2}, "versions": {},
-            "sources": sources, "outputs": outputs, "removed": removed}
+    lock = {
+        "format": LOCK_FORMAT,
+        "format_version": LOCK_FORMAT_VERSION,
+        "recipe": {"name": recipe.name, "path": str(loaded.path), "sha256": loaded.sha256, "seed": recipe.seed},
+        "tokenizer": {"name": recipe.tokenizer, "kind": "hub"},
+        "optout": {
+            "snapshot_id": "a" * 64,
+            "as_of": "2025-01-31",
+            "agent_list": "apertus-2025-01",
+            "granularity": "url",
+            "strict": False,
+        },
+        "deletion_list": None,
+        "executor": {"name": "local", "workers": 2},
+        "versions": {},
+        "sources": sources,
+        "outputs": outputs,
+        "removed": removed,
+    }
     (run_dir / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True))
     return run_dir
 
@@ -216,23 +274,33 @@ def test_figures_equal_the_lock(sample_dir, sample_summary):
     assert sum(item.tokens for item in size.types_of_content) == size.total_tokens
 
     tdm = sample_summary.data_processing.tdm_reservations
-    expected = {(source_id, reason): (entry["documents"]["removed"][reason], entry["tokens"]["removed"][reason])
-                for source_id, entry in lock["sources"].items() for reason in entry["documents"]["removed"]
-                if reason in SIGNALS}
+    expected = {
+        (source_id, reason): (entry["documents"]["removed"][reason], entry["tokens"]["removed"][reason])
+        for source_id, entry in lock["sources"].items()
+        for reason in entry["documents"]["removed"]
+        if reason in SIGNALS
+    }
     assert {(row.source_id, row.reason): (row.documents, row.tokens) for row in tdm.removals} == expected
     for protocol in tdm.protocols:
-        assert protocol.documents_removed == sum(docs for (_, reason), (docs, _) in expected.items()
-                                                 if reason == protocol.signal)
-        assert protocol.tokens_removed == sum(tokens for (_, reason), (_, tokens) in expected.items()
-                                              if reason == protocol.signal)
+        assert protocol.documents_removed == sum(
+            docs for (_, reason), (docs, _) in expected.items() if reason == protocol.signal
+        )
+        assert protocol.tokens_removed == sum(
+            tokens for (_, reason), (_, tokens) in expected.items() if reason == protocol.signal
+        )
     assert tdm.total_documents_removed == sum(docs for docs, _ in expected.values())
     assert tdm.total_tokens_removed == sum(tokens for _, tokens in expected.values())
     # the budget and invalid removals are not opt-outs, and the recipe filter is in 3.2
     assert not {row.reason for row in tdm.removals} & {"budget", "invalid", "too-short"}
     filters = sample_summary.data_processing.illegal_content.filter_removals
     assert [(row.source_id, row.reason, row.documents, row.tokens) for row in filters] == [
-        ("dclm-edu", "too-short", lock["sources"]["dclm-edu"]["documents"]["removed"]["too-short"],
-         lock["sources"]["dclm-edu"]["tokens"]["removed"]["too-short"])]
+        (
+            "dclm-edu",
+            "too-short",
+            lock["sources"]["dclm-edu"]["documents"]["removed"]["too-short"],
+            lock["sources"]["dclm-edu"]["tokens"]["removed"]["too-short"],
+        )
+    ]
 
 
 def test_sample_answers(sample_summary):
@@ -240,7 +308,12 @@ def test_sample_answers(sample_summary):
     assert general.provider_identification.provider_name == "Example Research Lab (sample)"
     assert general.model_identification.models[0].name == "example-sample-model"
     assert general.modalities_and_size.modalities.model_dump() == {
-        "text": "Yes", "image": "No", "audio": "No", "video": "No", "other": "No"}
+        "text": "Yes",
+        "image": "No",
+        "audio": "No",
+        "video": "No",
+        "other": "No",
+    }
     assert general.modalities_and_size.latest_acquisition == "08/2024"
     assert "starcoder" in general.modalities_and_size.latest_acquisition_note  # a source without dates
     sources = sample_summary.data_sources
@@ -299,17 +372,21 @@ def test_languages_are_named_with_shares(sample_dir, sample_summary):
 
 def test_html_is_strict_html5_with_sections_and_check_boxes(sample_summary):
     import html5lib
+
     html = to_html(sample_summary)
     parser = html5lib.HTMLParser(strict=True, tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
     root = parser.parse(html)
     headings = ["".join(element.itertext()).strip() for element in root.iter() if element.tag in ("h2", "h3", "h4")]
     assert [heading for heading in headings if heading in [h.lstrip("# ") for h in HEADINGS]] == [
-        h.lstrip("# ") for h in HEADINGS]
+        h.lstrip("# ") for h in HEADINGS
+    ]
     boxes = [element for element in root.iter("input") if element.get("type") == "checkbox"]
     assert len(boxes) > 20
     crawl = next(element for element in root.iter("section") if element.get("id") == "section-2-3")
-    answers = {"".join(label.itertext()).strip(): label.find("input").get("checked") is not None
-               for label in crawl.iter("label")}
+    answers = {
+        "".join(label.itertext()).strip(): label.find("input").get("checked") is not None
+        for label in crawl.iter("label")
+    }
     assert answers == {"Yes": False, "No": True}
     assert "@page" in html and "A4" in html
     assert "&lt;email-pii&gt;" in html  # autoescaped
@@ -341,8 +418,13 @@ def test_missing_or_contradictory_inputs_are_refused(sample_dir, sample_provider
         build_summary([run, run], sample_provider)
     with pytest.raises(ValueError, match="user data"):
         build_summary([run], sample_provider.model_copy(update={"user_data": True}))
-    crawling = {"crawlers": ["ExampleBot/1.0"], "purposes": "training data", "behaviour": "RFC 9309",
-                "period_start": "01/2024", "period_end": "12/2024"}
+    crawling = {
+        "crawlers": ["ExampleBot/1.0"],
+        "purposes": "training data",
+        "behaviour": "RFC 9309",
+        "period_start": "01/2024",
+        "period_end": "12/2024",
+    }
     crawler_provider = Provider.model_validate(sample_provider.model_dump() | {"crawling": crawling})
     with pytest.raises(ValueError, match="crawled_by_provider"):
         build_summary([run], crawler_provider)
@@ -378,8 +460,13 @@ def test_crawled_sources_list_the_top_domains(sample_dir, sample_provider, tmp_p
         lock["sources"]["fineweb2-hq"]["crawled_by_provider"] = True
 
     run = Run.open(_copy_run(sample_dir, tmp_path / "run", crawled))
-    crawling = {"crawlers": ["ExampleBot/1.0"], "purposes": "collect training text",
-                "behaviour": "reads robots.txt per RFC 9309", "period_start": "01/2024", "period_end": "12/2024"}
+    crawling = {
+        "crawlers": ["ExampleBot/1.0"],
+        "purposes": "collect training text",
+        "behaviour": "reads robots.txt per RFC 9309",
+        "period_start": "01/2024",
+        "period_end": "12/2024",
+    }
     provider = Provider.model_validate(sample_provider.model_dump() | {"crawling": crawling, "sme": sme})
     summary = build_summary([run], provider)
     section = summary.data_sources.crawled_data
@@ -387,7 +474,7 @@ def test_crawled_sources_list_the_top_domains(sample_dir, sample_provider, tmp_p
     assert section.used == "Yes" and section.crawlers == "ExampleBot/1.0"
     assert section.sources == ["apertus-sample/fineweb2-hq"] and "01/2024 to 12/2024" in section.collection_period
     assert section.domains_total == len(domains)
-    assert [(d.domain, d.bytes, d.documents) for d in section.top_domains] == domains[:math.ceil(share * len(domains))]
+    assert [(d.domain, d.bytes, d.documents) for d in section.top_domains] == domains[: math.ceil(share * len(domains))]
     assert "fineweb2-hq" not in {item.source_id for item in summary.data_sources.public_datasets.datasets}
     assert "☒ Yes ☐ No" in to_markdown(summary).split("### 2.3 ")[1].split("### 2.4 ")[0]
     with pytest.raises(ValueError, match="no crawling section"):
@@ -413,7 +500,9 @@ def test_apertus_summary_answers_as_published(apertus_dir):
     general = summary.general_information
     assert general.provider_identification.provider_name.startswith("Swiss AI Initiative")
     assert [model.name for model in general.model_identification.models] == [
-        "swiss-ai/Apertus-8B-2509", "swiss-ai/Apertus-70B-2509"]
+        "swiss-ai/Apertus-8B-2509",
+        "swiss-ai/Apertus-70B-2509",
+    ]
     size = general.modalities_and_size
     assert size.modalities.text == "Yes"
     assert [size.modalities.image, size.modalities.audio, size.modalities.video, size.modalities.other] == ["No"] * 4
@@ -422,14 +511,22 @@ def test_apertus_summary_answers_as_published(apertus_dir):
     assert "2,978,000,000,000" in text.approximate_size and "swiss-ai/Apertus-8B-2509" in size.tokenizer
 
     datasets = {item.name: item for item in summary.data_sources.public_datasets.datasets}
-    for hub_id in ("HuggingFaceTB/dclm-edu", "epfml/FineWeb2-HQ", "bigcode/the-stack-dedup",
-                   "common-pile/stackv2_edu_filtered", "HuggingFaceTB/finemath", "LLM360/MegaMath"):
+    for hub_id in (
+        "HuggingFaceTB/dclm-edu",
+        "epfml/FineWeb2-HQ",
+        "bigcode/the-stack-dedup",
+        "common-pile/stackv2_edu_filtered",
+        "HuggingFaceTB/finemath",
+        "LLM360/MegaMath",
+    ):
         assert hub_id in datasets
         assert datasets[hub_id].link == f"https://huggingface.co/datasets/{hub_id}"
     assert datasets["bigcode/the-stack-dedup"].version == "v1.2"
     assert datasets["bigcode/the-stack-dedup"].tokens_kept == 182 * 10**9
-    assert datasets["HuggingFaceTB/dclm-edu"].large and not datasets[
-        "DataProvenanceInitiative/Commercial-Flan-Collection-Chain-Of-Thought"].large
+    assert (
+        datasets["HuggingFaceTB/dclm-edu"].large
+        and not datasets["DataProvenanceInitiative/Commercial-Flan-Collection-Chain-Of-Thought"].large
+    )
     assert summary.data_sources.public_datasets.used == "Yes"
     assert summary.data_sources.crawled_data.used == "No"
     assert summary.data_sources.crawled_data.crawlers.startswith("Not applicable: the provider did not crawl")
@@ -449,6 +546,7 @@ def test_apertus_summary_answers_as_published(apertus_dir):
     markdown = to_markdown(summary)
     assert "☐ Less than 1 billion tokens ☒ 1 billion to 10 trillion tokens ☐ More than 10 trillion tokens" in markdown
     import html5lib
+
     html5lib.HTMLParser(strict=True).parse(to_html(summary))
 
 
@@ -462,12 +560,17 @@ def test_diff_explains_what_new_opt_outs_changed(sample_dir, no_optout_dir):
     dclm_before = before.sources["dclm-edu"]
     dclm_after = after.sources["dclm-edu"]
     robots = diff["sources"]["dclm-edu"]["removed"]["robots"]
-    assert robots["documents"] == {"old": 0, "new": dclm_after["documents"]["removed"]["robots"],
-                                   "change": dclm_after["documents"]["removed"]["robots"]}
+    assert robots["documents"] == {
+        "old": 0,
+        "new": dclm_after["documents"]["removed"]["robots"],
+        "change": dclm_after["documents"]["removed"]["robots"],
+    }
     assert "robots" not in dclm_before["documents"]["removed"]
     assert diff["sources"]["dclm-edu"]["tokens_kept"] == {
-        "old": dclm_before["tokens"]["kept"], "new": dclm_after["tokens"]["kept"],
-        "change": dclm_after["tokens"]["kept"] - dclm_before["tokens"]["kept"]}
+        "old": dclm_before["tokens"]["kept"],
+        "new": dclm_after["tokens"]["kept"],
+        "change": dclm_after["tokens"]["kept"] - dclm_before["tokens"]["kept"],
+    }
     assert diff["sources"]["fineweb2-hq"]["tokens_kept"]["change"] == 0
     total_robots = sum(run.sources[s]["documents"]["removed"].get("robots", 0) for run in [after] for s in run.sources)
     assert diff["removed_by_signal"]["robots"]["documents"]["new"] == total_robots
@@ -512,6 +615,9 @@ def test_a_source_that_kept_nothing_is_listed_with_zero(sample_dir, sample_provi
     summary = build_summary([Run.open(copy)], sample_provider)
     parallel = next(item for item in summary.data_sources.public_datasets.datasets if item.source_id == "parallel")
     assert (parallel.tokens_kept, parallel.documents_kept) == (0, 0)
-    parallel_type = next(item for item in summary.general_information.modalities_and_size.types_of_content
-                         if item.content_type == "parallel")
+    parallel_type = next(
+        item
+        for item in summary.general_information.modalities_and_size.types_of_content
+        if item.content_type == "parallel"
+    )
     assert (parallel_type.tokens, parallel_type.share_percent) == (0, 0.0)

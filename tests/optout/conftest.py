@@ -39,7 +39,7 @@ ROBOTS = {
 
 TDMREP = {
     "tdm.example": '[{"location": "/books/*", "tdm-reservation": 1, "tdm-policy": "https://tdm.example/p"},\n'
-                   ' {"location": "/books/free/*", "tdm-reservation": 0}]',
+    ' {"location": "/books/free/*", "tdm-reservation": 0}]',
 }
 
 RIGHTSHOLDERS = (
@@ -93,8 +93,9 @@ def registry(tmp_path: Path, signals: Path):
 def make_snapshot(tmp_path: Path, registry: Registry):
     """Compile a snapshot of the test registry: make_snapshot("2025-01-31", strict=True, ...)."""
 
-    def make(as_of: str = "2025-01-31", agents: str = "apertus-2025-01", granularity: str = "url",
-             strict: bool = False) -> Snapshot:
+    def make(
+        as_of: str = "2025-01-31", agents: str = "apertus-2025-01", granularity: str = "url", strict: bool = False
+    ) -> Snapshot:
         options = SnapshotOptions(date.fromisoformat(as_of), load_agent_list(agents), granularity, strict)
         out = tmp_path / f"snapshot-{as_of}-{granularity}-{strict}-{Path(agents).stem}"
         compile_snapshot(registry, options, out)

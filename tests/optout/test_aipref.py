@@ -108,7 +108,7 @@ def test_content_signal_reserves_training(value, expected):
     assert content_signal_reserves_training(value) is expected
 
 
-_PIECES = list("train-ai=yn,; \t\"\\()*.:/AY") + ["train-ai", "train-genai", "all", "search", "=n", "=y"]
+_PIECES = list('train-ai=yn,; \t"\\()*.:/AY') + ["train-ai", "train-genai", "all", "search", "=n", "=y"]
 
 
 @given(st.one_of(st.text(), st.lists(st.sampled_from(_PIECES)).map("".join)))

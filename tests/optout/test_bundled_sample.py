@@ -18,10 +18,12 @@ def sample(tmp_path_factory):
         report = ingest_bundled_sample(registry)
         again = ingest_bundled_sample(registry)
         snapshots = {}
-        for as_of, agents, granularity in [("2025-01-31", "apertus-2025-01", "url"),
-                                           ("2024-12-31", "apertus-2025-01", "url"),
-                                           ("2025-01-31", "apertus-2025-01", "domain"),
-                                           ("2025-01-31", "ai-robots-txt-training", "url")]:
+        for as_of, agents, granularity in [
+            ("2025-01-31", "apertus-2025-01", "url"),
+            ("2024-12-31", "apertus-2025-01", "url"),
+            ("2025-01-31", "apertus-2025-01", "domain"),
+            ("2025-01-31", "ai-robots-txt-training", "url"),
+        ]:
             options = SnapshotOptions(date.fromisoformat(as_of), load_agent_list(agents), granularity)
             out = folder / f"{as_of}-{agents}-{granularity}"
             compile_snapshot(registry, options, out)

@@ -43,8 +43,12 @@ def test_robots_folder_bad_files_are_counted_and_named(tmp_path, registry):
     assert report.outcomes == {"robots:ok": 3, "robots:unparsable": 2, "robots:rejected": 1, "robots:unreadable": 1}
     assert report.added == 5
     joined = "\n".join(report.errors)
-    for name, problem in [("html.example.txt", "html page"), ("binary.example.txt", "binary"),
-                          ("not a host!.txt", "file name is not a host name"), ("folder.example.txt", "cannot read")]:
+    for name, problem in [
+        ("html.example.txt", "html page"),
+        ("binary.example.txt", "binary"),
+        ("not a host!.txt", "file name is not a host name"),
+        ("folder.example.txt", "cannot read"),
+    ]:
         assert f"{name}: {problem}" in joined
     details = dict(registry.con.execute("SELECT host, detail FROM observations").fetchall())
     assert "only the first 512000 bytes parsed" in details["huge.example"]
@@ -84,9 +88,11 @@ def test_warc_page_statements_and_robots_statuses(registry):
 
 @pytest.mark.parametrize(
     "headers, html",
-    [([], b"<html><head><meta name='robots' content='noai'></head>"),
-     ([("X-Robots-Tag", "noai"), ("tdm-reservation", "1")], b""),
-     ([("Content-Usage", "train-ai=n")], b"\r\n\r\n<html>\r\n</html>")],
+    [
+        ([], b"<html><head><meta name='robots' content='noai'></head>"),
+        ([("X-Robots-Tag", "noai"), ("tdm-reservation", "1")], b""),
+        ([("Content-Usage", "train-ai=n")], b"\r\n\r\n<html>\r\n</html>"),
+    ],
 )
 def test_page_evidence_round_trip(headers, html):
     assert decode_page_evidence(encode_page_evidence(headers, html)) == (headers, html)
@@ -94,15 +100,24 @@ def test_page_evidence_round_trip(headers, html):
 
 def test_robots_parquet(tmp_path, registry):
     path = tmp_path / "robots.parquet"
-    pq.write_table(pa.table({"domain": ["a.example", "B.Example", None], "content": ["User-agent: *\nDisallow: /\n",
-                                                                                   b"User-agent: GPTBot\n", "x"]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "domain": ["a.example", "B.Example", None],
+                "content": ["User-agent: *\nDisallow: /\n", b"User-agent: GPTBot\n", "x"],
+            }
+        ),
+        path,
+    )
     with pytest.raises(ValueError, match="observed-at"):
         ingest_robots_parquet(registry, path)
     report = ingest_robots_parquet(registry, path, JAN)
     assert report.outcomes == {"robots:ok": 2, "robots:rejected": 1}
     assert "row 3" in report.errors[0]
     assert sorted(h for (h,) in registry.con.execute("SELECT host FROM observations").fetchall()) == [
-        "a.example", "b.example"]
+        "a.example",
+        "b.example",
+    ]
     pq.write_table(pa.table({"site": ["a"], "text": ["b"]}), tmp_path / "wrong.parquet")
     with pytest.raises(ValueError, match="expected columns 'domain' and 'content'"):
         ingest_robots_parquet(registry, tmp_path / "wrong.parquet", JAN)
@@ -119,13 +134,17 @@ def test_tdmrep_mirror_layout_and_malformed_files(tmp_path, registry):
 
 def test_rightsholder_lists_in_json(tmp_path, registry):
     path = tmp_path / "requests.json"
-    path.write_text(json.dumps([
-        {"target": "verlag.example", "requested_at": "2024-05-01", "requester": "RH-1"},
-        {"target": "https://news.example/archive/", "requested_at": "2024-05-02", "requester": "RH-2"},
-        {"target": "ftp://files.example/", "requested_at": "2024-05-03", "requester": "RH-3"},
-        {"target": "undated.example", "requester": "RH-4"},
-        "not a row",
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"target": "verlag.example", "requested_at": "2024-05-01", "requester": "RH-1"},
+                {"target": "https://news.example/archive/", "requested_at": "2024-05-02", "requester": "RH-2"},
+                {"target": "ftp://files.example/", "requested_at": "2024-05-03", "requester": "RH-3"},
+                {"target": "undated.example", "requester": "RH-4"},
+                "not a row",
+            ]
+        )
+    )
     report = ingest_rightsholder_list(registry, path)
     assert report.outcomes == {"rightsholder:ok": 2, "rightsholder:rejected": 3}
     assert [e.split(": ", 1)[0] for e in report.errors] == [f"{path}:3", f"{path}:4", f"{path}:5"]

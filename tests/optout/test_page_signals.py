@@ -146,8 +146,30 @@ def test_html_never_raises(html):
     assert all(isinstance(s, PageSignal) for s in signals_from_html(html))
 
 
-_TAGS = ["<", ">", "<meta ", "name=", "robots", "content=", "noai", "tdm-reservation", "1", '"', "'", "<![", "<!--",
-         "-->", "</head>", "<body>", "<script>", "&", "#", " ", "=", "/"]
+_TAGS = [
+    "<",
+    ">",
+    "<meta ",
+    "name=",
+    "robots",
+    "content=",
+    "noai",
+    "tdm-reservation",
+    "1",
+    '"',
+    "'",
+    "<![",
+    "<!--",
+    "-->",
+    "</head>",
+    "<body>",
+    "<script>",
+    "&",
+    "#",
+    " ",
+    "=",
+    "/",
+]
 
 
 @given(st.lists(st.sampled_from(_TAGS), max_size=40).map("".join))

@@ -72,9 +72,7 @@ def test_non_utf8_is_read_with_replacement():
 
 
 def test_extension_lines_are_kept_with_their_group():
-    robots = parse_robots(
-        "Content-Usage: train-ai=n\nUser-agent: GPTBot\nContent-Signal: ai-train=no\nDisallow:\n"
-    )
+    robots = parse_robots("Content-Usage: train-ai=n\nUser-agent: GPTBot\nContent-Signal: ai-train=no\nDisallow:\n")
     assert [(d.key, d.agents) for d in robots.directives] == [
         ("content-usage", ()),
         ("content-signal", ("gptbot",)),
@@ -90,14 +88,30 @@ def test_never_raises_on_arbitrary_input(content, agent, url):
     assert isinstance(robots.allowed(agent, url), bool)
 
 
-_LINE = st.sampled_from(["User-agent: GPTBot", "User-agent: *", "User-agent: CCBot", "Disallow: /",
-                         "Disallow: /a", "Allow: /a/b", "Disallow: /*.pdf$", "Allow: /", "Disallow: /a*c",
-                         "Allow: /a$", "", "# comment"])
+_LINE = st.sampled_from(
+    [
+        "User-agent: GPTBot",
+        "User-agent: *",
+        "User-agent: CCBot",
+        "Disallow: /",
+        "Disallow: /a",
+        "Allow: /a/b",
+        "Disallow: /*.pdf$",
+        "Allow: /",
+        "Disallow: /a*c",
+        "Allow: /a$",
+        "",
+        "# comment",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=st.lists(_LINE, max_size=12), agent=st.sampled_from(["GPTBot", "CCBot", "Other"]),
-       path=st.sampled_from(["/", "/a", "/a/b", "/abc", "/x.pdf", "/a/b/c.pdf", "/ab"]))
+@given(
+    lines=st.lists(_LINE, max_size=12),
+    agent=st.sampled_from(["GPTBot", "CCBot", "Other"]),
+    path=st.sampled_from(["/", "/a", "/a/b", "/abc", "/x.pdf", "/a/b/c.pdf", "/ab"]),
+)
 def test_agrees_with_protego_where_the_rfc_and_protego_agree(lines, agent, path):
     """On files without the constructs where protego deviates (README), both give one answer."""
     text = "\n".join(lines) + "\n"

@@ -31,7 +31,8 @@ def test_protego_differences_are_the_documented_ones():
     """The README lists where protego differs from the reference (and why we parse ourselves).
     If protego changes, this tells us to update that list."""
     differing = sorted(
-        c["id"] for c in RFC_CASES
+        c["id"]
+        for c in RFC_CASES
         if Protego.parse(c["robots_txt"]).can_fetch(c["url"], c["user_agent"]) is not c["allowed"]
     )
     assert differing == [19, 30, 31, 32, 36, 37, 38, 63, 65, 66]

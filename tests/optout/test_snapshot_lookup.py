@@ -102,14 +102,18 @@ def test_snapshots_differ_exactly_by_the_observations_between_their_dates(regist
     changes = diff_snapshots(early, late)
     between = registry.con.execute(
         "SELECT kind, host, url, observed_at, evidence_sha256 FROM observations "
-        "WHERE observed_at >= '2025-01-01' AND observed_at < '2025-02-01'").fetchall()
+        "WHERE observed_at >= '2025-01-01' AND observed_at < '2025-02-01'"
+    ).fetchall()
     new = [tuple(o.values()) for o in changes["observations_only_in_new"]]
     assert sorted(new) == sorted((k, h, u, t.isoformat(), e) for k, h, u, t, e in between)
     replaced = {(o["kind"], o["host"], o["url"]) for o in changes["observations_only_in_old"]}
     assert replaced <= {(k, h, u) for k, h, u, _, _ in between}  # only superseded ones go
     assert {(c["host"], c["signal"]) for c in changes["reservations_added"]} == {
-        ("changes.example", "robots"), ("aipref.example", "aipref"), ("blog.coarse.co.uk", "robots"),
-        ("tdm.example", "tdmrep")}
+        ("changes.example", "robots"),
+        ("aipref.example", "aipref"),
+        ("blog.coarse.co.uk", "robots"),
+        ("tdm.example", "tdmrep"),
+    }
     assert [(c["host"], c["signal"]) for c in changes["reservations_removed"]] == [("unblocks.example", "robots")]
     assert diff_snapshots(late, late)["observations_only_in_new"] == []
 
@@ -187,8 +191,13 @@ def test_robots_answers_match_direct_evaluation(make_snapshot, kit):
     agents = load_agent_list().tokens
 
     @settings(max_examples=100, deadline=None)
-    @given(st.lists(st.tuples(st.sampled_from(sorted(files)), st.sampled_from(["/", "/private/x", "/drafts/", "/a"])),
-                    min_size=1, max_size=30))
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(files)), st.sampled_from(["/", "/private/x", "/drafts/", "/a"])),
+            min_size=1,
+            max_size=30,
+        )
+    )
     def agrees(pairs):
         urls = [f"https://{host}{path}" for host, path in pairs]
         for url, (host, _), found in zip(urls, pairs, snapshot.lookup(urls), strict=True):

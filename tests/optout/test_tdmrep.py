@@ -35,10 +35,10 @@ SPEC_EXAMPLE = b"""[
         (b'[{"location": "/%7euser/", "tdm-reservation": 1}]', [("/%7Euser/", False, 1)]),
         (b'[{"location": " /padded ", "tdm-reservation": 1}]', [("/padded", False, 1)]),
         (b'[{"location": "/", "tdm-reservation": 1, "unknown": [1, {"x": null}]}]', [("/", False, 1)]),
-        (b"\xef\xbb\xbf[{\"location\": \"/\", \"tdm-reservation\": 1}]", [("/", False, 1)]),  # UTF-8 BOM
+        (b'\xef\xbb\xbf[{"location": "/", "tdm-reservation": 1}]', [("/", False, 1)]),  # UTF-8 BOM
         (b"[]", []),
         (b" \n[\n]\n", []),
-        (b"\r\n\r\n[{\"location\": \"/x\", \"tdm-reservation\": 1}]", [("/x", False, 3)]),
+        (b'\r\n\r\n[{"location": "/x", "tdm-reservation": 1}]', [("/x", False, 3)]),
     ],
 )
 def test_parse_tdmrep(content, expected):
@@ -52,10 +52,14 @@ def test_parse_tdmrep_accepts_text_with_bom():
 
 
 def test_rule_text_is_the_compact_entry_cut_at_200_characters():
-    short, long = parse_tdmrep(json.dumps([
-        {"location": "/a", "tdm-reservation": 1, "tdm-policy": "https://p.example/x"},
-        {"location": "/b", "tdm-reservation": 0, "tdm-policy": "https://p.example/" + "y" * 300},
-    ]))
+    short, long = parse_tdmrep(
+        json.dumps(
+            [
+                {"location": "/a", "tdm-reservation": 1, "tdm-policy": "https://p.example/x"},
+                {"location": "/b", "tdm-reservation": 0, "tdm-policy": "https://p.example/" + "y" * 300},
+            ]
+        )
+    )
     assert short.text == '{"location":"/a","tdm-reservation":1,"tdm-policy":"https://p.example/x"}'
     assert len(long.text) == 200 and long.text.startswith('{"location":"/b","tdm-reservation":0,')
 
@@ -127,8 +131,10 @@ def test_tdmrep_error_is_a_value_error():
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2, 3) | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["location", "tdm-reservation", "tdm-policy", "x"]), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["location", "tdm-reservation", "tdm-policy", "x"]), children, max_size=4)
+    ),
     max_leaves=12,
 )
 

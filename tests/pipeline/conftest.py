@@ -48,8 +48,15 @@ def web_rows(count: int, seed: int = 0, prefix: str = "doc") -> list[dict]:
         host = rng.choice(SAMPLE_HOSTS)
         year = rng.choice([2013, 2016, 2019, 2023])
         text = " ".join(rng.choice(words) for _ in range(rng.randint(20, 120)))
-        rows.append({"text": text, "id": f"{prefix}-{number:05d}", "url": f"https://{host}/{year}/{number}.html",
-                     "date": f"{year}-05-01T00:00:00Z", "language": "en"})
+        rows.append(
+            {
+                "text": text,
+                "id": f"{prefix}-{number:05d}",
+                "url": f"https://{host}/{year}/{number}.html",
+                "date": f"{year}-05-01T00:00:00Z",
+                "language": "en",
+            }
+        )
     return rows
 
 
@@ -72,8 +79,9 @@ def kit(tmp_path, bundled_snapshot):
     def run(recipe: Path, out: str = "run", workers: int = 1) -> dict:
         return rebuild(load_recipe(recipe), tmp_path / out, workers=workers, echo=lambda message: None)
 
-    return SimpleNamespace(root=tmp_path, write_parquet=write_parquet, write_recipe=write_recipe, run=run,
-                           web_rows=web_rows)
+    return SimpleNamespace(
+        root=tmp_path, write_parquet=write_parquet, write_recipe=write_recipe, run=run, web_rows=web_rows
+    )
 
 
 @pytest.fixture(scope="session")
@@ -81,16 +89,22 @@ def sample_run(tmp_path_factory):
     """The bundled sample recipe, run once with one worker."""
     run_dir = tmp_path_factory.mktemp("sample") / "run"
     lock = rebuild(load_recipe(bundled_recipe("sample")), run_dir, workers=1, echo=lambda message: None)
-    return SimpleNamespace(dir=run_dir, lock=lock, planted=json.loads(
-        (bundled_data() / "sample" / "sources" / "planted_pii.json").read_text()))
+    return SimpleNamespace(
+        dir=run_dir,
+        lock=lock,
+        planted=json.loads((bundled_data() / "sample" / "sources" / "planted_pii.json").read_text()),
+    )
 
 
 def shard_hashes(run_dir: Path) -> dict[str, str]:
     """sha256 of every mixture and removed shard, by path relative to the run."""
     import hashlib
 
-    return {path.relative_to(run_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for folder in ("mixture", "removed") for path in sorted((run_dir / folder).glob("**/*.parquet"))}
+    return {
+        path.relative_to(run_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in ("mixture", "removed")
+        for path in sorted((run_dir / folder).glob("**/*.parquet"))
+    }
 
 
 @pytest.fixture

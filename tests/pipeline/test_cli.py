@@ -39,8 +39,14 @@ def test_rebuild_with_no_arguments_runs_the_sample_and_verifies(tmp_path, tmp_pa
     assert summary.startswith("577 new observations (597 read, 20 already in the registry); 5 items not ")
     assert f"opt-out: ingested the bundled signals: {summary}\n" in done.stdout
     assert (tmp_path / "out" / "rebuild.lock.json").is_file()
-    for document in ("documents/eu-public-summary.md", "documents/eu-public-summary.html", "croissant.json",
-                     "README.md", "documents/copyright-policy.md", "documents/model-documentation-data.json"):
+    for document in (
+        "documents/eu-public-summary.md",
+        "documents/eu-public-summary.html",
+        "croissant.json",
+        "README.md",
+        "documents/copyright-policy.md",
+        "documents/model-documentation-data.json",
+    ):
         assert (tmp_path / "out" / document).is_file(), document  # the sample run ends with its documents
     again = run("rebuild", "--json", cwd=tmp_path)  # resumes: nothing to do, same lock
     assert json.loads(again.stdout) == json.loads((tmp_path / "out" / "rebuild.lock.json").read_text())
@@ -77,9 +83,16 @@ def test_a_hub_source_that_cannot_be_listed_stops_before_any_work(tmp_path):
     recipe.write_text(
         "name: hub\nseed: 1\nsources:\n"
         "  - {id: web, location: 'hf://datasets/HuggingFaceFW/fineweb-2@v2.0.1/data/*.parquet', format: parquet,\n"
-        "     target_tokens: 10, optout: false}\n")
-    done = subprocess.run([COMMAND, "rebuild", "--recipe", str(recipe), "--out", "run"], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+        "     target_tokens: 10, optout: false}\n"
+    )
+    done = subprocess.run(
+        [COMMAND, "rebuild", "--recipe", str(recipe), "--out", "run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 1
     assert "source web: cannot list hf://datasets/HuggingFaceFW/fineweb-2@v2.0.1/data/*.parquet" in done.stderr
     assert "offline mode" in done.stderr and not (tmp_path / "run").exists()
@@ -104,8 +117,9 @@ def test_an_interrupted_document_step_leaves_the_run_incomplete_until_rerun(tmp_
     written = sorted(path.name for path in (run_dir / "documents").iterdir())
     assert written == ["eu-public-summary.json", "eu-public-summary.md"]  # whole files only, no temporaries
     problems = verify_run(run_dir, echo=lambda message: None)
-    assert problems == ["documents: incomplete (the document step did not finish); run the same rebuild command "
-                        "again to complete them"]
+    assert problems == [
+        "documents: incomplete (the document step did not finish); run the same rebuild command again to complete them"
+    ]
     failed = run("verify", "out", cwd=tmp_path, ok=1)
     assert "MISMATCH documents: incomplete" in failed.stdout
 
@@ -163,8 +177,9 @@ def _drain(controller: int, seen: bytearray) -> None:
 @pytest.mark.slow
 def test_progress_shows_on_a_terminal_only(tmp_path):
     environment = {key: value for key, value in os.environ.items() if key != "CI"}
-    status, stdout, terminal = _with_terminal_stderr(["rebuild", "--recipe", "sample", "--out", "a"], tmp_path,
-                                                     environment)
+    status, stdout, terminal = _with_terminal_stderr(
+        ["rebuild", "--recipe", "sample", "--out", "a"], tmp_path, environment
+    )
     assert status == 0, stdout + terminal
     assert "\rrebuild: filter fineweb2-hq (1/6 sources)" in terminal and "tasks" in terminal
     assert "rebuild: budget parallel (6/6 sources)" in terminal and "ingest: " in terminal
@@ -173,11 +188,13 @@ def test_progress_shows_on_a_terminal_only(tmp_path):
     status, _, terminal = _with_terminal_stderr(["verify", "a"], tmp_path, environment)
     assert status == 0 and "\rverify: shards " in terminal and "verify: re-run filter" in terminal
 
-    status, _, terminal = _with_terminal_stderr(["rebuild", "--recipe", "sample", "--out", "b"], tmp_path,
-                                                environment | {"CI": "true"})
+    status, _, terminal = _with_terminal_stderr(
+        ["rebuild", "--recipe", "sample", "--out", "b"], tmp_path, environment | {"CI": "true"}
+    )
     assert status == 0 and terminal == ""  # CI: quiet
 
     piped = run("rebuild", "--recipe", "sample", "--out", "c", cwd=tmp_path)  # a pipe: quiet
     assert piped.stderr == "" and "\r" not in piped.stdout
     assert [line for line in piped.stdout.splitlines() if "rebuild:" in line] == [
-        f"rebuild: apertus-sample ({load_recipe('sample').path}) -> {tmp_path / 'c'}"]
+        f"rebuild: apertus-sample ({load_recipe('sample').path}) -> {tmp_path / 'c'}"
+    ]

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from apertus_compliance.folders import OutputExistsError
 from apertus_compliance.optout import Snapshot
 from apertus_compliance.paths import bundled_data
-from apertus_compliance.folders import OutputExistsError
 from apertus_compliance.pipeline.lock import check_run_files, conservation_errors, verify_run
 from apertus_compliance.pipeline.rebuild import budget_cutoff, rebuild, run_folder
 from apertus_compliance.pipeline.recipe import RecipeError, load_recipe
@@ -26,8 +26,13 @@ COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
 
 
 def web_source(**overrides) -> dict:
-    return {"id": "web", "location": "sources/*.parquet", "format": "parquet", "target_tokens": 10**9,
-            "pii": False} | overrides
+    return {
+        "id": "web",
+        "location": "sources/*.parquet",
+        "format": "parquet",
+        "target_tokens": 10**9,
+        "pii": False,
+    } | overrides
 
 
 def read_rows(run_dir: Path, pattern: str) -> list[dict]:
@@ -55,14 +60,15 @@ def test_opt_outs_apply_to_every_crawl_and_removed_rows_carry_evidence(kit, bund
     documents = lock["sources"]["web"]["documents"]
     assert documents["read"] == 600 == documents["kept"] + sum(documents["removed"].values())
     assert documents["kept"] == len(kept) and {row["id"] for row in kept} | {row["id"] for row in removed} == {
-        row["id"] for row in rows}
+        row["id"] for row in rows
+    }
 
 
 @pytest.mark.slow
 def test_one_and_two_workers_and_two_runs_give_identical_bytes(kit, hashes):
     rows = kit.web_rows(900, seed=3)
     for part in range(3):
-        kit.write_parquet(f"part-{part}.parquet", rows[part * 300:(part + 1) * 300])
+        kit.write_parquet(f"part-{part}.parquet", rows[part * 300 : (part + 1) * 300])
     recipe = kit.write_recipe([web_source(target_tokens=20_000, pii=True)])
     first, again, parallel = kit.run(recipe, "one"), kit.run(recipe, "again"), kit.run(recipe, "two", workers=2)
     assert hashes(kit.root / "one") == hashes(kit.root / "again") == hashes(kit.root / "two")
@@ -91,7 +97,8 @@ def test_budget_is_exact_and_independent_of_how_files_are_split(kit):
     budget_removed = read_rows(kit.root / "one", "removed/budget/web/*.parquet")
     assert all(row["sample_key"] == sample_key(row["id"], 7) for row in kept)
     assert max((row["sample_key"], row["id"]) for row in kept) < min(
-        (sample_key(row["id"], 7), row["id"]) for row in budget_removed)
+        (sample_key(row["id"], 7), row["id"]) for row in budget_removed
+    )
     tokens = sum(row["tokens"] for row in kept)
     assert tokens >= 15_000 > tokens - kept[-1]["tokens"]
     assert one_file["sources"]["web"]["tokens"]["kept"] == tokens
@@ -118,24 +125,40 @@ def test_bad_documents_are_counted_in_removed_invalid(kit):
     source.parent.mkdir(parents=True)
     source.write_bytes(gzip.compress(b"\n".join(lines) + b"\n", mtime=0))
     binary_text = pa.schema([("text", pa.binary()), ("id", pa.string()), ("url", pa.string())])
-    kit.write_parquet("binary.parquet", [{"text": b"ok text", "id": "b-ok", "url": "https://a.example/d"},
-                                         {"text": b"bad \xff\xfe", "id": "b-bad", "url": "https://a.example/e"}],
-                      schema=binary_text)
+    kit.write_parquet(
+        "binary.parquet",
+        [
+            {"text": b"ok text", "id": "b-ok", "url": "https://a.example/d"},
+            {"text": b"bad \xff\xfe", "id": "b-bad", "url": "https://a.example/e"},
+        ],
+        schema=binary_text,
+    )
     warc = bundled_data() / "sample" / "signals" / "warc" / "truncated.warc.gz"
     shutil.copy(warc, kit.root / "sources" / "cut.warc.gz")
-    recipe = kit.write_recipe([
-        web_source(id="jsonl", location="sources/*.jsonl.gz", format="jsonl",
-                   fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None}),
-        web_source(id="binary", fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None},
-                   location="sources/binary.parquet"),
-        web_source(id="warc", location="sources/*.warc.gz", format="warc"),
-    ])
+    recipe = kit.write_recipe(
+        [
+            web_source(
+                id="jsonl",
+                location="sources/*.jsonl.gz",
+                format="jsonl",
+                fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None},
+            ),
+            web_source(
+                id="binary",
+                fields={"text": "text", "id": "id", "url": "url", "date": None, "language": None},
+                location="sources/binary.parquet",
+            ),
+            web_source(id="warc", location="sources/*.warc.gz", format="warc"),
+        ]
+    )
     lock = kit.run(recipe)
     assert conservation_errors(lock) == []
     jsonl = lock["sources"]["jsonl"]["documents"]
     assert jsonl["read"] == len(lines) and jsonl["removed"]["invalid"] == 8
-    invalid = {row["id"]: json.loads(row["detail"])["invalid"]
-               for row in read_rows(kit.root / "run", "removed/invalid/*/*.parquet")}
+    invalid = {
+        row["id"]: json.loads(row["detail"])["invalid"]
+        for row in read_rows(kit.root / "run", "removed/invalid/*/*.parquet")
+    }
     assert invalid["blank"] == "empty-text" and invalid["no-text"] == "missing-text"
     assert invalid["no-url"] == "no url" and invalid["relative"].startswith("url without a host")
     assert "line 21" in invalid["jsonl/docs.jsonl.gz#20"]  # the non-UTF-8 line, named by its number
@@ -154,8 +177,12 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(kit, hashes):
     kit.run(recipe, "whole")
 
     run_dir = kit.root / "killed"
-    process = subprocess.Popen([COMMAND, "rebuild", "--recipe", str(recipe), "--out", str(run_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [COMMAND, "rebuild", "--recipe", str(recipe), "--out", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     completions = run_dir / "logs" / "web" / "filter" / "completions"
     deadline = time.monotonic() + 60
     while not (completions.is_dir() and any(completions.iterdir())) and process.poll() is None:
@@ -169,8 +196,10 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(kit, hashes):
 
     kit.run(recipe, "killed")
     assert hashes(run_dir) == hashes(kit.root / "whole")
-    assert json.loads((run_dir / "rebuild.lock.json").read_text())["outputs"] == json.loads(
-        (kit.root / "whole" / "rebuild.lock.json").read_text())["outputs"]
+    assert (
+        json.loads((run_dir / "rebuild.lock.json").read_text())["outputs"]
+        == json.loads((kit.root / "whole" / "rebuild.lock.json").read_text())["outputs"]
+    )
 
 
 def test_rerun_is_idempotent_and_a_run_dir_belongs_to_one_recipe(kit, hashes):
@@ -234,10 +263,12 @@ def test_verify_detects_changed_shards_inputs_and_recipes(kit):
     original = (kit.root / "sources" / "a.parquet").read_bytes()
     kit.write_parquet("a.parquet", kit.web_rows(200, seed=99))
     assert verify_run(run_dir, echo=lambda message: None) == [
-        "input sources/a.parquet (source web): sha256 differs from the lock"]
+        "input sources/a.parquet (source web): sha256 differs from the lock"
+    ]
     (kit.root / "sources" / "a.parquet").unlink()
     assert verify_run(run_dir, echo=lambda message: None) == [
-        f"input sources/a.parquet (source web): missing, expected at {kit.root / 'sources' / 'a.parquet'}"]
+        f"input sources/a.parquet (source web): missing, expected at {kit.root / 'sources' / 'a.parquet'}"
+    ]
     (kit.root / "sources" / "a.parquet").write_bytes(original)
 
     recipe.unlink()  # the lock carries the recipe: its file is not needed
@@ -245,7 +276,8 @@ def test_verify_detects_changed_shards_inputs_and_recipes(kit):
     edited = lock | {"recipe": lock["recipe"] | {"text": lock["recipe"]["text"].replace("3000", "4000")}}
     (run_dir / "rebuild.lock.json").write_text(json.dumps(edited))
     assert verify_run(run_dir, echo=lambda message: None) == [
-        "recipe: the text in the lock does not match its sha256 (the lock was edited)"]
+        "recipe: the text in the lock does not match its sha256 (the lock was edited)"
+    ]
     (run_dir / "rebuild.lock.json").write_text(json.dumps(lock))
 
 
@@ -296,7 +328,7 @@ def test_a_corrupt_row_group_is_counted_row_by_row(kit):
     first = pq.ParquetFile(path).metadata.row_group(0).column(0)
     data = bytearray(path.read_bytes())
     middle = first.data_page_offset + first.total_compressed_size // 2
-    data[middle:middle + 64] = b"\x00" * 64  # the footer still reads; the first text pages do not
+    data[middle : middle + 64] = b"\x00" * 64  # the footer still reads; the first text pages do not
     path.write_bytes(bytes(data))
     lock = kit.run(kit.write_recipe([web_source()]))
     documents = lock["sources"]["web"]["documents"]

@@ -11,8 +11,14 @@ from apertus_compliance.pipeline.recipe import RecipeError, bundled_recipe, load
 
 def test_shipped_recipes_validate():
     sample = load_recipe(bundled_recipe("sample")).recipe
-    assert [source.id for source in sample.sources] == ["fineweb2-hq", "dclm-edu", "starcoder", "finemath",
-                                                        "wikipedia", "parallel"]
+    assert [source.id for source in sample.sources] == [
+        "fineweb2-hq",
+        "dclm-edu",
+        "starcoder",
+        "finemath",
+        "wikipedia",
+        "parallel",
+    ]
     phase5 = load_recipe(bundled_recipe("apertus-phase5")).recipe
     budgets = {source.id: source.target_tokens // 10**9 for source in phase5.sources}
     assert budgets["dclm-edu"] == 1619 and budgets["fineweb2-hq"] == 986 and budgets["starcoder"] == 182
@@ -69,8 +75,11 @@ def test_not_yaml_and_missing_file(kit, tmp_path):
 
 def test_bundled_recipes_by_name_come_from_the_installed_package(tmp_path, monkeypatch):
     package = Path(str(files("apertus_compliance")))
-    for name, file in (("sample", "sample.yaml"), ("phase5", "apertus-phase5.yaml"),
-                       ("apertus-phase5", "apertus-phase5.yaml")):
+    for name, file in (
+        ("sample", "sample.yaml"),
+        ("phase5", "apertus-phase5.yaml"),
+        ("apertus-phase5", "apertus-phase5.yaml"),
+    ):
         loaded = load_recipe(name)
         assert loaded.path == (package / "recipes" / file).resolve() and loaded.bundled == name.removeprefix("apertus-")
     assert load_recipe(bundled_recipe("sample")).bundled == "sample"  # the file itself is recognized too

@@ -7,14 +7,22 @@ from apertus_compliance.paths import bundled_data
 from apertus_compliance.pipeline.lock import check_run_files, conservation_errors
 
 SOURCES = bundled_data() / "sample" / "sources"
-MASKED = {"email": "<email-pii>", "ipv4-public": "<ip-pii>", "ipv4-private": "<ip-pii>", "ipv6": "<ip-pii>",
-          "iban": "<iban-pii>"}
+MASKED = {
+    "email": "<email-pii>",
+    "ipv4-public": "<ip-pii>",
+    "ipv4-private": "<ip-pii>",
+    "ipv6": "<ip-pii>",
+    "iban": "<iban-pii>",
+}
 LEFT_ALONE = ("phone", "false-positive-isbn", "false-positive-doi", "false-positive-version", "false-positive-bad-iban")
 
 
 def texts(run_dir, pattern: str) -> dict[str, str]:
-    return {row["id"]: row["text"] for path in sorted(run_dir.glob(pattern))
-            for row in pq.read_table(path, columns=["id", "text"]).to_pylist()}
+    return {
+        row["id"]: row["text"]
+        for path in sorted(run_dir.glob(pattern))
+        for row in pq.read_table(path, columns=["id", "text"]).to_pylist()
+    }
 
 
 def test_every_document_read_is_kept_or_removed(sample_run):
@@ -82,8 +90,11 @@ def test_two_workers_give_the_same_bytes_as_one(sample_run, tmp_path, hashes):
 def test_recipe_filters_drop_into_their_own_folder(sample_run):
     import json
 
-    dropped = [row for path in sorted(sample_run.dir.glob("removed/too-short/dclm-edu/*.parquet"))
-               for row in pq.read_table(path).to_pylist()]
+    dropped = [
+        row
+        for path in sorted(sample_run.dir.glob("removed/too-short/dclm-edu/*.parquet"))
+        for row in pq.read_table(path).to_pylist()
+    ]
     assert len(dropped) == sample_run.lock["sources"]["dclm-edu"]["documents"]["removed"]["too-short"] > 0
     assert all(len(row["text"]) < 600 and row["reason"] == "too-short" for row in dropped)
     assert json.loads(dropped[0]["detail"])["filter"] == "🕵 Regex"

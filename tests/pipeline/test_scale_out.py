@@ -24,14 +24,20 @@ COMMAND = str(Path(sys.executable).parent / "apertus-compliance")
 
 
 def web_source(**overrides) -> dict:
-    return {"id": "web", "location": "sources/*.parquet", "format": "parquet", "target_tokens": 10**9,
-            "fields": {"text": "text", "id": "id", "url": "url", "date": "date", "language": "language"}} | overrides
+    return {
+        "id": "web",
+        "location": "sources/*.parquet",
+        "format": "parquet",
+        "target_tokens": 10**9,
+        "fields": {"text": "text", "id": "id", "url": "url", "date": "date", "language": "language"},
+    } | overrides
 
 
 def run_cli(*arguments: str, env: dict | None = None, user: str | None = None) -> subprocess.CompletedProcess:
     prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
-    return subprocess.run([*prefix, COMMAND, *arguments], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*prefix, COMMAND, *arguments], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.mark.slow
@@ -39,11 +45,21 @@ def run_cli(*arguments: str, env: dict | None = None, user: str | None = None) -
 def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_path, hashes):
     ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 * 1024, log_to_driver=False,
-             runtime_env={"env_vars": {QUIET_ENV: "1"}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=256 * 1024 * 1024,
+        log_to_driver=False,
+        runtime_env={"env_vars": {QUIET_ENV: "1"}},
+    )
     try:
-        lock = rebuild(load_recipe(bundled_recipe("sample")), tmp_path / "ray", workers=2, executor="ray",
-                       echo=lambda message: None)
+        lock = rebuild(
+            load_recipe(bundled_recipe("sample")),
+            tmp_path / "ray",
+            workers=2,
+            executor="ray",
+            echo=lambda message: None,
+        )
     finally:
         ray.shutdown()
     assert lock["executor"] == {"name": "ray", "workers": 2}
@@ -87,8 +103,19 @@ def test_a_worker_killed_mid_run_stops_with_an_error_and_the_rerun_resumes(kit, 
     (plugins / "killer.py").write_text(textwrap.dedent(KILLER))
     env = {"PYTHONPATH": str(plugins), QUIET_ENV: "1"}
     killed = kit.root / "killed.marker"
-    recipe = kit.write_recipe([web_source(filters=[{"id": "kill-once", "step": "killer.KillOnce",
-                                                    "args": {"marker": str(killed), "victim": "doc-00003"}}])])
+    recipe = kit.write_recipe(
+        [
+            web_source(
+                filters=[
+                    {
+                        "id": "kill-once",
+                        "step": "killer.KillOnce",
+                        "args": {"marker": str(killed), "victim": "doc-00003"},
+                    }
+                ]
+            )
+        ]
+    )
 
     first = run_cli("rebuild", "--recipe", str(recipe), "--out", str(kit.root / "run"), "--workers", "2", env=env)
     assert first.returncode == 1 and killed.exists()
@@ -133,10 +160,13 @@ def test_a_corrupt_warc_record_is_counted_and_the_rest_kept(kit, compressed):
             starts.append(output.tell())
             body = (f"<html><body>page {number} " + "word " * 50 + "</body></html>").encode()
             payload = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
-            writer.write_record(writer.create_warc_record(f"https://a.example/{number}.html", "response",
-                                                          payload=BytesIO(payload), length=len(payload)))
+            writer.write_record(
+                writer.create_warc_record(
+                    f"https://a.example/{number}.html", "response", payload=BytesIO(payload), length=len(payload)
+                )
+            )
     data = bytearray(path.read_bytes())
-    data[starts[10]:starts[10] + 60] = random.Random(3).randbytes(60)  # record 10's first line (or gzip header)
+    data[starts[10] : starts[10] + 60] = random.Random(3).randbytes(60)  # record 10's first line (or gzip header)
     path.write_bytes(bytes(data))
     recipe = kit.write_recipe([web_source(id="warc", location="sources/crawl.warc*", format="warc")])
     lock = kit.run(recipe)
@@ -161,12 +191,21 @@ def test_a_corrupt_robots_txt_is_reported_and_the_run_stays_whole(kit, tmp_path)
     ingest = run_cli("optout", "ingest", "--registry", str(registry), str(robots))
     assert "garbage.example" in ingest.stdout + ingest.stderr and "unparsable" in ingest.stdout + ingest.stderr
     snapshot = tmp_path / "snapshot"
-    compiled = run_cli("optout", "snapshot", "--registry", str(registry), "--as-of", "2025-01-31",
-                       "--out", str(snapshot))
+    compiled = run_cli(
+        "optout", "snapshot", "--registry", str(registry), "--as-of", "2025-01-31", "--out", str(snapshot)
+    )
     assert compiled.returncode == 0, compiled.stderr
-    rows = [{"text": "some words " * 30, "id": f"{host}-{number}", "url": f"https://{host}/{number}.html",
-             "date": "2020-01-01T00:00:00Z", "language": "en"}
-            for host in ("good.example", "garbage.example", "other.example") for number in range(10)]
+    rows = [
+        {
+            "text": "some words " * 30,
+            "id": f"{host}-{number}",
+            "url": f"https://{host}/{number}.html",
+            "date": "2020-01-01T00:00:00Z",
+            "language": "en",
+        }
+        for host in ("good.example", "garbage.example", "other.example")
+        for number in range(10)
+    ]
     kit.write_parquet("web.parquet", rows)
     recipe = kit.write_recipe([web_source()], optout={"snapshot": str(snapshot)})
     lock = kit.run(recipe)

@@ -60,20 +60,25 @@ def slurm(request: pytest.FixtureRequest) -> Iterator[dict]:
         yield {}
         return
     if os.geteuid() != 0:
-        pytest.skip("no Slurm cluster configured (SLURM_CONF) and not root to start one with scripts/start_local_slurm.sh")
+        pytest.skip(
+            "no Slurm cluster configured (SLURM_CONF) and not root to start one with scripts/start_local_slurm.sh"
+        )
     missing = [name for name in NEEDED if shutil.which(name) is None]
     if missing:
-        tell(request, f"test_slurm: {', '.join(missing)} missing: installing Debian's slurmctld slurmd slurm-client "
-                      "munge with apt-get (root)")
+        tell(
+            request,
+            f"test_slurm: {', '.join(missing)} missing: installing Debian's slurmctld slurmd slurm-client "
+            "munge with apt-get (root)",
+        )
     folder = Path(tempfile.mkdtemp(prefix="apertus-slurm-")).resolve()
     try:
-        started = subprocess.run(["bash", str(START_SLURM), str(folder)], capture_output=True, text=True,
-                                 timeout=900)
+        started = subprocess.run(["bash", str(START_SLURM), str(folder)], capture_output=True, text=True, timeout=900)
         assert started.returncode == 0, started.stdout + started.stderr
         yield {"SLURM_CONF": str(folder / "slurm.conf")}
     finally:
-        stopped = subprocess.run(["bash", str(START_SLURM), "--stop", str(folder)], capture_output=True, text=True,
-                                 timeout=300)
+        stopped = subprocess.run(
+            ["bash", str(START_SLURM), "--stop", str(folder)], capture_output=True, text=True, timeout=300
+        )
         left = running(folder)
         assert not left, f"still running after --stop: {left}; {stopped.stderr}; logs in {folder}/log"
         shutil.rmtree(folder)
@@ -95,8 +100,7 @@ def queued_jobs(env: dict) -> list[str]:
 
 
 def run(*arguments: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([COMMAND, *arguments], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **env})
+    return subprocess.run([COMMAND, *arguments], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
 
 
 @pytest.mark.slow

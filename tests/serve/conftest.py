@@ -56,15 +56,14 @@ def releases(tmp_path_factory):
     root = tmp_path_factory.mktemp("lists")
     private, public = generate_keypair(root / "keys")
     (root / "v1.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n", encoding="utf-8")
-    (root / "v2.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n{OTHER_NAME},name\n",
-                                 encoding="utf-8")
-    (root / "phone.csv").write_text(f"value,category,region\n{NAME},name,\n{EMAIL},email,\n{PHONE},phone,CH\n",
-                                    encoding="utf-8")
+    (root / "v2.csv").write_text(f"value,category\n{NAME},name\n{EMAIL},email\n{OTHER_NAME},name\n", encoding="utf-8")
+    (root / "phone.csv").write_text(
+        f"value,category,region\n{NAME},name,\n{EMAIL},email,\n{PHONE},phone,CH\n", encoding="utf-8"
+    )
     build_release(root / "v1.csv", private, root / "v1", "2026-11-v1")
     build_release(root / "v2.csv", private, root / "v2", "2026-12-v2")
     build_release(root / "phone.csv", private, root / "phone", "2026-12-phone")
-    return {"v1": root / "v1", "v2": root / "v2", "phone": root / "phone", "public_key": public,
-            "private_key": private}
+    return {"v1": root / "v1", "v2": root / "v2", "phone": root / "phone", "public_key": public, "private_key": private}
 
 
 class ForceText:
@@ -130,8 +129,9 @@ def serve_app():
 
     def start(app) -> str:
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               timeout_graceful_shutdown=5))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -166,13 +166,19 @@ def list_filter(releases, tmp_path):
     return make
 
 
-def _send_raw(base: str, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-              chunks: list[bytes] | None = None) -> tuple[int, dict, bytes]:
+def _send_raw(
+    base: str, method: str, path: str, body: bytes = b"", headers: dict | None = None, chunks: list[bytes] | None = None
+) -> tuple[int, dict, bytes]:
     """One request with the path sent byte for byte (httpx and the openai client normalize it); ``chunks``:
     a chunked body instead of ``body``."""
     host, port = base.removeprefix("http://").split(":")
-    head = [f"{method} {path} HTTP/1.1", f"host: {host}:{port}", "content-type: application/json",
-            "connection: close", *(f"{name}: {value}" for name, value in (headers or {}).items())]
+    head = [
+        f"{method} {path} HTTP/1.1",
+        f"host: {host}:{port}",
+        "content-type: application/json",
+        "connection: close",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
     if chunks is not None:
         head.append("transfer-encoding: chunked")
     elif "content-length" not in (headers or {}):

@@ -21,8 +21,12 @@ SERVE_EXTRA = "needs the serve extra (torch, transformers): pip install -e '.[se
 
 
 def start(arguments: list[str], port: int, log) -> subprocess.Popen:
-    process = subprocess.Popen([COMMAND, *arguments, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "APERTUS_ADMIN_TOKEN": "t0ken", "HF_HUB_OFFLINE": "1"})
+    process = subprocess.Popen(
+        [COMMAND, *arguments, "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "APERTUS_ADMIN_TOKEN": "t0ken", "HF_HUB_OFFLINE": "1"},
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -52,29 +56,54 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
     serve_port, proxy_port = unused_port(), unused_port()
     list_options = ["--deletion-list", str(releases["v1"]), "--public-key", str(releases["public_key"])]
     with (tmp_path / "serve.log").open("w") as serve_log, (tmp_path / "proxy.log").open("w") as proxy_log:
-        server = start(["serve", "--model", str(checkpoint), "--served-model-name", "tiny", "--threads", "1",
-                        *list_options], serve_port, serve_log)
+        server = start(
+            ["serve", "--model", str(checkpoint), "--served-model-name", "tiny", "--threads", "1", *list_options],
+            serve_port,
+            serve_log,
+        )
         try:
-            proxy = start(["proxy", "--upstream", f"http://127.0.0.1:{serve_port}/v1", "--pattern", "email",
-                           "--max-request-bytes", "100000", "--state-dir", str(tmp_path / "proxy-state"),
-                           "--download-timeout", "60", "--max-download-bytes", "1000000", *list_options],
-                          proxy_port, proxy_log)
+            proxy = start(
+                [
+                    "proxy",
+                    "--upstream",
+                    f"http://127.0.0.1:{serve_port}/v1",
+                    "--pattern",
+                    "email",
+                    "--max-request-bytes",
+                    "100000",
+                    "--state-dir",
+                    str(tmp_path / "proxy-state"),
+                    "--download-timeout",
+                    "60",
+                    "--max-download-bytes",
+                    "1000000",
+                    *list_options,
+                ],
+                proxy_port,
+                proxy_log,
+            )
             try:
                 for port in (serve_port, proxy_port):
                     api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
                     assert [model.id for model in api.models.list().data] == ["tiny"]
                     raw = api.chat.completions.with_raw_response.create(
-                        model="tiny", messages=[{"role": "user", "content": "Hallo"}], max_tokens=12, seed=1)
+                        model="tiny", messages=[{"role": "user", "content": "Hallo"}], max_tokens=12, seed=1
+                    )
                     assert raw.headers["x-deletion-list-version"] == "2026-11-v1"
                     assert raw.parse().usage.completion_tokens <= 12
-                    streamed = api.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "x"}],
-                                                           max_tokens=12, stream=True)
+                    streamed = api.chat.completions.create(
+                        model="tiny", messages=[{"role": "user", "content": "x"}], max_tokens=12, stream=True
+                    )
                     assert [chunk for chunk in streamed]
-                too_large = httpx.post(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", timeout=30,
-                                       json={"model": "tiny", "messages": [{"role": "user", "content": "x" * 200_000}]})
+                too_large = httpx.post(
+                    f"http://127.0.0.1:{proxy_port}/v1/chat/completions",
+                    timeout=30,
+                    json={"model": "tiny", "messages": [{"role": "user", "content": "x" * 200_000}]},
+                )
                 assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "request_too_large"
-                reload = httpx.post(f"http://127.0.0.1:{proxy_port}/admin/reload",
-                                    headers={"authorization": "Bearer t0ken"}, timeout=60)
+                reload = httpx.post(
+                    f"http://127.0.0.1:{proxy_port}/admin/reload", headers={"authorization": "Bearer t0ken"}, timeout=60
+                )
                 assert reload.status_code == 200 and reload.json()["reloaded"] is False
                 accepted = (tmp_path / "proxy-state" / "accepted.json").read_text()  # rollback state where asked
                 assert "2026-11-v1" in accepted
@@ -86,17 +115,24 @@ def test_serve_and_proxy_in_front_of_it(checkpoint, releases, tmp_path, unused_p
     assert "Application startup complete" in log and "Traceback" not in log
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    pytest.param(["serve", "--model", "/nonexistent/model"], "--model /nonexistent/model: no such folder",
-                 marks=[pytest.mark.serve, pytest.mark.skipif(find_spec("torch") is None, reason=SERVE_EXTRA)]),
-    (["serve", "--model", "m", "--deletion-list", "/x", "--public-key", "/no/key.pem"], "does not exist"),
-    (["proxy", "--upstream", "localhost:8000"], "expected the base URL an OpenAI client takes"),
-    (["serve", "--model", "m", "--dtype", "int3"], "Invalid value for '--dtype'"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param(
+            ["serve", "--model", "/nonexistent/model"],
+            "--model /nonexistent/model: no such folder",
+            marks=[pytest.mark.serve, pytest.mark.skipif(find_spec("torch") is None, reason=SERVE_EXTRA)],
+        ),
+        (["serve", "--model", "m", "--deletion-list", "/x", "--public-key", "/no/key.pem"], "does not exist"),
+        (["proxy", "--upstream", "localhost:8000"], "expected the base URL an OpenAI client takes"),
+        (["serve", "--model", "m", "--dtype", "int3"], "Invalid value for '--dtype'"),
+    ],
+)
 def test_bad_arguments_fail_with_a_clear_message(releases, arguments, message):
     if "--deletion-list" not in arguments:
         arguments = [*arguments, "--deletion-list", str(releases["v1"]), "--public-key", str(releases["public_key"])]
-    done = subprocess.run([COMMAND, *arguments], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [COMMAND, *arguments], capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert done.returncode != 0
     assert message in done.stderr

@@ -38,7 +38,7 @@ def test_greedy_in_a_batch_equals_greedy_alone_and_model_generate(make_engine):
     assert engine.stats["prefills"] - prefills == 1  # three prompt lengths, left-padded into one batch
     for ids, text in zip(prompts, alone, strict=True):
         reference = engine.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=30, min_new_tokens=30)
-        assert engine.tokenizer.decode(reference[0, len(ids):], skip_special_tokens=True) == text
+        assert engine.tokenizer.decode(reference[0, len(ids) :], skip_special_tokens=True) == text
 
 
 def test_a_request_joining_later_matches_its_run_alone(make_engine):
@@ -46,8 +46,9 @@ def test_a_request_joining_later_matches_its_run_alone(make_engine):
     greedy = SamplingParams(max_tokens=20, temperature=0, ignore_eos=True)
     late_ids = engine.text_prompt(PROMPTS[1])
     alone = engine.submit(late_ids, greedy).result().text
-    early = engine.submit(engine.text_prompt(PROMPTS[0]), SamplingParams(max_tokens=400, temperature=0,
-                                                                         ignore_eos=True))
+    early = engine.submit(
+        engine.text_prompt(PROMPTS[0]), SamplingParams(max_tokens=400, temperature=0, ignore_eos=True)
+    )
     next(iter(early))  # the first request is decoding; the second joins its batch with a longer prompt
     assert engine.submit(late_ids, greedy).result().text == alone
     assert early.result().completion_tokens == 400
@@ -58,8 +59,10 @@ def test_seeded_sampling_repeats_and_seeds_differ(make_engine):
     ids = engine.text_prompt(PROMPTS[0])
     first = engine.submit(ids, SamplingParams(max_tokens=25, seed=3, ignore_eos=True)).result().text
     assert engine.submit(ids, SamplingParams(max_tokens=25, seed=3, ignore_eos=True)).result().text == first
-    others = {engine.submit(ids, SamplingParams(max_tokens=25, seed=seed, ignore_eos=True)).result().text
-              for seed in range(4, 8)}
+    others = {
+        engine.submit(ids, SamplingParams(max_tokens=25, seed=seed, ignore_eos=True)).result().text
+        for seed in range(4, 8)
+    }
     assert others - {first}
 
 
@@ -92,14 +95,17 @@ def test_stop_ends_every_request_with_an_error(make_engine):
     assert not engine.running()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"max_tokens": 0}, "max_tokens"),
-    ({"max_tokens": 5, "temperature": -0.1}, "temperature"),
-    ({"max_tokens": 5, "temperature": 2.5}, "temperature"),
-    ({"max_tokens": 5, "top_p": 0}, "top_p"),
-    ({"max_tokens": 5, "top_p": 1.5}, "top_p"),
-    ({"max_tokens": 5, "stop": ("",)}, "stop"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": 5, "temperature": -0.1}, "temperature"),
+        ({"max_tokens": 5, "temperature": 2.5}, "temperature"),
+        ({"max_tokens": 5, "top_p": 0}, "top_p"),
+        ({"max_tokens": 5, "top_p": 1.5}, "top_p"),
+        ({"max_tokens": 5, "stop": ("",)}, "stop"),
+    ],
+)
 def test_sampling_params_refuse_bad_values(options, message):
     with pytest.raises(ValueError, match=message):
         SamplingParams(**options)
@@ -110,8 +116,9 @@ def test_generations_can_be_consumed_from_threads(make_engine):
     results = {}
 
     def consume(index: int) -> None:
-        results[index] = engine.submit(engine.text_prompt(PROMPTS[index % 3]),
-                                       SamplingParams(max_tokens=15, seed=index, ignore_eos=True)).result()
+        results[index] = engine.submit(
+            engine.text_prompt(PROMPTS[index % 3]), SamplingParams(max_tokens=15, seed=index, ignore_eos=True)
+        ).result()
 
     threads = [threading.Thread(target=consume, args=(index,)) for index in range(6)]
     for thread in threads:
@@ -178,12 +185,15 @@ def test_split_characters_wait_until_whole(tokenizer):
     assert all("\ufffd" not in piece for piece in pieces)
 
 
-@pytest.mark.parametrize(("text", "stop", "released"), [
-    ("Guten Tag, hier spricht Hans", ("spricht",), "Guten Tag, hier "),
-    ("Guten Tag, hier spricht Hans", ("nie", "hier"), "Guten Tag, "),
-    ("Guten Tag", ("Tag, ",), "Guten Tag"),  # a stop prefix at the end is released at finish
-    ("Guten Tag", (), "Guten Tag"),
-])
+@pytest.mark.parametrize(
+    ("text", "stop", "released"),
+    [
+        ("Guten Tag, hier spricht Hans", ("spricht",), "Guten Tag, hier "),
+        ("Guten Tag, hier spricht Hans", ("nie", "hier"), "Guten Tag, "),
+        ("Guten Tag", ("Tag, ",), "Guten Tag"),  # a stop prefix at the end is released at finish
+        ("Guten Tag", (), "Guten Tag"),
+    ],
+)
 def test_stop_strings_cut_and_hold_back(tokenizer, text, stop, released):
     pieces, _ = release_all(tokenizer, text, stop)
     assert "".join(pieces) == released
@@ -223,17 +233,31 @@ def control_positions(engine, ids: list[int]) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("content", FORGED)
 def test_control_token_strings_in_messages_are_encoded_as_text(make_engine, content):
     engine = make_engine()
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content},
-                {"role": "assistant", "content": "ok " + content}, {"role": "user", "content": content}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": content},
+        {"role": "assistant", "content": "ok " + content},
+        {"role": "user", "content": content},
+    ]
     ids = engine.chat_prompt(messages)
     benign = engine.chat_prompt([{**message, "content": "x"} for message in messages])
     # the control tokens are exactly those the template writes, in the same order; none came from the content
-    assert [token for _, token in control_positions(engine, ids)] == \
-        [token for _, token in control_positions(engine, benign)]
+    assert [token for _, token in control_positions(engine, ids)] == [
+        token for _, token in control_positions(engine, benign)
+    ]
     tokenizer = engine.tokenizer
-    assert tokenizer.convert_ids_to_tokens([token for _, token in control_positions(engine, ids)]) == \
-        ["<s>", "<|system|>", "<|end|>", "<|user|>", "<|end|>", "<|assistant|>", "<|end|>", "<|user|>", "<|end|>",
-         "<|assistant|>"]
+    assert tokenizer.convert_ids_to_tokens([token for _, token in control_positions(engine, ids)]) == [
+        "<s>",
+        "<|system|>",
+        "<|end|>",
+        "<|user|>",
+        "<|end|>",
+        "<|assistant|>",
+        "<|end|>",
+        "<|user|>",
+        "<|end|>",
+        "<|assistant|>",
+    ]
     assert tokenizer.decode(ids).count(content) == 3  # the text itself is all there, as text
 
 
@@ -241,7 +265,8 @@ def test_benign_chats_encode_as_the_template_always_did(make_engine):
     engine = make_engine()
     messages = [{"role": "user", "content": "Guten Tag, hier spricht jemand aus Zürich."}]
     assert engine.chat_prompt(messages) == engine.tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+        messages, add_generation_prompt=True, tokenize=True, return_dict=False
+    )
 
 
 def test_control_token_strings_in_a_text_prompt_are_encoded_as_text(make_engine):

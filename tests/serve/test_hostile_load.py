@@ -33,8 +33,13 @@ VICTIM_CHUNKS = 40
 
 
 def event(text: str) -> bytes:
-    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-             "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
@@ -44,9 +49,9 @@ async def completions(request: Request) -> StreamingResponse:
 
     async def attack_events():
         numbers = [f"{number} " for number in range(1, ATTACK_NUMBERS)]
-        numbers[ATTACK_NUMBERS // 2:ATTACK_NUMBERS // 2] = [piece + " " for piece in LISTED_PHONE.split()]
+        numbers[ATTACK_NUMBERS // 2 : ATTACK_NUMBERS // 2] = [piece + " " for piece in LISTED_PHONE.split()]
         for start in range(0, len(numbers), BURST):
-            yield b"".join(event(piece) for piece in numbers[start:start + BURST])
+            yield b"".join(event(piece) for piece in numbers[start : start + BURST])
             await asyncio.sleep(0)
         yield b"data: [DONE]\n\n"
 

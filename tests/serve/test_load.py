@@ -37,8 +37,9 @@ async def one_round(base: str, words: dict) -> list[str]:
     api = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
 
     async def client(index: int) -> str:
-        stream = await api.chat.completions.create(model="tiny-apertus", stream=True, max_tokens=200,
-                                                   messages=[{"role": "user", "content": f"Frage {index}"}])
+        stream = await api.chat.completions.create(
+            model="tiny-apertus", stream=True, max_tokens=200, messages=[{"role": "user", "content": f"Frage {index}"}]
+        )
         pieces = []
         async for chunk in stream:
             for choice in chunk.choices:
@@ -53,8 +54,7 @@ async def one_round(base: str, words: dict) -> list[str]:
         await api.close()
 
 
-def test_64_streaming_clients_no_errors_no_unfiltered_chunk_memory_stable(make_engine, list_filter, serve_app,
-                                                                          words):
+def test_64_streaming_clients_no_errors_no_unfiltered_chunk_memory_stable(make_engine, list_filter, serve_app, words):
     engine = make_engine(force=words["SAID"], max_batch_size=16)
     base = serve_app(build_app(engine, list_filter("v1")))
     expected = words["SAID"].replace(words["NAME"], "[REDACTED]").replace(words["EMAIL"], "[REDACTED]")

@@ -48,16 +48,18 @@ def test_a_local_folder_loads_without_touching_the_network(checkpoint: Path, no_
     assert engine.text_prompt("hello")  # the tokenizer came with it
 
 
-def test_a_relative_path_to_a_folder_is_a_folder(checkpoint: Path, no_network: list,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_path_to_a_folder_is_a_folder(
+    checkpoint: Path, no_network: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(checkpoint.parent)
     assert local_model_folder("tiny") == Path("tiny")
     Engine.load("tiny")
     assert no_network == []
 
 
-def test_a_path_that_is_no_checkpoint_is_named(tmp_path: Path, no_network: list,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_path_that_is_no_checkpoint_is_named(
+    tmp_path: Path, no_network: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "weights.bin").write_bytes(b"")

@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from apertus_compliance.serve.proxy import ProxyError, build_proxy, upstream_base
 
-
 pytestmark = pytest.mark.slow  # real servers on loopback
 
 
@@ -35,16 +34,26 @@ class ScriptedUpstream:
         self.seen: list[dict] = []
 
     def pieces(self) -> list[str]:
-        return [self.text[i:i + 3] for i in range(0, len(self.text), 3)]
+        return [self.text[i : i + 3] for i in range(0, len(self.text), 3)]
 
     async def completions(self, request: Request):
         payload = await request.json()
-        self.seen.append({"path": request.url.path, "query": request.url.query, "payload": payload,
-                          "authorization": request.headers.get("authorization"),
-                          "accept-encoding": request.headers.get("accept-encoding")})
+        self.seen.append(
+            {
+                "path": request.url.path,
+                "query": request.url.query,
+                "payload": payload,
+                "authorization": request.headers.get("authorization"),
+                "accept-encoding": request.headers.get("accept-encoding"),
+            }
+        )
         chat = request.url.path.endswith("chat/completions")
-        base = {"id": "up-1", "created": 1, "model": payload["model"],
-                "object": "chat.completion.chunk" if chat else "text_completion"}
+        base = {
+            "id": "up-1",
+            "created": 1,
+            "model": payload["model"],
+            "object": "chat.completion.chunk" if chat else "text_completion",
+        }
 
         def choice(text: str | None, finish: str | None = None) -> dict:
             if chat:
@@ -52,22 +61,49 @@ class ScriptedUpstream:
             return {"index": 0, "text": text or "", "finish_reason": finish}
 
         if payload["model"] == "error":
-            return JSONResponse({"error": {"message": f"cannot answer: {self.text}", "type": "invalid_request_error",
-                                           "param": None, "code": "bad"}}, status_code=400)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"cannot answer: {self.text}",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "bad",
+                    }
+                },
+                status_code=400,
+            )
         if payload["model"] == "error-text":
             return PlainTextResponse(f"Traceback: {self.text}", status_code=500)
         if payload["model"] == "tools":
-            call = {"id": "call_1", "type": "function",
-                    "function": {"name": "lookup", "arguments": json.dumps({"who": self.text}, ensure_ascii=False)}}
-            return JSONResponse({**base, "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-                 "finish_reason": "tool_calls"}]})
+            call = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": json.dumps({"who": self.text}, ensure_ascii=False)},
+            }
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                }
+            )
         if not payload.get("stream"):
             if payload["model"] == "die":
                 return _cut_json_body
             message = {"message": {"role": "assistant", "content": self.text}} if chat else {"text": self.text}
-            return JSONResponse({**base, "object": "chat.completion" if chat else "text_completion",
-                                 "choices": [{"index": 0, **message, "finish_reason": "stop"}]})
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion" if chat else "text_completion",
+                    "choices": [{"index": 0, **message, "finish_reason": "stop"}],
+                }
+            )
 
         async def events():
             try:
@@ -90,8 +126,12 @@ class ScriptedUpstream:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     async def models(self, request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": "upstream-model", "object": "model", "created": 1,
-                                                         "owned_by": "someone"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "upstream-model", "object": "model", "created": 1, "owned_by": "someone"}],
+            }
+        )
 
     async def model(self, request: Request) -> JSONResponse:
         return JSONResponse({"id": request.path_params["name"], "object": "model", "created": 1, "owned_by": "x"})
@@ -99,46 +139,85 @@ class ScriptedUpstream:
     async def responses(self, request: Request):
         payload = await request.json()
         self.seen.append({"path": request.url.path, "payload": payload})
-        message = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-                   "content": [{"type": "output_text", "text": self.text, "annotations": []}]}
-        response = {"id": "resp_1", "object": "response", "created_at": 1, "model": payload["model"],
-                    "status": "completed", "output": [message], "output_text": self.text, "error": None,
-                    "incomplete_details": None, "instructions": None, "parallel_tool_calls": True,
-                    "tool_choice": "auto", "tools": [], "metadata": {}}
+        message = {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": self.text, "annotations": []}],
+        }
+        response = {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "model": payload["model"],
+            "status": "completed",
+            "output": [message],
+            "output_text": self.text,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": None,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "metadata": {},
+        }
         if not payload.get("stream"):
             return JSONResponse(response)
         where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-        events = [{"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
-                  {"type": "response.output_item.added", "output_index": 0, "item": {**message, "content": []}},
-                  *({"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []}
-                    for piece in self.pieces()),
-                  {"type": "response.output_text.done", **where, "text": self.text, "logprobs": []},
-                  {"type": "response.output_item.done", "output_index": 0, "item": message},
-                  {"type": "response.completed", "response": response}]
-        lines = [f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': number})}\n\n"
-                 for number, event in enumerate(events)]
+        events = [
+            {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+            {"type": "response.output_item.added", "output_index": 0, "item": {**message, "content": []}},
+            *(
+                {"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []}
+                for piece in self.pieces()
+            ),
+            {"type": "response.output_text.done", **where, "text": self.text, "logprobs": []},
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+            {"type": "response.completed", "response": response},
+        ]
+        lines = [
+            f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': number})}\n\n"
+            for number, event in enumerate(events)
+        ]
         return StreamingResponse(iter(lines), media_type="text/event-stream")
 
     async def anything(self, request: Request) -> JSONResponse:
         self.seen.append({"path": request.url.path, "query": request.url.query, "payload": None})
-        return JSONResponse({"id": "x", "object": "chat.completion", "created": 1, "model": "any", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": self.text}, "finish_reason": "stop"}]})
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "any",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": self.text}, "finish_reason": "stop"}
+                ],
+            }
+        )
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v1/chat/completions", self.completions, methods=["POST"]),
-            Route("/v1/completions", self.completions, methods=["POST"]),
-            Route("/v1/responses", self.responses, methods=["POST"]),
-            Route("/v1/models", self.models, methods=["GET"]),
-            Route("/v1/models/{name:path}", self.model, methods=["GET"]),
-            Route("/{rest:path}", self.anything, methods=["GET", "POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.completions, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/v1/models/{name:path}", self.model, methods=["GET"]),
+                Route("/{rest:path}", self.anything, methods=["GET", "POST"]),
+            ]
+        )
 
 
 async def _cut_json_body(scope, receive, send) -> None:
     """Announces 1000 bytes of JSON, sends 40, then the connection breaks."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"id": "x", "choices": [{"message": {"co', "more_body": True})
     raise RuntimeError("the scripted upstream dies mid-body")
 
@@ -162,12 +241,18 @@ def expected(words: dict) -> str:
 
 def test_chat_through_the_proxy_is_redacted_both_ways(chain, words):
     base, upstream = chain
-    raw = client(base).chat.completions.with_raw_response.create(model="say", messages=[{"role": "user",
-                                                                                         "content": "hi"}])
+    raw = client(base).chat.completions.with_raw_response.create(
+        model="say", messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.headers["x-deletion-list-version"] == "2026-11-v1"
     assert raw.parse().choices[0].message.content == expected(words)
-    chunks = [chunk.choices[0].delta.content or "" for chunk in client(base).chat.completions.create(
-        model="say", messages=[{"role": "user", "content": "hi"}], stream=True) if chunk.choices]
+    chunks = [
+        chunk.choices[0].delta.content or ""
+        for chunk in client(base).chat.completions.create(
+            model="say", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        if chunk.choices
+    ]
     assert "".join(chunks) == expected(words)
     assert len(chunks) > 5 and all("Müller" not in chunk and "muster" not in chunk for chunk in chunks)
     assert upstream.seen[0]["authorization"] == "Bearer sk-client"  # the client's credentials pass through
@@ -201,8 +286,9 @@ def test_upstream_dying_mid_stream_ends_with_an_error_and_nothing_unfiltered(cha
     base, _ = chain
     received = []
     with pytest.raises(openai.APIError, match="upstream"):
-        for chunk in client(base).chat.completions.create(model="die", messages=[{"role": "user", "content": "x"}],
-                                                          stream=True):
+        for chunk in client(base).chat.completions.create(
+            model="die", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
             received.extend(choice.delta.content or "" for choice in chunk.choices)
     assert "Müller" not in "".join(received)  # the name was held back or never sent; nothing after the error
 
@@ -235,7 +321,7 @@ def test_health_reports_the_upstream_and_the_list(chain, serve_app, list_filter)
     base, _ = chain
     health = httpx.get(f"{base}/healthz", timeout=60).json()
     assert health["status"] == "ok" and health["deletion_list"]["version"] == "2026-11-v1"
-    assert 'apertus_redactions_total' in httpx.get(f"{base}/metrics", timeout=60).text
+    assert "apertus_redactions_total" in httpx.get(f"{base}/metrics", timeout=60).text
 
 
 @pytest.mark.parametrize("url", ["ftp://host/v1", "127.0.0.1:8000/v1", "http:///v1", "http://h/v1?x=1"])
@@ -279,8 +365,9 @@ BYPASS_PATHS = [
 
 
 @pytest.mark.parametrize("path, forwarded", BYPASS_PATHS)
-def test_path_variants_never_bypass_the_strict_filter_without_a_list(serve_app, list_filter, words, send_raw,
-                                                                     path, forwarded):
+def test_path_variants_never_bypass_the_strict_filter_without_a_list(
+    serve_app, list_filter, words, send_raw, path, forwarded
+):
     upstream = ScriptedUpstream(words["SAID"])
     upstream_url = serve_app(upstream.app())
     base = serve_app(build_proxy(f"{upstream_url}/v1", list_filter(None), timeout=20))
@@ -329,8 +416,12 @@ def test_responses_api_through_the_proxy_is_redacted(chain, words):
 
 def test_tool_call_arguments_and_error_bodies_through_the_proxy(chain, words):
     base, _ = chain
-    message = client(base).chat.completions.create(model="tools", messages=[{"role": "user", "content": "x"}]) \
-        .choices[0].message
+    message = (
+        client(base)
+        .chat.completions.create(model="tools", messages=[{"role": "user", "content": "x"}])
+        .choices[0]
+        .message
+    )
     assert json.loads(message.tool_calls[0].function.arguments) == {"who": expected(words)}
     with pytest.raises(openai.BadRequestError) as failed:
         client(base).chat.completions.create(model="error", messages=[{"role": "user", "content": "x"}])
@@ -345,8 +436,9 @@ def test_tool_call_arguments_and_error_bodies_through_the_proxy(chain, words):
 
 
 @pytest.mark.parametrize("mid_event", [False, True])
-def test_upstream_dropping_mid_stream_releases_no_part_of_a_listed_phone_number(serve_app, list_filter, words,
-                                                                                mid_event):
+def test_upstream_dropping_mid_stream_releases_no_part_of_a_listed_phone_number(
+    serve_app, list_filter, words, mid_event
+):
     said = f"Rufen Sie {words['PHONE']} an, bitte."
     assert said[:24] == "Rufen Sie +41 79 123 45 "  # 8 pieces of 3: the listed number without its last group
     upstream = ScriptedUpstream(said, die_after=8, die_mid_event=mid_event)
@@ -356,8 +448,9 @@ def test_upstream_dropping_mid_stream_releases_no_part_of_a_listed_phone_number(
     with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=30) as response:
         raw = response.read().decode()
     events = [block.removeprefix("data: ") for block in raw.split("\n\n") if block.startswith("data: ")]
-    text = "".join(choice["delta"].get("content") or "" for data in events[:-2]
-                   for choice in json.loads(data).get("choices", []))
+    text = "".join(
+        choice["delta"].get("content") or "" for data in events[:-2] for choice in json.loads(data).get("choices", [])
+    )
     assert text.startswith("Rufen Sie") and "79" not in raw and "123" not in raw and "41 " not in text
     assert json.loads(events[-2])["error"]["code"] == "upstream_failed" and events[-1] == "[DONE]"
 
