@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/optout_bench.py
 	$(BIN)/python bench/rebuild_bench.py
 	$(BIN)/python bench/filter_bench.py
+	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/serve_bench.py
 	$(BIN)/python bench/scale_bench.py
 
