@@ -39,38 +39,9 @@ from apertus_compliance.filters.deletion_list import (
     write_release,
 )
 
-SYLLABLES = [
-    "ka",
-    "lo",
-    "mi",
-    "ra",
-    "sen",
-    "tor",
-    "vel",
-    "an",
-    "bri",
-    "del",
-    "fa",
-    "gun",
-    "hel",
-    "jo",
-    "mar",
-    "nis",
-    "ost",
-    "pet",
-    "qui",
-    "rus",
-    "sta",
-    "ul",
-    "ver",
-    "wen",
-    "xa",
-    "yor",
-    "zel",
-    "ü",
-    "é",
-    "ch",
-]
+SYLLABLES = (
+    "ka lo mi ra sen tor vel an bri del fa gun hel jo mar nis ost pet qui rus sta ul ver wen xa yor zel ü é ch".split()
+)
 PUNCTUATION = [" "] * 12 + [", ", ". ", "; ", ": ", " (", ") ", "\n", " - "]
 
 

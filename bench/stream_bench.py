@@ -24,38 +24,9 @@ from pathlib import Path
 from apertus_compliance.filters import DeletionList, Redactor, build_release, generate_keypair
 
 LISTED = ["Hans Müller", "Łukasz Wróbel", "anna.muster@beispiel.de", "+41 79 123 45 67"]
-SYLLABLES = [
-    "ka",
-    "lo",
-    "mi",
-    "ra",
-    "sen",
-    "tor",
-    "vel",
-    "an",
-    "bri",
-    "del",
-    "fa",
-    "gun",
-    "hel",
-    "jo",
-    "mar",
-    "nis",
-    "ost",
-    "pet",
-    "qui",
-    "rus",
-    "sta",
-    "ul",
-    "ver",
-    "wen",
-    "xa",
-    "yor",
-    "zel",
-    "ü",
-    "é",
-    "ß",
-]
+SYLLABLES = (
+    "ka lo mi ra sen tor vel an bri del fa gun hel jo mar nis ost pet qui rus sta ul ver wen xa yor zel ü é ß".split()
+)
 OTHER_SCRIPTS = ["Привет", "мир", "Ωμέγα", "東京都", "の", "データ", "안녕하세요", "مرحبا"]
 
 
