@@ -114,11 +114,21 @@ class ListSource(ABC):
 
 
 class DirectorySource(ListSource):
-    """A release folder on disk; changed when manifest.json's mtime/size and then its sha256 differ."""
+    """A release folder on disk; changed when manifest.json's mtime/size and then its sha256 differ.
+    The same size limits as for a download apply before anything is read or copied (a shared or
+    mounted folder is no more trusted than a mirror)."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+    ) -> None:
         self.folder = Path(folder)
         self.location = str(self.folder)
+        self.max_payload_bytes = int(max_payload_bytes)
+        self.max_manifest_bytes = int(max_manifest_bytes)
         self._seen: tuple[tuple[int, int], str] | None = None
 
     def fetch(self, into: Path) -> object | None:
@@ -127,6 +137,13 @@ class DirectorySource(ListSource):
         fingerprint = (stat.st_mtime_ns, stat.st_size)
         if self._seen is not None and self._seen[0] == fingerprint:
             return None
+        for path, limit, setting in (
+            (manifest_path, self.max_manifest_bytes, "max_manifest_bytes"),
+            (self.folder / "payload.bin", self.max_payload_bytes, "max_payload_bytes"),
+        ):
+            size = path.stat().st_size
+            if size > limit:
+                raise ReleaseError(f"{path}: {size} bytes, more than the {limit} allowed ({setting})")
         manifest = manifest_path.read_bytes()
         digest = hashlib.sha256(manifest).hexdigest()
         if self._seen is not None and self._seen[1] == digest:
@@ -260,7 +277,7 @@ def open_source(
                 max_manifest_bytes=max_manifest_bytes,
             )
         raise RefreshSettingError(f"deletion list location {location!r}: expected a local folder or an http(s):// URL")
-    return DirectorySource(location)
+    return DirectorySource(location, max_payload_bytes=max_payload_bytes, max_manifest_bytes=max_manifest_bytes)
 
 
 class _Deadline:

@@ -853,3 +853,15 @@ def test_download_limits_reach_the_source_through_the_loader(hostile, loader):
 def test_bad_download_limits_fail_loudly(option, value):
     with pytest.raises(ValueError, match=option):
         HttpSource("http://127.0.0.1:1/list", **{option: value})
+
+
+def test_a_local_folder_is_held_to_the_same_size_limits(release, loader, tmp_path):
+    """A shared or mounted folder is no more trusted than a mirror: nothing over a limit is read or copied."""
+    folder = release("2025.02", FEB)
+    lists = loader(folder, max_payload_bytes=64)
+    assert lists.refresh() is False and lists.current is None
+    assert "max_payload_bytes" in lists.last_error and str(folder) in lists.last_error
+    with pytest.raises(ReleaseError, match="max_manifest_bytes"):
+        DirectorySource(folder, max_manifest_bytes=64).fetch(tmp_path)
+    assert not (tmp_path / "manifest.json").exists()
+    assert loader(folder).refresh() is True  # the same folder within the default limits
