@@ -226,9 +226,30 @@ class Redactor:
         What is held back is bounded whatever the text: the trailing tokens that may still grow
         into a listed entry (at most ``max_tokens - 1``), the last word, the last
         ``LONGEST_PHONE_GROUPS - 1`` groups of a digit run, the pattern window and the NER
-        sentence (at most ``NER_WINDOW`` characters), and for normalization v2 what
-        ``_list_hold_back`` holds. Only an over-long word (or a pattern match growing with one)
+        sentence (at most ``NER_WINDOW`` characters); for a normalization v2 release the list's
+        part is ``_list_hold_back``, over every token stream. Only an over-long word (or a pattern match growing with one)
         can hold back more; ``RedactionStream`` bounds that case."""
+        listed = self.deletion_list
+        if listed is not None and listed.manifest.get("normalization_version", 1) >= 2:
+            cut = self._list_hold_back(text)  # every token stream: last word, entry prefixes, digit groups
+        else:
+            cut = self._hold_back_v1(text)
+        if self.patterns:  # patterns see their left context: cut only where whitespace begins a run
+            cut = min(cut, _run_start_before(text, len(text) - PATTERN_HOLDBACK))
+        if self.ner_model is not None:
+            cut = min(cut, _last_sentence_end(text))
+        merged = self.find(text)
+        moved = True
+        while moved:  # a span that straddles the cut is not decided yet: release only before it
+            moved = False
+            for span in merged:
+                if span.start < cut < span.end:
+                    cut, moved = span.start, True
+        return cut, [span for span in merged if span.end <= cut]
+
+    def _hold_back_v1(self, text: str) -> int:
+        """Without a list or with a normalization v1 release: the last word if it may still grow,
+        the longest tail of tokens that is a prefix of a listed entry, a trailing digit run."""
         cut = len(text)
         spans = complete = self._tokens(text)
         if spans and spans[-1][2] == len(text):
@@ -245,19 +266,7 @@ class Redactor:
                         break
             if listed.has_phones:
                 cut = min(cut, _trailing_digit_run(text, spans))
-        if self.patterns:  # patterns see their left context: cut only where whitespace begins a run
-            cut = min(cut, _run_start_before(text, len(text) - PATTERN_HOLDBACK))
-        if self.ner_model is not None:
-            cut = min(cut, _last_sentence_end(text))
-        cut = min(cut, self._list_hold_back(text))
-        merged = self.find(text)
-        moved = True
-        while moved:  # a span that straddles the cut is not decided yet: release only before it
-            moved = False
-            for span in merged:
-                if span.start < cut < span.end:
-                    cut, moved = span.start, True
-        return cut, [span for span in merged if span.end <= cut]
+        return cut
 
     def _tokens(self, text: str) -> list[tuple[str, int, int]]:
         """Normalized tokens with their spans, as the loaded release's normalization cuts them."""
