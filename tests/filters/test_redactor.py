@@ -184,7 +184,8 @@ def early_prefix(text, boundary):
     """A listed value whose first tokens lie before ``boundary`` and the rest after it, or None."""
     spans = tokens(text)
     released = [token for token, _, end in spans if end <= boundary]
-    later = [token for token, start, _ in spans if start >= boundary]
+    # a token the boundary cuts (``日|本語``) stands between the two sides: it belongs to the later ones
+    later = [token for token, _, end in spans if end > boundary]
     for sequence in LISTED_TOKENS:
         for k in range(1, len(sequence)):
             if tuple(released[-k:]) == sequence[:k] and tuple(later[: len(sequence) - k]) == sequence[k:]:
