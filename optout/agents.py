@@ -1,26 +1,25 @@
 """Versioned lists of AI-training user agents whose robots.txt groups count as reservations.
 
 A list is JSON (``{"name", "version", "source", "description", "agents": [{"name", ...}]}``)
-bundled in ``data/agents/`` or given as a path. Agents are reduced to their RFC 9309 product
-token (``CCBot/2.0`` and ``CCBot/1.0`` both are ``ccbot``), read as :mod:`.robots` reads
-user-agent lines, because a robots.txt group can only name a product token. ``*`` stays in a list to say "a disallow for all bots counts too", as
-Apertus counted it.
+bundled in ``data/agents/`` or given as a path. Agents are reduced to their product token
+(``CCBot/2.0`` and ``CCBot/1.0`` both are ``ccbot``, ``Kangaroo Bot`` is ``kangaroo``) by
+:func:`.robots.product_token`, the one function that also reads user-agent lines, because a
+robots.txt group can only name a product token. ``*`` stays in a list to say "a disallow for all
+bots counts too", as Apertus counted it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from apertus_compliance.errors import ApertusError
+from apertus_compliance.optout.robots import product_token
 from apertus_compliance.optout.settings import DEFAULT_AGENT_LIST, bundled_agent_lists
 from apertus_compliance.paths import bundled_data
-
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class AgentListError(ApertusError, ValueError):
@@ -48,13 +47,7 @@ class AgentList(BaseModel):
     @property
     def tokens(self) -> tuple[str, ...]:
         """Sorted, de-duplicated lower-case product tokens (``*`` kept)."""
-        found = set()
-        for agent in self.agents:
-            if agent.name.strip().startswith("*"):
-                found.add("*")
-            elif match := _TOKEN.match(agent.name.strip()):
-                found.add(match.group(0).lower())
-        return tuple(sorted(found))
+        return tuple(sorted({token for agent in self.agents if (token := product_token(agent.name))}))
 
     @property
     def label(self) -> str:

@@ -215,10 +215,10 @@ def snapshot(
     "--robots",
     "robots_file",
     type=click.Path(exists=True, path_type=Path),
-    help="Evaluate this robots.txt file directly (with --agent and --url).",
+    help="Evaluate this robots.txt file directly for --agent and the URLs (or --url).",
 )
-@click.option("--agent", help="With --robots: the user agent.")
-@click.option("--url", "robots_url", help="With --robots: the URL.")
+@click.option("--agent", help="With --robots: the user agent, reduced to its product token (CCBot/2.0 -> ccbot).")
+@click.option("--url", "robots_url", help="With --robots: the URL (or give URLs as arguments).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per URL).")
 def check(
     urls: tuple[str, ...],
@@ -238,9 +238,10 @@ def check(
     Exit status 0 when every URL may be used, 3 when one is reserved (1 or 2 on errors).
     """
     if robots_file:
-        if not (agent is not None and robots_url is not None) or urls:
-            raise click.UsageError("--robots needs --agent and --url (and no URL arguments)")
-        _check_robots(robots_file, agent, robots_url, as_json)
+        robots_urls = urls + ((robots_url,) if robots_url is not None else ())
+        if agent is None or not robots_urls:
+            raise click.UsageError("--robots needs --agent and a URL (an argument or --url)")
+        _check_robots(robots_file, agent, robots_urls, as_json)
         return
     if not urls:
         raise click.UsageError("give one or more URLs")
@@ -290,25 +291,36 @@ def _answers(snapshot: Snapshot, urls: tuple[str, ...]) -> list[dict]:
     return answers
 
 
-def _check_robots(robots_file: Path, agent: str, url: str, as_json: bool) -> None:
-    from apertus_compliance.optout.robots import parse_robots
+def _check_robots(robots_file: Path, agent: str, urls: tuple[str, ...], as_json: bool) -> None:
+    """One robots.txt file, one agent, each URL: the deciding rule as Google's parser reads the bytes."""
+    from apertus_compliance.optout.robots import parse_robots, product_token
 
+    token = product_token(agent)
+    if not token:
+        raise click.BadParameter(
+            f"{agent!r} has no product token (it must start with letters, digits, '-' or '_', or be '*')",
+            param_hint="--agent",
+        )
     robots = parse_robots(robots_file.read_bytes())
-    rule = robots.decide(agent, url)
-    allowed = rule is None or rule.allow
-    answer = {
-        "allowed": allowed,
-        "agent": agent,
-        "url": url,
-        "rule": None if rule is None else {"line": rule.line, "text": rule.text, "allow": rule.allow},
-        "truncated": robots.truncated,
-    }
-    if as_json:
-        click.echo(json.dumps(answer, sort_keys=True))
-    else:
+    every_allowed = True
+    for url in urls:
+        rule = robots.decide(token, url)
+        allowed = rule is None or rule.allow
+        every_allowed &= allowed
+        answer = {
+            "allowed": allowed,
+            "agent": agent,
+            "url": url,
+            "rule": None if rule is None else {"line": rule.line, "text": rule.text, "allow": rule.allow},
+            "truncated": robots.truncated,
+        }
+        if as_json:
+            click.echo(json.dumps(answer, sort_keys=True))
+            continue
         where = f" by line {rule.line}: {rule.text!r}" if rule else " (no rule matches)"
-        click.echo(f"{'allowed' if allowed else 'disallowed'}{where}")
-    sys.exit(0 if allowed else RESERVED_EXIT_CODE)
+        prefix = f"{url}: " if len(urls) > 1 else ""
+        click.echo(f"{prefix}{'allowed' if allowed else 'disallowed'} for {token}{where}")
+    sys.exit(0 if every_allowed else RESERVED_EXIT_CODE)
 
 
 @optout.command()

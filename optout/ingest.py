@@ -31,6 +31,14 @@ from apertus_compliance.optout.registry import Observation, Registry, sha256_hex
 from apertus_compliance.optout.robots import MAX_PARSED_BYTES, looks_binary, looks_like_html
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 from apertus_compliance.paths import bundled_data
+from apertus_compliance.pipeline import (
+    HTML_TYPES,
+    WebContentError,
+    decode_text,
+    http_body,
+    media_type,
+    undo_content_encoding,
+)
 from apertus_compliance.progress import QUIET, Progress
 
 BATCH = 5000
@@ -67,7 +75,9 @@ class IngestReport:
         return {
             outcome: count
             for outcome, count in sorted(self.outcomes.items())
-            if count and outcome.partition(":")[2] in ("no-statement", "rejected", "unreadable", "truncated", "failed")
+            if count
+            and outcome.partition(":")[2]
+            in ("no-statement", "rejected", "unreadable", "truncated", "undecodable", "failed")
         }
 
     def summary(self) -> str:
@@ -272,12 +282,18 @@ def _ingest_warc_response(record, source: str, batch: _Batch) -> None:  # noqa: 
         batch.report.errors.append(f"{source}: record without a usable URL or WARC-Date ({url!r})")
         return
     code = int(record.http_headers.get_statuscode() or 0)
-    body = record.content_stream().read()
+    raw = http_body(record)  # read raw and decoded by pipeline/web.py: warcio's own br decoding crashes
     if getattr(record.raw_stream, "limit", 0):  # warcio hands out a cut record without complaint
         batch.report.outcomes["warc:truncated"] += 1
         batch.report.errors.append(
             f"{source}: record for {url} is cut short ({record.raw_stream.limit} bytes missing); not ingested"
         )
+        return
+    try:
+        body, _ = undo_content_encoding(raw, record.http_headers.get_header("Content-Encoding"))
+    except WebContentError as error:
+        batch.report.outcomes["warc:undecodable"] += 1
+        batch.report.errors.append(f"{source}: record for {url}: {error}; not ingested")
         return
     if parts.path == "/robots.txt":
         if failure := robots_status_for_http(code):
@@ -288,8 +304,11 @@ def _ingest_warc_response(record, source: str, batch: _Batch) -> None:  # noqa: 
             batch.add_robots(host, when, body, source, f"{source} ({url})")
         return
     headers = [(k, v) for k, v in record.http_headers.headers if k.lower() in _PAGE_HEADERS]
-    is_html = "html" in (record.http_headers.get_header("Content-Type") or "").lower()
-    head = body[:PAGE_HEAD_BYTES] if is_html else b""
+    content_type = record.http_headers.get_header("Content-Type")
+    head = b""
+    if media_type(content_type) in HTML_TYPES:  # statements are read from the page as a browser decodes it
+        text, _ = decode_text(body, content_type, html=True)
+        head = text.encode("utf-8")[:PAGE_HEAD_BYTES]
     if not signals_from_headers(headers) and not (head and signals_from_html(head)):
         batch.report.outcomes["page:no-statement"] += 1
         return

@@ -29,14 +29,15 @@ def summary_table(lock: dict) -> str:
     for source_id, entry in lock["sources"].items():
         documents, tokens = entry["documents"], entry["tokens"]
         removed = ", ".join(f"{reason} {count}" for reason, count in documents["removed"].items()) or "-"
-        share = tokens["kept"] / tokens["target"]
+        trained = tokens.get("kept_with_repetition", tokens["kept"])  # the budget counts every epoch
+        epochs = f"{entry['epochs']} x {tokens['kept']:,} = " if entry.get("epochs", 1) > 1 else ""
         rows.append(
             (
                 source_id,
                 f"{documents['read']:,}",
                 f"{documents['kept']:,}",
                 removed,
-                f"{tokens['kept']:,} / {tokens['target']:,} ({share:.0%})",
+                f"{epochs}{trained:,} / {tokens['target']:,} ({trained / tokens['target']:.0%})",
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -143,7 +144,7 @@ def rebuild_command(
             )
             documents = []
             if provider_file:  # the run is complete only once its documents are recorded
-                documents = write_documents([target], provider_file, target / "documents", progress=progress)
+                documents = write_documents([target], provider_file, target / "documents", progress=progress, pdf=True)
                 lock = record_documents(target, documents)
                 documents = [run_dir / path.relative_to(target) for path in documents]
     finally:

@@ -165,7 +165,7 @@ def write_lock(
     """``deletion_list`` is the verified manifest of the recipe's deletion list, if it has one.
     ``provider_file``: documents will be written for this run, so it stays incomplete until
     ``record_documents`` says they were."""
-    from apertus_compliance.pipeline.steps import tokenizer_description
+    from apertus_compliance.pipeline.tokenizer import tokenizer_description
 
     recipe = loaded.recipe
     outputs, removed, sources = [], [], {}
@@ -212,14 +212,20 @@ def write_lock(
             "tokens": {
                 "target": source.target_tokens,
                 "kept": sum(shard["tokens"] for shard in kept_shards),
+                "kept_with_repetition": source.epochs * sum(shard["tokens"] for shard in kept_shards),
                 "removed": dict(sorted(removed_tokens.items())),
             },
+            "epochs": source.epochs,
             "budget": decisions[source.id],
         }
         if recipe.deletion_list is not None and source.deletion_list:
             sources[source.id]["deletion_list_redactions"] = _stat_total(
                 run_dir / "logs" / source.id / "filter", "redacted"
             )
+        if source.format == "warc":  # the HTML extractor decides the text, so its version is part of the run
+            from apertus_compliance.pipeline.web import extractor_description
+
+            sources[source.id]["extractor"] = extractor_description()
         outputs += kept_shards
         removed += removed_shards
     lock = {
@@ -250,6 +256,11 @@ def write_lock(
         "executor": {"name": executor, "workers": workers},
         "versions": _versions(),
         "sources": sources,
+        "totals": {
+            "documents_kept": sum(entry["documents"]["kept"] for entry in sources.values()),
+            "tokens_kept": sum(entry["tokens"]["kept"] for entry in sources.values()),
+            "tokens_kept_with_repetition": sum(entry["tokens"]["kept_with_repetition"] for entry in sources.values()),
+        },
         "outputs": outputs,
         "removed": removed,
         "documents": None
@@ -302,9 +313,12 @@ def run_complete(lock: dict) -> bool:
 
 
 def conservation_errors(lock: dict) -> list[str]:
-    """Per source, read must equal kept plus every removed reason; one message per source that fails."""
+    """Per source, read must equal kept plus every removed reason, and no input is listed twice (a file
+    read twice would double its documents and still add up); one message per problem."""
     problems = []
     for source_id, entry in lock["sources"].items():
+        paths = Counter(item["path"] for item in entry.get("inputs", []))
+        problems += [f"{source_id}: input {path} listed {count} times" for path, count in paths.items() if count > 1]
         counts = entry["documents"]
         accounted = counts["kept"] + sum(counts["removed"].values())
         if counts["read"] != accounted:

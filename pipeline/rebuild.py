@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
@@ -40,12 +41,14 @@ from apertus_compliance.pipeline.steps import (
     ReasonAs,
     SampleKey,
     SourceReader,
-    TokenCounter,
-    load_tokenizer,
     mixture_writer,
     removed_writer,
 )
+from apertus_compliance.pipeline.tokenizer import TokenCounter, load_tokenizer
 from apertus_compliance.progress import QUIET, Progress
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 RUN_STATE = "logs/run.json"
 SLURM_JOBS = "logs/slurm/jobs.json"
@@ -99,28 +102,82 @@ def _common_parts(paths: list[Path]) -> tuple[str, ...]:
     return parts
 
 
-def _check_input(source: Source, path: Path) -> None:
+JSONL_SAMPLE_LINES = 100
+"""Non-empty lines of each JSONL file read before any work to check the field mapping."""
+
+
+def _check_input(source: Source, path: Path | str, filesystem: AbstractFileSystem | None = None) -> None:
+    """Every format's field mapping is checked on the file before any work: parquet by its schema,
+    JSONL on a sample of its rows (WARC needs no mapping), so a misspelt field stops the run instead
+    of sending every row to ``removed/invalid``. ``filesystem``: fsspec's, local by default."""
+    import fsspec
+
+    filesystem = filesystem or fsspec.filesystem("file")
     where = f"source {source.id}: {path}"
     try:
-        with path.open("rb") as handle:
+        with filesystem.open(str(path), "rb") as handle:
             head = handle.read(4)
     except OSError as error:
-        raise RecipeError(f"{where}: cannot read it ({error.strerror})") from error
+        raise RecipeError(f"{where}: cannot read it ({error.strerror or error})") from error
     if source.format == "parquet":
         try:
-            names = pq.ParquetFile(path).schema_arrow.names
+            with filesystem.open(str(path), "rb") as handle:
+                names = pq.ParquetFile(handle).schema_arrow.names
         except Exception as error:  # pyarrow raises ArrowInvalid, OSError...: all mean "not parquet"
             raise RecipeError(f"{where}: not a readable parquet file ({error})") from error
-        fields = source.fields.model_dump()
-        missing = [
-            f"fields.{role} = {column!r}"
-            for role, column in fields.items()
-            if column is not None and column not in names
-        ]
-        if missing:
+        if missing := _unmapped(source, names):
             raise RecipeError(f"{where}: no column for {', '.join(missing)} (columns: {', '.join(names)})")
+    elif source.format == "jsonl":
+        names, rows = _jsonl_sample_fields(filesystem, str(path), where)
+        if rows and (missing := _unmapped(source, names)):
+            raise RecipeError(
+                f"{where}: no field for {', '.join(missing)} in its first {rows} row(s) "
+                f"(fields present: {', '.join(sorted(names)) or 'none'})"
+            )
     elif source.format == "warc" and head[:2] != b"\x1f\x8b" and not head.startswith(b"WARC"):
         raise RecipeError(f"{where}: not a WARC file (neither gzip nor 'WARC/' at the start)")
+
+
+def _unmapped(source: Source, names: list[str] | set[str]) -> list[str]:
+    """The recipe's field mapping (and text template fields) that ``names`` lacks, as the recipe says them."""
+    wanted = [
+        (f"fields.{role} = {column!r}", column)
+        for role, column in source.fields.model_dump().items()
+        if column is not None and not (role == "text" and source.text_template is not None)
+    ]
+    if source.text_template is not None:
+        wanted += [(f"text_template field {column!r}", column) for column in source.required_text_columns]
+    present = set(names)
+    return [label for label, column in wanted if column not in present]
+
+
+def _jsonl_sample_fields(filesystem: AbstractFileSystem, path: str, where: str) -> tuple[set[str], int]:
+    """The keys of the JSON objects in the first ``JSONL_SAMPLE_LINES`` non-empty lines, and how many
+    lines were read. Bad lines are left to the reader (counted as invalid); a sample with no JSON object
+    at all is not JSONL and stops the run."""
+    import orjson
+
+    names, lines, objects = set(), 0, 0
+    try:
+        with filesystem.open(path, "rb", compression="infer") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                lines += 1
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    row = None
+                if isinstance(row, dict):
+                    names.update(row)
+                    objects += 1
+                if lines >= JSONL_SAMPLE_LINES:
+                    break
+    except Exception as error:  # gzip, zstd, bz2 raise their own kinds: all mean "cannot be read"
+        raise RecipeError(f"{where}: not readable as JSONL ({type(error).__name__}: {error})") from error
+    if lines and not objects:
+        raise RecipeError(f"{where}: not JSONL (no JSON object in its first {lines} non-empty line(s))")
+    return names, lines
 
 
 def _plan_hub_source(source: Source) -> SourcePlan:
@@ -137,6 +194,7 @@ def _plan_hub_source(source: Source) -> SourcePlan:
         raise RecipeError(f"source {source.id}: cannot list {source.location} ({error})") from error
     if not files:
         raise RecipeError(f"source {source.id}: no files match {source.location}")
+    _check_input(source, f"{root}/{files[0]}", filesystem)  # the mapping, on the first file: one download
     plan = SourcePlan(source, f"hf://{root}", files, min(source.tasks or len(files), len(files)))
     plan.inputs = [{"path": name, "revision": resolved.revision} for name in files]
     return plan
@@ -308,12 +366,15 @@ def ray_cluster(settings: Executor, workers: int) -> Iterator[None]:
 
 
 def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | None, run_dir: Path) -> list:
-    """Read -> count -> validate -> opt-out -> mask -> recipe filters -> key -> staging shards."""
+    """Read -> count -> validate -> opt-out -> mask -> recount -> recipe filters -> key -> staging shards.
+
+    Every row's ``tokens`` is the count of its own ``text``: documents removed before masking are
+    counted as read, the rest (kept ones, which the budget is cut on) as masked and redacted."""
     source, removed = plan.source, run_dir / "removed"
     steps = [
-        SourceReader(plan.data_folder, plan.files, source.id, source.format, source.fields),
+        SourceReader(plan.data_folder, plan.files, source.id, source.format, source.fields, source.text_template),
         TokenCounter(loaded.recipe.tokenizer, str(loaded.folder)),
-        DocumentValidator(require_url=source.optout, exclusion_writer=removed_writer(removed, source.id, "invalid")),
+        DocumentValidator(require_url=source.optout, exclusion_writer=removed_writer(removed, source.id)),
     ]
     if source.optout:
         steps.append(OptOutFilter(str(snapshot), exclusion_writer=removed_writer(removed, source.id)))
@@ -324,6 +385,7 @@ def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | Non
     listed = loaded.recipe.deletion_list
     if listed is not None and source.deletion_list:
         steps.append(DeletionListRedaction(str(loaded.resolve(listed.release)), str(loaded.resolve(listed.public_key))))
+    steps.append(TokenCounter(loaded.recipe.tokenizer, str(loaded.folder), written=True))
     for extra in source.filters:
         steps.append(ReasonAs(extra.build(), extra.id, exclusion_writer=removed_writer(removed, source.id, extra.id)))
     steps += [SampleKey(loaded.recipe.seed), mixture_writer(run_dir / "staging" / source.id)]
@@ -333,7 +395,9 @@ def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | Non
 def budget_cutoff(folder: Path, target_tokens: int) -> dict:
     """The smallest (sample_key, id) at which the candidates' cumulative tokens reach the target.
 
-    ``binding`` is False when all candidates fit: then nothing is cut.
+    ``target_tokens`` counts each document once (a source's ``unique_target_tokens``: a source
+    repeated for ``epochs`` needs ``1/epochs`` of its budget in distinct documents). ``binding`` is
+    False when all candidates fit: then nothing is cut.
     """
     shards = sorted(folder.glob("*.parquet"))
     if not shards:
@@ -372,7 +436,7 @@ def _apply_budget(
     if decision_file.is_file():  # resumed: the cut was decided on the complete staging set
         decision = json.loads(decision_file.read_text())
     else:
-        decision = budget_cutoff(staging, source.target_tokens)
+        decision = budget_cutoff(staging, source.unique_target_tokens)
         decision_file.write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
     if not decision["binding"]:
         mixture.mkdir(parents=True, exist_ok=True)
@@ -381,9 +445,10 @@ def _apply_budget(
         return decision
     from datatrove.pipeline.readers import ParquetReader
 
+    repeated = f" ({source.unique_target_tokens:,} x {source.epochs} epochs)" if source.epochs > 1 else ""
     echo(
         f"  {source.id}: {decision['candidate_tokens']:,} candidate tokens > budget "
-        f"{source.target_tokens:,}: sampling by key"
+        f"{source.target_tokens:,}{repeated}: sampling by key"
     )
     steps = [
         ParquetReader(str(staging), glob_pattern="*.parquet"),

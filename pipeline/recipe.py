@@ -9,19 +9,24 @@ it starts, never half-way.
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import importlib
+import os
 import re
 from datetime import date
 from importlib.resources import files as package_files
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from apertus_compliance.errors import ApertusError
+
+if TYPE_CHECKING:
+    import jinja2
 
 HF_LOCATION = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<revision>[^/]+))?/(?P<glob>.+)$")
 FORMATS = ("parquet", "jsonl", "warc")
@@ -86,6 +91,47 @@ class ExtraFilter(_Strict):
             raise RecipeError(f"filter {self.id}: bad arguments for {self.step}: {error}") from error
 
 
+@functools.lru_cache(maxsize=64)
+def compiled_template(template: str) -> jinja2.Template:
+    """A text template compiled once per process: Jinja2's immutable sandbox (no attribute tricks,
+    no mutation), undefined names are errors rather than empty strings, no autoescaping."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return environment.from_string(template)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_fields(template: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The template's top-level names, and those it tests with ``is defined`` (optional fields)."""
+    from jinja2 import meta, nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    tree = ImmutableSandboxedEnvironment().parse(template)
+    optional = frozenset(
+        test.node.name
+        for test in tree.find_all(nodes.Test)
+        if test.name in ("defined", "undefined") and isinstance(test.node, nodes.Name)
+    )
+    return tuple(sorted(meta.find_undeclared_variables(tree))), optional
+
+
+def template_fields(template: str, where: str) -> list[str]:
+    """The row fields a text template reads (its top-level names), checked: a template that does not
+    parse, or reads no field (every document would be the same text), is an error naming ``where``."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        names, _ = _template_fields(template)
+        compiled_template(template)
+    except TemplateSyntaxError as error:
+        raise ValueError(f"{where}: not a valid Jinja2 template ({error.message}, line {error.lineno})") from error
+    if not names:
+        raise ValueError(f"{where}: {template!r} uses no field of the row")
+    return list(names)
+
+
 class Source(_Strict):
     id: FolderName
     content_type: Literal[
@@ -112,6 +158,12 @@ class Source(_Strict):
     """Redact the recipe's deletion list from this source (when the recipe names one)."""
     tasks: int | None = None
     """datatrove tasks for this source; default one per input file. Fixed tasks fix the output."""
+    text_template: str | None = None
+    """For structured rows: the document text as a Jinja2 template over the row's fields (sandboxed,
+    undefined fields are errors), e.g. ``{{ title }}\n\n{{ body }}``; replaces ``fields.text``."""
+    epochs: int = 1
+    """How many times a trainer sees each kept document (Apertus: StarCoder twice). The budget counts
+    every repetition; the mixture holds each document once and the lock records ``epochs``."""
 
     @field_validator("target_tokens")
     @classmethod
@@ -120,13 +172,46 @@ class Source(_Strict):
             raise ValueError(f"a token budget must be positive, got {value}")
         return value
 
+    @field_validator("epochs")
+    @classmethod
+    def _at_least_one_epoch(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"epochs must be at least 1, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _url_when_filtering(self) -> Source:
         if self.optout and self.fields.url is None:
             raise ValueError("optout is on but fields.url is null: opt-outs are decided per URL")
-        if self.format == "warc" and self.fields != Fields():
-            raise ValueError("fields cannot be mapped for warc: text, url, date and id come from the records")
+        if self.format == "warc" and (self.fields != Fields() or self.text_template is not None):
+            raise ValueError(
+                "fields and text_template cannot be set for warc: text, url, date and id come from the records"
+            )
+        if self.text_template is not None:
+            if "text" in self.fields.model_fields_set:
+                raise ValueError(
+                    f"source {self.id}: give fields.text or text_template, not both (the template makes the text)"
+                )
+            template_fields(self.text_template, f"source {self.id}: text_template")
         return self
+
+    @property
+    def unique_target_tokens(self) -> int:
+        """The budget in distinct tokens: each kept token counts ``epochs`` times toward ``target_tokens``."""
+        return -(-self.target_tokens // self.epochs)
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The row fields the document text comes from: the template's fields, else ``fields.text``."""
+        if self.text_template is None:
+            return [self.fields.text]
+        return template_fields(self.text_template, f"source {self.id}: text_template")
+
+    @property
+    def required_text_columns(self) -> list[str]:
+        """The text columns every input must have: all but the template's ``is defined`` ones."""
+        optional = _template_fields(self.text_template)[1] if self.text_template is not None else frozenset()
+        return [column for column in self.text_columns if column not in optional]
 
     @property
     def hub(self) -> dict | None:
@@ -256,14 +341,57 @@ class LoadedRecipe(BaseModel):
         return (self.folder / relative).resolve()
 
     def input_files(self, source: Source) -> list[Path]:
-        """The local files of ``source``, sorted; an empty match is an error that names the glob."""
+        """The local files of ``source`` by real path, sorted and each once: a file reached twice (through
+        a ``latest -> v1`` symlink) is read once. A symlink loop under a ``**`` is an error naming the
+        link, and so is an empty match, naming the glob."""
         if source.hub:
             raise RecipeError(f"source {source.id}: {source.location} is on the hub, not local")
         pattern = str(self.folder / source.location)
-        files = sorted(Path(name).resolve() for name in glob.glob(pattern, recursive=True) if Path(name).is_file())
+        for root in _recursive_roots(pattern):
+            if loop := _symlink_loop(root):
+                raise RecipeError(
+                    f"source {source.id}: {loop} is a symlink loop (it points to {loop.resolve()}, which "
+                    f"contains it): {source.location} would read the same files again and again; remove the link"
+                )
+        files = sorted({Path(name).resolve() for name in glob.glob(pattern, recursive=True) if Path(name).is_file()})
         if not files:
             raise RecipeError(f"source {source.id}: no files match {source.location} (looked for {pattern})")
         return files
+
+
+def _recursive_roots(pattern: str) -> list[Path]:
+    """The folders a glob's first ``**`` walks (none for a pattern without ``**``)."""
+    parts = Path(pattern).parts
+    recursive = next((index for index, part in enumerate(parts) if "**" in part), None)
+    if recursive is None:
+        return []
+    prefix = str(Path(*parts[:recursive]))
+    roots = glob.glob(prefix) if glob.has_magic(prefix) else [prefix]
+    return [Path(root) for root in sorted(roots) if Path(root).is_dir()]
+
+
+def _symlink_loop(root: Path) -> Path | None:
+    """The first symlinked folder under ``root`` that leads back to one of its own ancestors, if any.
+
+    ``glob``'s ``**`` follows symlinked folders and stops only when the path gets too long (40 levels
+    here), so a loop multiplies every file under it; two loops side by side never finish. Hidden
+    folders are skipped, as ``**`` skips them.
+    """
+    stack = [(root, (root.resolve(),))]
+    while stack:
+        folder, ancestors = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            continue  # unreadable: glob skips it too
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            real = Path(entry.path).resolve()
+            if real in ancestors:
+                return Path(entry.path)
+            stack.append((Path(entry.path), (*ancestors, real)))
+    return None
 
 
 BUNDLED_RECIPES = {"sample": "sample.yaml", "phase5": "apertus-phase5.yaml"}

@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import zlib
 from collections.abc import Iterator
@@ -30,7 +29,11 @@ from datatrove.utils.typeshelper import StatHints
 
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.optout import INVALID_URL, Reservation, Snapshot
-from apertus_compliance.pipeline.recipe import FALLBACK_TOKENIZER, Fields, RecipeError
+from apertus_compliance.pipeline.recipe import (
+    Fields,
+    compiled_template,
+    template_fields,
+)
 
 QUIET_ENV = "APERTUS_COMPLIANCE_QUIET_DATATROVE"
 """Set by the CLI: datatrove re-installs its own INFO logger in every task, so quieting it has to
@@ -58,9 +61,11 @@ MIXTURE_SCHEMA = pa.schema(
         ("pii_iban", pa.int32()),
     ]
 )
-"""Columns of every mixture shard (and of the staging shards before the budget)."""
+"""Columns of every mixture shard (and of the staging shards before the budget). ``tokens``: the
+count of ``text`` as written (after masking and redaction), without BOS/EOS."""
 REMOVED_SCHEMA = pa.schema(_COMMON + [("reason", pa.string()), ("detail", pa.string())])
-"""Columns of every ``removed/`` shard: the document as read, why it went, and the evidence."""
+"""Columns of every ``removed/`` shard: the document as it was when removed (as read, or masked for
+drops after masking), why it went, and the evidence. ``tokens`` is the count of that ``text``."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,12 +82,23 @@ class SourceReader(BaseDiskReader):
 
     name = "📖 Source reader"
 
-    def __init__(self, data_folder: str, files: list[str], source_id: str, file_format: str, fields: Fields) -> None:
+    def __init__(
+        self,
+        data_folder: str,
+        files: list[str],
+        source_id: str,
+        file_format: str,
+        fields: Fields,
+        text_template: str | None = None,
+    ) -> None:
         super().__init__(data_folder, text_key=fields.text, id_key=fields.id or "id", add_file_path=False)
         self.files = files
         self.source_id = source_id
         self.file_format = file_format
         self.fields = fields
+        self.text_template = text_template
+        """A recipe's ``text_template`` (Jinja2, see ``recipe.compiled_template``): the text of structured rows."""
+        self.text_columns = [fields.text] if text_template is None else template_fields(text_template, source_id)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         read = 0  # counted here, stored once: datatrove's per-document stat updates cost more than a filter
@@ -94,11 +110,19 @@ class SourceReader(BaseDiskReader):
     def read_file(self, filepath: str) -> Iterator[Document]:
         readers = {"parquet": self._parquet_rows, "jsonl": self._jsonl_rows, "warc": self._warc_rows}
         for row_number, row, invalid in readers[self.file_format](filepath):
-            yield self._document(filepath, row_number, row, invalid)
+            document = self._document(filepath, row_number, row, invalid)
+            if "web_removal" in row:  # a WARC record that is no document: see _warc_record
+                document.metadata |= {"web_removal": row["web_removal"], "web_detail": row["web_detail"]}
+            yield document
 
     def _document(self, filepath: str, row_number: int, row: dict, invalid: str | None) -> Document:
         fields = self.fields
-        text = row.get(fields.text)
+        if self.text_template is not None and invalid is None:
+            text, invalid = self._templated(row)
+        elif self.text_template is not None and row and fields.text not in row:
+            text = _row_evidence(row)  # an invalid structured row (undecodable bytes) keeps its fields
+        else:  # a row already invalid keeps what was read (a bad JSON line's text) under fields.text
+            text = row.get(fields.text)
         if invalid is None:
             if not isinstance(text, str):
                 invalid = "missing-text" if text is None else f"text is {type(text).__name__}, not a string"
@@ -119,8 +143,20 @@ class SourceReader(BaseDiskReader):
             metadata=metadata,
         )
 
+    def _templated(self, row: dict) -> tuple[str, str | None]:
+        """The row through the text template; a row it cannot render (a field missing or null, a
+        mapping without the key) is invalid with Jinja2's message naming the field, and keeps the row
+        as JSON as its text. Null fields are left out, so ``{% if note is defined %}`` handles both."""
+        from jinja2 import TemplateError
+
+        try:
+            return compiled_template(self.text_template).render({k: v for k, v in row.items() if v is not None}), None
+        except (TemplateError, TypeError, ValueError, AttributeError, LookupError) as error:
+            return _row_evidence(row), f"text_template: {getattr(error, 'message', None) or error}"
+
     def _parquet_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
-        wanted = {self.fields.text, self.fields.id, self.fields.url, self.fields.date, self.fields.language} - {None}
+        mapped = {self.fields.id, self.fields.url, self.fields.date, self.fields.language} - {None}
+        wanted = mapped | set(self.text_columns)
         with self.data_folder.open(filepath, "rb") as handle, pq.ParquetFile(handle) as parquet:
             columns = [name for name in parquet.schema_arrow.names if name in wanted]
             row_number = 0
@@ -138,16 +174,18 @@ class SourceReader(BaseDiskReader):
                     row_number += 1
 
     def _decoded(self, row: dict) -> str | None:
-        """Decode a binary text column in place; undecodable bytes make the row invalid, not the run fail."""
-        text = row.get(self.fields.text)
-        if not isinstance(text, bytes):
-            return None
-        try:
-            row[self.fields.text] = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            row[self.fields.text] = text.decode("utf-8", errors="replace")
-            return f"non-utf8 text ({error.reason} at byte {error.start})"
-        return None
+        """Decode binary text columns in place; undecodable bytes make the row invalid, not the run fail."""
+        invalid = None
+        for column in self.text_columns:
+            text = row.get(column)
+            if not isinstance(text, bytes):
+                continue
+            try:
+                row[column] = text.decode("utf-8")
+            except UnicodeDecodeError as error:
+                row[column] = text.decode("utf-8", errors="replace")
+                invalid = invalid or f"non-utf8 text ({error.reason} at byte {error.start})"
+        return invalid
 
     def _jsonl_rows(self, filepath: str) -> Iterator[tuple[int, dict, str | None]]:
         import orjson
@@ -217,25 +255,32 @@ class SourceReader(BaseDiskReader):
 
     @staticmethod
     def _warc_record(record) -> tuple[dict, str | None]:
-        body = record.content_stream().read()
-        invalid = "truncated record" if record.raw_stream.limit else None
-        charset = "utf-8"
-        if record.http_headers is not None:
-            content_type = record.http_headers.get_header("Content-Type") or ""
-            charset = content_type.partition("charset=")[2].split(";")[0].strip() or "utf-8"
-        try:
-            text = body.decode(charset)
-        except (UnicodeDecodeError, LookupError) as error:
-            text = body.decode("utf-8", errors="replace")
-            invalid = invalid or f"body not decodable as {charset} ({error})"
+        """A record as a browser reads it (pipeline/web.py): a document's main text, or a row marked
+        ``web_removal`` (not a document, a robots.txt) with its evidence; damaged compression is invalid."""
+        from apertus_compliance.pipeline.web import WebContentError, read_record
+
         headers = record.rec_headers
         row = {
-            "text": text,
+            "text": "",
             "url": headers.get_header("WARC-Target-URI"),
             "date": headers.get_header("WARC-Date"),
             "id": headers.get_header("WARC-Record-ID"),
         }
-        return row, invalid
+        try:
+            web = read_record(record)
+        except WebContentError as error:
+            return row, "truncated record" if record.raw_stream.limit else str(error)
+        row["text"] = web.text
+        if record.raw_stream.limit:
+            return row, "truncated record"
+        if web.removal is not None:
+            row |= {"web_removal": web.removal, "web_detail": json.dumps(web.detail, sort_keys=True)}
+        return row, None
+
+
+def _row_evidence(row: dict) -> str:
+    """A structured row as JSON: the text of a row that could not become a document, in ``removed/``."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=str)
 
 
 class _NotWarc(ApertusError, RuntimeError):
@@ -263,66 +308,6 @@ def _as_str(value: object) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # counting and deciding
-
-
-def load_tokenizer(name: str | None, folder: Path) -> object | None:
-    """A ``tokenizers.Tokenizer`` from a tokenizer.json (relative to ``folder``) or a hub id.
-
-    ``None`` means the fallback counter. A named tokenizer that cannot be loaded is an error:
-    falling back silently would change every count and so the sample.
-    """
-    if name is None:
-        return None
-    from tokenizers import Tokenizer
-
-    path = (folder / name) if not Path(name).is_absolute() else Path(name)
-    if path.is_file():
-        return Tokenizer.from_file(str(path))
-    if path.suffix == ".json":
-        raise RecipeError(f"tokenizer {name}: no such file ({path})")
-    try:
-        return Tokenizer.from_pretrained(name)
-    except Exception as error:  # the hub client raises many kinds; all mean "not available here"
-        raise RecipeError(
-            f"tokenizer {name}: cannot load it from the hub ({error}); set `tokenizer: null` "
-            f"to count with the fallback ({FALLBACK_TOKENIZER})"
-        ) from error
-
-
-def tokenizer_description(name: str | None, folder: Path) -> dict:
-    """What the lock records about the token counter."""
-    if name is None:
-        return {"name": FALLBACK_TOKENIZER, "kind": "fallback"}
-    path = folder / name
-    if path.is_file():
-        return {"name": name, "kind": "file", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return {"name": name, "kind": "hub"}
-
-
-class TokenCounter(PipelineStep):
-    """Sets ``metadata["tokens"]``: the document's tokens as read (before masking), so removed
-    documents are counted in the same unit as kept ones."""
-
-    name = "🔢 Token counter"
-    type = "🔢 - TOKENS"
-
-    def __init__(self, tokenizer_name: str | None, folder: str) -> None:
-        super().__init__()
-        self.tokenizer_name = tokenizer_name
-        self.folder = folder
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        tokenizer = load_tokenizer(self.tokenizer_name, Path(self.folder))
-        total = 0
-        for document in data:
-            if tokenizer is None:
-                tokens = math.ceil(len(document.text.encode("utf-8")) / 4)
-            else:
-                tokens = len(tokenizer.encode(document.text, add_special_tokens=False).ids)
-            document.metadata["tokens"] = tokens
-            total += tokens
-            yield document
-        self.stat_update("tokens", value=total)
 
 
 class CountingFilter(BaseFilter):
@@ -355,7 +340,8 @@ class CountingFilter(BaseFilter):
 
 class DocumentValidator(CountingFilter):
     """Drops documents the reader marked invalid, and (where opt-outs apply) documents whose URL
-    has no host: a URL that cannot be checked cannot be kept."""
+    has no host: a URL that cannot be checked cannot be kept. WARC records that are no documents
+    (``not-a-document``, ``robots-txt``: pipeline/web.py) go under their own reason."""
 
     name = "🩺 Document validator"
 
@@ -364,6 +350,9 @@ class DocumentValidator(CountingFilter):
         self.require_url = require_url
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if (removal := doc.metadata.get("web_removal")) is not None:  # not a document: its own reason
+            doc.metadata["detail"] = doc.metadata["web_detail"]
+            return False, removal
         problem = doc.metadata.get("invalid")
         if problem is None and self.require_url:
             url = doc.metadata.get("url")

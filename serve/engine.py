@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from apertus_compliance.errors import ApertusError
+from apertus_compliance.paths import bundled_data
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,24 @@ DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.9
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
+APERTUS_CONTROL_TOKENS = tuple(
+    f"<|{name}|>" for part in ("system", "developer", "user", "assistant") for name in (f"{part}_start", f"{part}_end")
+)
+"""The control tokens the Apertus chat template writes for a text chat."""
 
 LogitsProcessor = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 """transformers' contract: ``(input_ids [1, seq], scores [1, vocab]) -> scores``."""
+
+
+def apertus_chat_template(tokenizer=None) -> str | None:
+    """The released Apertus chat template (``data/chat_templates/apertus_1.jinja``), for checkpoints that
+    ship none: only when ``tokenizer`` (if given) has the control tokens it writes, else ``None``."""
+    if tokenizer is not None:
+        unknown = tokenizer.unk_token_id
+        ids = tokenizer.convert_tokens_to_ids(list(APERTUS_CONTROL_TOKENS))
+        if any(token_id is None or token_id == unknown for token_id in ids):
+            return None
+    return (bundled_data() / "chat_templates" / "apertus_1.jinja").read_text(encoding="utf-8")
 
 
 class EngineError(ApertusError, RuntimeError):
@@ -365,14 +381,27 @@ class Engine:
         never becomes a control token, only those the template writes do (transformers'
         ``sanitize_control_tokens``). Roles are checked here because a template may build control
         tokens from them (``<|{{ role }}|>``)."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise EngineError(f"model {self.name!r} has no chat template; use /v1/completions")
+        from jinja2 import TemplateError
+
+        template = getattr(self.tokenizer, "chat_template", None) or apertus_chat_template(self.tokenizer)
+        if not template:
+            raise EngineError(
+                f"model {self.name!r} has no chat template and no Apertus control tokens; use /v1/completions"
+            )
         for message in messages:
             if message.get("role") not in CHAT_ROLES:
                 raise EngineError(f"message role {message.get('role')!r} is not one of {', '.join(CHAT_ROLES)}")
-        ids = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=False, sanitize_control_tokens=True
-        )
+        try:
+            ids = self.tokenizer.apply_chat_template(
+                messages,
+                chat_template=template,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+                sanitize_control_tokens=True,
+            )
+        except TemplateError as error:  # the template's raise_exception: messages it cannot render
+            raise EngineError(f"model {self.name!r}: the chat template refused the messages: {error}") from error
         return list(ids)
 
     def text_prompt(self, text: str) -> list[int]:

@@ -23,11 +23,25 @@ SHAPES = {
         vocab_size=131072,
     ),
 }
-SPECIAL_TOKENS = ["<pad>", "<s>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}"
-    "<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
+SPECIAL_TOKENS = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<pad>",
+    "<|system_start|>",
+    "<|system_end|>",
+    "<|developer_start|>",
+    "<|developer_end|>",
+    "<|user_start|>",
+    "<|user_end|>",
+    "<|assistant_start|>",
+    "<|assistant_end|>",
+    "<|inner_prefix|>",
+    "<|inner_suffix|>",
+    "<|tools_prefix|>",
+    "<|tools_suffix|>",
+]
+"""The released Apertus tokenizer's own special tokens that its chat template writes (other ids)."""
 CORPUS = [
     "Guten Tag, hier spricht Hans Müller aus Zürich. Schreiben Sie an anna.muster@beispiel.de.",
     "The quick brown fox jumps over the lazy dog. Contact jane.doe@example.org or call +41 44 123 45 67.",
@@ -38,9 +52,12 @@ CORPUS = [
 
 
 def build_tokenizer(vocab_size: int = 400):
-    """A byte-level BPE tokenizer (every string encodes) with the special tokens and chat template above."""
+    """A byte-level BPE tokenizer (every string encodes) with the Apertus special tokens above and the
+    released Apertus chat template, so prompts are rendered as the real model's are."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    from apertus_compliance.serve.engine import apertus_chat_template
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -52,8 +69,10 @@ def build_tokenizer(vocab_size: int = 400):
         show_progress=False,
     )
     bpe.train_from_iterator(CORPUS, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="<|end|>", pad_token="<pad>")
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="<|assistant_end|>", pad_token="<pad>", unk_token="<unk>"
+    )
+    tokenizer.chat_template = apertus_chat_template()
     return tokenizer
 
 

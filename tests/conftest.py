@@ -11,6 +11,7 @@ run and been reported. The exit code must be pytest's verdict, not that accident
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -26,6 +27,19 @@ def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     """Each test keeps deletion-list rollback state in a fresh folder, never in the user's home
     (``APERTUS_STATE_DIR``, read by ``filters.refresh.default_state_dir``; subprocesses inherit it)."""
     monkeypatch.setenv("APERTUS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(scope="session")
+def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole session: the Apertus tokenizer is built once (about 2 s)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(session_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built files (``tokenizer: apertus``) go to the session's cache, never the user's
+    (``APERTUS_CACHE_DIR``, read by ``pipeline.tokenizer.cache_dir``; subprocesses inherit it)."""
+    monkeypatch.setenv("APERTUS_CACHE_DIR", str(session_cache_dir))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

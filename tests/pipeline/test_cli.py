@@ -55,7 +55,7 @@ def test_rebuild_with_no_arguments_runs_the_sample_and_verifies(tmp_path, tmp_pa
     lock = json.loads((tmp_path / "out" / "rebuild.lock.json").read_text())
     assert lock["recipe"]["bundled"] == "sample" and lock["documents"]["complete"]
     assert lock["optout"]["agent_list"] == "apertus-2025-01"  # the name --agents and recipes take
-    assert len(lock["documents"]["files"]) == 10
+    assert len(lock["documents"]["files"]) == 11
 
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "copied"  # a run folder copied away verifies there
     shutil.copytree(tmp_path / "out", elsewhere)
@@ -127,7 +127,7 @@ def test_an_interrupted_document_step_leaves_the_run_incomplete_until_rerun(tmp_
     run("rebuild", "--out", "out", cwd=tmp_path)  # completes the documents; the data part is not redone
     assert {path: path.stat().st_mtime_ns for path in (run_dir / "mixture").glob("*/*.parquet")} == shards
     lock = json.loads((run_dir / "rebuild.lock.json").read_text())
-    assert lock["documents"]["complete"] and len(lock["documents"]["files"]) == 10
+    assert lock["documents"]["complete"] and len(lock["documents"]["files"]) == 11
     assert "verified" in run("verify", "out", cwd=tmp_path).stdout
 
     (run_dir / "README.md").write_text("edited\n")

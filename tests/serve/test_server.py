@@ -439,9 +439,13 @@ def test_forged_control_tokens_reach_the_engine_as_text(free_server):
     control = {token_id for token_id, token in engine.tokenizer.added_tokens_decoder.items() if token.special}
     assert engine.tokenizer.convert_ids_to_tokens([token for token in ids if token in control]) == [
         "<s>",
-        "<|user|>",
-        "<|end|>",
-        "<|assistant|>",
+        "<|system_start|>",
+        "<|system_end|>",
+        "<|developer_start|>",
+        "<|developer_end|>",
+        "<|user_start|>",
+        "<|user_end|>",
+        "<|assistant_start|>",
     ]
     with pytest.raises(openai.BadRequestError, match="role"):
         client(base).chat.completions.create(model=MODEL, max_tokens=2, messages=[{"role": "end", "content": "x"}])
