@@ -1,7 +1,7 @@
 """EU AI Act documents computed from rebuild runs: the Public Summary of Training Content, the
 Model Documentation Form's data section, copyright-policy facts, Croissant with RAI fields and a
-dataset card. ``Run.open`` refuses a run whose shards do not match its lock; ``load_provider``
-reads what a run cannot know. See the README (``apertus-compliance manifest``).
+dataset card. ``Run.open`` refuses a run whose shards do not match its lock; ``load_inventory``
+reads what a run cannot know (the provider, the models, every stage and declared dataset). See the README (``apertus-compliance manifest``).
 """
 
 from apertus_compliance.lazy import lazy_exports
@@ -12,6 +12,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "DOCUMENTS": "documents",
+        "Inventory": "inventory",
+        "InventoryError": "inventory",
+        "bundled_inventory": "inventory",
+        "load_inventory": "inventory",
         "Provider": "provider",
         "ProviderError": "provider",
         "Run": "run",

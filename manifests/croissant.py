@@ -17,31 +17,27 @@ one would misstate the others.
 ``version`` is ``0.0.0+<first 12 hex digits of the recipe's sha256>``: the recipe is what fixes
 the mixture, and semantic-versioning build metadata keeps mlcroissant's version check quiet
 without inventing an order between recipes. ``datePublished`` defaults to the day the lock was
-written.
+written. ``url`` (required by Croissant 1.1) is where the dataset is published; without one it
+is the run folder's ``file:`` URL, which says honestly that it is not published yet.
+
+RAI fields come from :mod:`.facts` and say only what ran: ``rai:dataCollectionTimeframe`` is the
+first and last document date of the mixture, ``rai:dataCollectionMissingData`` counts the rows
+removed as unusable, and ``rai:dataBiases`` has one entry per step that ran (opt-outs, each
+recipe filter, the budget, PII masking) besides the language shares. Every sentence is a macro
+of ``templates/croissant.j2`` or of the shared ``templates/_sentences.j2``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
-from apertus_compliance.manifests.model_doc import (
-    PII_CATEGORIES,
-    deletion_list_text,
-    filters_text,
-    natural_languages,
-    optout_text,
-    pii_masked,
-    pii_text,
-    removed_by_kind,
-    sources_with,
-    tokenizer_text,
-)
-from apertus_compliance.manifests.provider import Provider
+from apertus_compliance.manifests.facts import RunFacts, run_facts
+from apertus_compliance.manifests.inventory import ProviderDetails
+from apertus_compliance.manifests.render import macros
 from apertus_compliance.manifests.run import Run
-from apertus_compliance.pipeline import LOCK_NAME
 
 CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"
 RAI_1_0 = "http://mlcommons.org/croissant/RAI/1.0"
@@ -105,7 +101,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
         "language pair such as en-de, or a programming language for code).",
     ),
     "source": ("sc:Text", "Id of the recipe source the document comes from."),
-    "tokens": ("cr:Int64", "Tokens of the document as read (before masking)."),
+    "tokens": ("cr:Int64", "Tokens of the text as written (after masking), without BOS/EOS."),
     "sample_key": (
         "cr:UInt64",
         "Keyed BLAKE2b hash of the id with the recipe's seed; the budget keeps the smallest keys.",
@@ -154,16 +150,8 @@ def licence_url(licence: str) -> str | None:
     return f"https://spdx.org/licenses/{ids[0]}.html" if ids else None
 
 
-def licences_by_source(run: Run) -> dict[str, list[str]]:
-    """Distinct licence -> the sources under it (``not stated`` when the recipe gives none)."""
-    found: dict[str, list[str]] = {}
-    for source_id, entry in run.sources.items():
-        found.setdefault(entry.get("license") or "not stated", []).append(source_id)
-    return found
-
-
-def _license(run: Run) -> str | list[dict]:
-    found = licences_by_source(run)
+def _license(facts: RunFacts) -> str | list[dict]:
+    found = facts.licences()
     if len(found) == 1:
         (licence,) = found
         return licence_url(licence) or licence
@@ -172,7 +160,7 @@ def _license(run: Run) -> str | list[dict]:
         work = {
             "@type": "sc:CreativeWork",
             "name": licence,
-            "description": f"Applies to the documents of the sources {', '.join(source_ids)}.",
+            "description": macros("croissant.j2").licence_scope(source_ids),
         }
         if url := licence_url(licence):
             work["url"] = url
@@ -180,29 +168,21 @@ def _license(run: Run) -> str | list[dict]:
     return works
 
 
-def _date_published(run: Run) -> str:
-    """When the run finished: the lock's modification date (UTC)."""
-    return datetime.fromtimestamp((run.dir / LOCK_NAME).stat().st_mtime, UTC).date().isoformat()
-
-
 def _file_objects(run: Run, base: Path) -> list[dict]:
-    objects = []
-    for shard in run.lock["outputs"]:
-        path = run.dir / shard["path"]
-        objects.append(
-            {
-                "@type": "cr:FileObject",
-                "@id": shard["path"],
-                "name": shard["path"],
-                "description": f"Mixture shard of the source {shard['path'].split('/')[1]}: {shard['documents']:,} "
-                f"documents, {shard['tokens']:,} tokens.",
-                "contentUrl": Path(os.path.relpath(path, base)).as_posix(),
-                "contentSize": f"{path.stat().st_size} B",
-                "encodingFormat": PARQUET,
-                "sha256": shard["sha256"],
-            }
-        )
-    return objects
+    say = macros("croissant.j2")
+    return [
+        {
+            "@type": "cr:FileObject",
+            "@id": shard.path,
+            "name": shard.path,
+            "description": say.shard(shard),
+            "contentUrl": Path(os.path.relpath(run.dir / shard.path, base)).as_posix(),
+            "contentSize": f"{(run.dir / shard.path).stat().st_size} B",
+            "encodingFormat": PARQUET,
+            "sha256": shard.sha256,
+        }
+        for shard in run.lock.outputs
+    ]
 
 
 def _file_set(run: Run, base: Path) -> dict:
@@ -212,7 +192,7 @@ def _file_set(run: Run, base: Path) -> dict:
         "@type": "cr:FileSet",
         "@id": FILE_SET_ID,
         "name": FILE_SET_ID,
-        "description": "The mixture shards listed as FileObjects (their sha256 are in the lock), one glob per source.",
+        "description": macros("croissant.j2").file_set(),
         "encodingFormat": PARQUET,
         "includes": [f"{prefix}mixture/{source_id}/*.parquet" for source_id in run.sources],
     }
@@ -223,7 +203,7 @@ def _record_set() -> dict:
         "@type": "cr:RecordSet",
         "@id": RECORD_SET_ID,
         "name": RECORD_SET_ID,
-        "description": "One record per kept document, all sources together (the source column says which).",
+        "description": macros("croissant.j2").record_set(),
         "key": {"@id": f"{RECORD_SET_ID}/id"},
         "field": [
             {
@@ -239,177 +219,109 @@ def _record_set() -> dict:
     }
 
 
-def _description(run: Run, provider: Provider) -> str:
-    lock = run.lock
-    documents = sum(entry["documents"]["kept"] for entry in run.sources.values())
-    tokens = sum(entry["tokens"]["kept"] for entry in run.sources.values())
-    per_source = "; ".join(
-        f"{source_id}: {entry.get('dataset') or source_id} ({entry.get('license') or 'licence not stated'})"
-        for source_id, entry in run.sources.items()
-    )
-    text = (
-        f"Training mixture rebuilt by {provider.provider} from the recipe {lock['recipe']['name']} "
-        f"(sha256 {lock['recipe']['sha256']}): {documents:,} documents, {tokens:,} tokens "
-        f"({tokenizer_text(lock)}), from {len(run.sources)} sources. Sources and licences: {per_source}."
-    )
-    if len(licences_by_source(run)) > 1:
-        text += " Each document keeps the licence of its source; there is no single licence for the mixture."
-    return text + " Verify the files against rebuild.lock.json with 'apertus-compliance verify'."
+def bias_statements(facts: RunFacts) -> list[str]:
+    """One statement per step that ran and shapes what the mixture over- or under-represents
+    (Croissant's ``rai:dataBiases`` and the card's bias section)."""
+    say = macros()
+    biases = [say.bias_languages(facts)]
+    if facts.sources_with("optout"):
+        biases.append(say.bias_optout(facts))
+    biases += [say.bias_filter(source, filter_id) for source in facts.sources for filter_id in source.filters]
+    if any(source.budget_binding for source in facts.sources):
+        biases.append(say.bias_budget(facts))
+    if facts.sources_with("pii"):
+        biases.append(say.bias_pii(facts))
+    return [*biases, say.no_classifier()]
 
 
-def _rai(run: Run, provider: Provider) -> dict:
-    lock = run.lock
-    sources = run.sources
-    crawled = [source_id for source_id, entry in sources.items() if entry.get("crawled_by_provider")]
-    datasets = "; ".join(
-        f"{entry.get('dataset') or source_id} ({entry['content_type']}"
-        + (f", revision {entry['revision']}" if entry.get("revision") else "")
-        + (f", {entry['homepage']}" if entry.get("homepage") else "")
-        + ")"
-        for source_id, entry in sources.items()
-    )
-    collection = (
-        f"No new data was collected for this mixture: it was rebuilt with apertus-compliance (datatrove pipelines) "
-        f"from the recipe {lock['recipe']['name']}, which reads these published datasets: {datasets}. Input files "
-        f"are pinned by sha256 or hub revision in rebuild.lock.json."
-        + (
-            f" The provider crawled the sources {', '.join(crawled)} itself."
-            if crawled
-            else " Web documents were crawled by the datasets' publishers, not by the provider."
-        )
-    )
-    collection_type = ["Secondary Data analysis"] + (["Web Scraping"] if crawled or provider.crawling else [])
-
-    counts = []
-    for source_id, entry in sources.items():
-        kinds = removed_by_kind(entry)
-        counts.append(
-            f"{source_id}: read {entry['documents']['read']:,}, kept {entry['documents']['kept']:,}, "
-            "removed "
-            + (", ".join(f"{reason} {count:,}" for reason, count in entry["documents"]["removed"].items()) or "none")
-            + f"; tokens kept {entry['tokens']['kept']:,} of a budget of {entry['tokens']['target']:,}"
-            + (" (budget binding)" if kinds["budget"] else "")
-        )
+def _rai(facts: RunFacts, provider: ProviderDetails) -> dict:
+    say, shared = macros("croissant.j2"), macros()
+    crawled = any(source.crawled_by_provider for source in facts.sources)
     preprocessing = [
-        "Validation: rows with no text, undecodable bytes or (where opt-outs apply) no usable URL are removed "
-        "as 'invalid'.",
-        optout_text(run),
-        pii_text(run),
-        *(text for text in (deletion_list_text(run), filters_text(run)) if text),
-        f"Budgets: per source, documents are kept in order of a keyed BLAKE2b hash of their id (seed "
-        f"{lock['recipe']['seed']}) until the token budget is reached; the result does not depend on order or workers.",
-        "Counts per source (documents unless stated): " + " | ".join(counts) + ".",
-        "Every removed document is kept in removed/<reason>/<source>/ with the evidence of its removal.",
+        shared.extraction(facts),
+        shared.invalid(facts),
+        shared.optout(facts),
+        shared.pii(facts),
+        shared.deletion_list(facts),
+        shared.filters(facts),
+        shared.other_removals(facts),
+        shared.budget(facts),
+        shared.repetition(facts),
+        say.counts_per_source(facts),
+        shared.conservation(),
     ]
-
-    masked = pii_masked(run)
-    masked_sources = sources_with(run, "pii")
-    unmasked = [source_id for source_id in sources if source_id not in masked_sources]
-    personal = [
-        "Masked with fixed placeholders, by regular expressions with validation (no model): "
-        + ", ".join(PII_CATEGORIES.values())
-        + f", in the sources {', '.join(masked_sources)}; placeholders written: "
-        + ", ".join(
-            f"{category} {sum(masked.get(source_id, {}).get(category, 0) for source_id in masked_sources):,}"
-            for category in PII_CATEGORIES
-        )
-        + ". The columns pii_email, pii_ip and pii_iban count them per document."
-        if masked_sources
-        else "No PII masking was applied: it is off for every source in the recipe.",
-        "Not masked: names, postal addresses, phone numbers and other personal data that web text can contain"
-        + (f"; no masking at all in {', '.join(unmasked)}" if masked_sources and unmasked else "")
-        + ".",
-    ]
-    listed = deletion_list_text(run)
-    personal.append(listed or "No deletion list was applied to this run.")
-
-    natural, programming = natural_languages(run)
-    total = sum(natural.values()) + sum(programming.values())
-    shares = ", ".join(f"{code} {100 * count / total:.1f}%" for code, count in natural.items()) if total else "none"
-    biases = [
-        f"Languages by share of kept tokens: {shares}"
-        + (f"; code {100 * sum(programming.values()) / total:.1f}%" if programming and total else "")
-        + ". Languages not listed are absent.",
-        "No bias, toxicity or quality classifier was run by the rebuild; the sources' own curation applies.",
-        "Opt-out filtering removes the documents of sites (or paths) that reserve AI training, so such "
-        "sites are under-represented by design.",
-    ]
-    limitations = [
-        f"Opt-outs are those observed on or before {lock['optout']['as_of']}; later reservations are not reflected "
-        "until the mixture is rebuilt with a later snapshot."
-        if lock.get("optout")
-        else "No opt-out filtering was applied.",
-        "PII masking is pattern-based and limited to emails, IP addresses and IBANs; it misses other personal data "
-        "and can mask look-alike strings.",
-        f"Token counts are {tokenizer_text(lock)}.",
-        "Document dates and language labels are as the sources give them.",
-    ]
-    latest = run.latest_date()
     rai = {
-        "rai:dataCollection": collection,
-        "rai:dataCollectionType": collection_type,
-        "rai:dataCollectionRawData": "Published datasets: " + datasets + ".",
-        "rai:dataPreprocessingProtocol": preprocessing,
-        "rai:personalSensitiveInformation": personal,
-        "rai:dataBiases": biases,
-        "rai:dataLimitations": limitations,
-        "rai:dataSocialImpact": (
-            "Intended for pre-training language models. Honouring opt-outs retroactively and masking contact and "
-            "banking identifiers reduce the use of reserved content and of personal data; the published removal "
-            "counts let others audit both."
-        ),
-        "rai:dataUseCases": ["Training (pre-training of language models)."],
-        "rai:dataReleaseMaintenancePlan": (
-            "The version is the recipe's sha256 prefix; a new opt-out snapshot or deletion list gives a new run and "
-            "a new lock. Re-run 'apertus-compliance rebuild' and 'apertus-compliance verify' to reproduce."
-        ),
+        "rai:dataCollection": say.collection(facts),
+        "rai:dataCollectionType": ["Secondary Data analysis"]
+        + (["Web Scraping"] if crawled or provider.crawling else []),
+        "rai:dataCollectionRawData": say.raw_data(facts),
+        "rai:dataCollectionMissingData": say.missing_data(facts),
+        "rai:dataPreprocessingProtocol": [text for text in preprocessing if text],
+        "rai:personalSensitiveInformation": [say.pii_placeholders(facts), shared.deletion_list(facts)],
+        "rai:dataBiases": bias_statements(facts),
+        "rai:dataLimitations": [
+            shared.optout_limitation(facts),
+            shared.limitation_pii(),
+            shared.tokenizer(facts),
+            shared.limitation_labels(),
+        ],
+        "rai:dataSocialImpact": say.social_impact(),
+        "rai:dataUseCases": [say.use_case()],
+        "rai:dataReleaseMaintenancePlan": say.maintenance(),
     }
-    if latest:
-        rai["rai:dataCollectionRawData"] += f" Latest document date: {latest}."
+    if facts.first_date and facts.last_date:
+        rai["rai:dataCollectionTimeframe"] = [facts.first_date, facts.last_date]
     return rai
 
 
 def croissant_metadata(
     run: Run,
-    provider: Provider,
+    provider: ProviderDetails,
     name: str | None = None,
     base: str | Path | None = None,
     date_published: date | None = None,
+    url: str | None = None,
 ) -> dict:
-    """Croissant 1.1 + RAI JSON-LD for ``run``'s mixture.
+    """Croissant 1.1 + RAI JSON-LD for ``run``'s mixture, published by ``provider`` (an
+    inventory's provider: ``load_inventory(...).provider`` or ``inventory_from_provider``).
 
     ``base`` is the folder the Croissant file will live in (paths are relative to it; default:
-    the run folder). ``date_published`` defaults to the day the run's lock was written.
+    the run folder). ``date_published`` defaults to the day the run's lock was written; ``url``
+    (where the dataset is published) to the run folder's ``file:`` URL.
     """
     base = Path(base).resolve() if base is not None else run.dir
-    lock = run.lock
-    natural, _ = natural_languages(run)
+    facts = run_facts(run)
+    say = macros("croissant.j2")
     metadata = {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
         "conformsTo": [CROISSANT_1_1, RAI_1_0],
-        "name": name or lock["recipe"]["name"],
-        "description": _description(run, provider),
-        "license": _license(run),
-        "creator": {"@type": "sc:Organization", "name": provider.provider, "email": provider.contact},
-        "datePublished": (date_published or date.fromisoformat(_date_published(run))).isoformat(),
-        "version": f"0.0.0+{lock['recipe']['sha256'][:12]}",
-        "citeAs": (
-            f"{provider.provider}. {name or lock['recipe']['name']}: training mixture rebuilt from recipe "
-            f"sha256 {lock['recipe']['sha256']}."
-        ),
-        "inLanguage": [code for code in natural if code != "unknown"],
-        "keywords": ["language model pre-training", "text", *sorted({e["content_type"] for e in run.sources.values()})],
+        "name": name or facts.recipe,
+        "description": say.description(facts, provider.name),
+        "url": url or run.dir.as_uri(),
+        "license": _license(facts),
+        "creator": {"@type": "sc:Organization", "name": provider.name, "email": provider.contact},
+        "datePublished": (date_published or facts.lock_written).isoformat(),
+        "version": f"0.0.0+{facts.recipe_sha256[:12]}",
+        "citeAs": say.cite_as(provider.name, name or facts.recipe, facts),
+        "inLanguage": [language.tag for language in facts.languages()],
+        "keywords": ["language model pre-training", "text", *sorted(facts.content_types())],
         "distribution": [*_file_objects(run, base), _file_set(run, base)],
         "recordSet": [_record_set()],
     }
-    return metadata | _rai(run, provider)
+    return metadata | _rai(facts, provider)
 
 
-def write_croissant(run: Run, provider: Provider, out_path: str | Path | None = None, name: str | None = None) -> Path:
+def write_croissant(
+    run: Run,
+    provider: ProviderDetails,
+    out_path: str | Path | None = None,
+    name: str | None = None,
+    url: str | None = None,
+) -> Path:
     """Write the Croissant file (default ``<run>/croissant.json``); paths inside are relative to it."""
     out_path = Path(out_path) if out_path is not None else run.dir / "croissant.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = croissant_metadata(run, provider, name=name, base=out_path.parent)
+    metadata = croissant_metadata(run, provider, name=name, base=out_path.parent, url=url)
     out_path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_path

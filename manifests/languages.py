@@ -248,3 +248,37 @@ ISO_639_3_TO_1 = {
 } | {iso3: iso1 for iso1, iso3 in ISO_639_1.items()}
 """ISO 639-3 (FineWeb-2's ``deu_Latn``) to ISO 639-1 where one exists, individual languages through
 their macrolanguage (``arb`` -> ``ar``)."""
+
+
+def natural_languages_of(label: str) -> list[tuple[str, str]]:
+    """``[(code, English name)]`` for a source's language label: one language, or two for a
+    parallel pair (``en-de``). ``code`` is ISO 639-3 with individual languages folded into their
+    macrolanguage (``deu_Latn`` and ``de`` -> ``deu``, ``arb`` -> ``ara``); a label outside the
+    table keeps its own text as code, named as given, so nothing is dropped."""
+    parts = label.split("-")
+    if len(parts) == 2 and all(part.islower() and (part in ISO_639_1 or part in LANGUAGE_NAMES) for part in parts):
+        return [_one_language(part) for part in parts]
+    return [_one_language(label)]
+
+
+def _one_language(label: str) -> tuple[str, str]:
+    base = label.split("_")[0].lower()
+    code = ISO_639_1.get(base, base)
+    code = MACROLANGUAGE.get(code, code)
+    name = LANGUAGE_NAMES.get(code)
+    return (code, name) if name else (label, f"{label} (as labelled by the source)")
+
+
+def iso_639_1(code: str) -> str | None:
+    """The two-letter code of an ISO 639-3 code (``deu`` -> ``de``), or None where none exists."""
+    return ISO_639_3_TO_1.get(code)
+
+
+def language_tag(code: str) -> str:
+    """The shortest BCP 47 primary tag for a code of :func:`natural_languages_of` (``de``, ``gsw``)."""
+    return iso_639_1(code) or code
+
+
+def programming_language_name(label: str) -> str:
+    """``python`` -> ``Python``; a label outside the table is kept as given."""
+    return PROGRAMMING_LANGUAGES.get(label.lower(), label)

@@ -1,5 +1,7 @@
-"""The provider and model description that the EU documents need and a run cannot know:
-who places the model on the market, how to reach them, what they crawled themselves."""
+"""The provider file of the ``--run/--provider`` form: who places the model on the market, how to
+reach them, what they crawled themselves. The documents read it as a one-stage training inventory
+(:func:`.inventory.inventory_from_provider`); an inventory (:mod:`.inventory`) describes every
+stage and dataset, and is the form to use for a model trained on more than rebuild runs."""
 
 from __future__ import annotations
 

@@ -33,3 +33,17 @@ def sample_run(sample_dir) -> Run:
 @pytest.fixture(scope="session")
 def provider() -> Provider:
     return load_provider(bundled_data() / "providers" / "sample.yaml")
+
+
+@pytest.fixture(scope="session")
+def inventory(provider, sample_dir):
+    """The sample run and provider file as a one-stage inventory (what every document is built from)."""
+    from apertus_compliance.manifests.inventory import inventory_from_provider
+
+    return inventory_from_provider(provider, [sample_dir])
+
+
+@pytest.fixture(scope="session")
+def publisher(inventory):
+    """The provider as the documents see it (an inventory's provider)."""
+    return inventory.provider

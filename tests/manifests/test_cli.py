@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apertus_compliance.manifests.card import dataset_card
+from apertus_compliance.manifests.inventory import inventory_from_provider
 from apertus_compliance.manifests.provider import load_provider
 from apertus_compliance.manifests.run import Run
 from apertus_compliance.paths import bundled_data
@@ -70,7 +71,7 @@ def test_a_provider_file_with_gaps_lists_them(sample_dir, tmp_path):
 
 @pytest.mark.slow
 def test_the_cards_reproduce_steps_work_as_written(sample_dir, tmp_path):
-    card = dataset_card(Run.open(sample_dir), load_provider(PROVIDER))
+    card = dataset_card(Run.open(sample_dir), inventory_from_provider(load_provider(PROVIDER), [sample_dir]).provider)
     block = card.split("## How to reproduce", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line for line in block.splitlines() if line.strip()]
     assert lines[0] == "pip install apertus-compliance"  # done: the package runs these tests

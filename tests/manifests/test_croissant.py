@@ -3,6 +3,7 @@ shards offline, every shard is listed with the lock's sha256, the RAI fields say
 
 import hashlib
 import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -10,11 +11,14 @@ import pytest
 
 from apertus_compliance.manifests.croissant import COLUMNS, croissant_metadata, licence_url, write_croissant
 from apertus_compliance.manifests.run import Run
+from apertus_compliance.pipeline import RunLock
 from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA
 
 RAI_FIELDS = (
     "rai:dataCollection",
     "rai:dataCollectionType",
+    "rai:dataCollectionTimeframe",
+    "rai:dataCollectionMissingData",
     "rai:dataPreprocessingProtocol",
     "rai:personalSensitiveInformation",
     "rai:dataLimitations",
@@ -30,8 +34,10 @@ ARROW_TO_CROISSANT = {
 
 
 @pytest.fixture(scope="session")
-def croissant_file(sample_run, provider) -> Path:
-    return write_croissant(sample_run, provider)
+def croissant_file(sample_dir, publisher, tmp_path_factory) -> Path:
+    """``croissant.json`` at the root of a copy of the sample run (the shared run stays as the rebuild left it)."""
+    run_dir = shutil.copytree(sample_dir, tmp_path_factory.mktemp("croissant") / "run")
+    return write_croissant(Run.open(run_dir), publisher)
 
 
 @pytest.fixture
@@ -56,7 +62,7 @@ def test_mlcroissant_validates_and_reads_the_local_shards_offline(croissant_file
     assert dataset.metadata.ctx.is_v1_1()
 
     records = list(dataset.records("mixture"))
-    documents = sum(entry["documents"]["kept"] for entry in sample_run.sources.values())
+    documents = sum(entry.documents.kept for entry in sample_run.sources.values())
     assert len(records) == documents
     first = records[0]
     assert set(first) == {f"mixture/{column}" for column in MIXTURE_SCHEMA.names}
@@ -72,7 +78,7 @@ def test_distribution_lists_every_shard_with_the_locks_sha256(croissant_file, sa
     metadata = json.loads(croissant_file.read_text())
     objects = [item for item in metadata["distribution"] if item["@type"] == "cr:FileObject"]
     assert {item["@id"]: item["sha256"] for item in objects} == {
-        shard["path"]: shard["sha256"] for shard in sample_run.lock["outputs"]
+        shard.path: shard.sha256 for shard in sample_run.lock.outputs
     }
     for item in objects:
         path = croissant_file.parent / item["contentUrl"]
@@ -100,15 +106,17 @@ def test_one_record_set_with_a_typed_field_per_mixture_column(croissant_file):
         assert field["source"]["fileSet"] == {"@id": "mixture-shards"}
 
 
-def test_context_conformance_and_dataset_level_fields(croissant_file, sample_run, provider):
+def test_context_conformance_and_dataset_level_fields(croissant_file, sample_run, publisher):
     metadata = json.loads(croissant_file.read_text())
     assert metadata["@context"]["rai"] == "http://mlcommons.org/croissant/RAI/"
     assert metadata["@context"]["cr"] == "http://mlcommons.org/croissant/"
     assert metadata["conformsTo"] == ["http://mlcommons.org/croissant/1.1", "http://mlcommons.org/croissant/RAI/1.0"]
-    assert metadata["version"].endswith("+" + sample_run.lock["recipe"]["sha256"][:12])
-    assert metadata["creator"]["name"] == provider.provider
+    assert metadata["version"].endswith("+" + sample_run.lock.recipe.sha256[:12])
+    assert metadata["creator"]["name"] == publisher.name
     assert metadata["name"] == "apertus-sample"
-    assert croissant_metadata(sample_run, provider, name="custom")["name"] == "custom"
+    assert metadata["url"] == croissant_file.parent.as_uri()  # required by 1.1: the folder until published
+    custom = croissant_metadata(sample_run, publisher, name="custom", url="https://huggingface.co/datasets/x/y")
+    assert custom["name"] == "custom" and custom["url"] == "https://huggingface.co/datasets/x/y"
     assert {"en", "de", "fr", "it", "rm"} <= set(metadata["inLanguage"])
     assert "python" not in metadata["inLanguage"]  # programming languages are not languages
 
@@ -117,12 +125,12 @@ def test_rai_fields_are_present_and_true_to_the_lock(croissant_file, sample_run)
     metadata = json.loads(croissant_file.read_text())
     for key in RAI_FIELDS:
         assert metadata.get(key), key
-    as_of = sample_run.lock["optout"]["as_of"]
+    as_of = sample_run.lock.optout.as_of
     assert as_of == "2025-01-31"
     preprocessing = " ".join(metadata["rai:dataPreprocessingProtocol"])
     assert as_of in preprocessing and as_of in " ".join(metadata["rai:dataLimitations"])
     assert "retroactively" in preprocessing and "<email-pii>" in preprocessing
-    robots = sum(entry["documents"]["removed"].get("robots", 0) for entry in sample_run.sources.values())
+    robots = sum(entry.documents.removed.get("robots", 0) for entry in sample_run.sources.values())
     assert f"robots {robots:,}" in preprocessing
     assert metadata["rai:dataCollectionType"] == ["Secondary Data analysis"]  # no crawling of our own
     personal = " ".join(metadata["rai:personalSensitiveInformation"])
@@ -132,32 +140,49 @@ def test_rai_fields_are_present_and_true_to_the_lock(croissant_file, sample_run)
     assert "No deletion list" in personal
 
 
+def test_rai_collection_timeframe_missing_data_and_biases_come_from_the_run(croissant_file, sample_run):
+    metadata = json.loads(croissant_file.read_text())
+    ((first, last),) = sample_run.query("SELECT min(left(date, 10)), max(left(date, 10)) FROM mixture")
+    assert metadata["rai:dataCollectionTimeframe"] == [first, last]
+    invalid = sum(entry.documents.removed.get("invalid", 0) for entry in sample_run.sources.values())
+    read = sum(entry.documents.read for entry in sample_run.sources.values())
+    missing = metadata["rai:dataCollectionMissingData"]
+    assert invalid > 0 and f"Of {read:,} documents read, {invalid:,} were unusable input" in missing
+    biases = metadata["rai:dataBiases"]
+    # one statement per step that ran: opt-outs, the recipe's only filter (on dclm-edu), the budget, PII
+    assert any(item.startswith("Opt-out filtering ran on ") for item in biases)
+    (too_short,) = [item for item in biases if item.startswith("The recipe filter ")]
+    assert "too-short ran on dclm-edu and removed 20 " in too_short
+    assert any("token budget cut" in item for item in biases)
+    assert any(item.startswith("PII masking replaced ") for item in biases)
+
+
 def test_differing_licences_are_listed_per_source(croissant_file, sample_run):
     metadata = json.loads(croissant_file.read_text())
     works = metadata["license"]
     assert isinstance(works, list) and all(work["@type"] == "sc:CreativeWork" for work in works)
-    licences = {entry["license"] for entry in sample_run.sources.values()}
+    licences = {entry.license for entry in sample_run.sources.values()}
     assert {work["name"] for work in works} == licences
     for source_id, entry in sample_run.sources.items():
-        (work,) = [work for work in works if work["name"] == entry["license"]]
+        (work,) = [work for work in works if work["name"] == entry.license]
         assert source_id in work["description"]
-        assert source_id in metadata["description"] and entry["license"] in metadata["description"]
+        assert source_id in metadata["description"] and entry.license in metadata["description"]
     (cc_by,) = [work for work in works if work["name"] == "CC-BY-4.0"]
     assert cc_by["url"] == "https://spdx.org/licenses/CC-BY-4.0.html"
 
 
-def test_a_single_licence_is_the_datasets_licence(sample_run, provider):
-    lock = json.loads(json.dumps(sample_run.lock))
+def test_a_single_licence_is_the_datasets_licence(sample_run, publisher):
+    lock = sample_run.lock.to_dict()
     for entry in lock["sources"].values():
         entry["license"] = "ODC-By 1.0"
-    metadata = croissant_metadata(Run(sample_run.dir, lock), provider)
+    metadata = croissant_metadata(Run(sample_run.dir, RunLock.from_dict(lock)), publisher)
     assert metadata["license"] == licence_url("ODC-By 1.0") == "https://spdx.org/licenses/ODC-By-1.0.html"
 
 
-def test_written_elsewhere_the_paths_stay_relative_to_the_file(sample_run, provider, tmp_path):
-    out = write_croissant(sample_run, provider, sample_run.dir / "docs" / "croissant.json")
+def test_written_elsewhere_the_paths_stay_relative_to_the_file(sample_run, publisher, tmp_path):
+    out = write_croissant(sample_run, publisher, tmp_path / "docs" / "croissant.json")
     metadata = json.loads(out.read_text())
     for item in metadata["distribution"]:
         if item["@type"] == "cr:FileObject":
-            assert item["contentUrl"].startswith("../mixture/")
+            assert item["contentUrl"].endswith(item["@id"]) and item["contentUrl"].startswith("../")
             assert (out.parent / item["contentUrl"]).resolve() == (sample_run.dir / item["@id"]).resolve()

@@ -1,39 +1,34 @@
-"""The EU Public Summary of Training Content: every template section, every figure equal to the
-lock's, the Apertus answers, HTML5 output, refusal of tampered runs, and the diff between runs."""
+"""The EU Public Summary of Training Content: every answer derived from the inventory (each Yes/No
+question has a working Yes path), figures equal to a run's lock, the template's labels word for
+word in Markdown, HTML and the PDF's text layer, and refusals of inputs that cannot be summarised."""
 
+import copy
 import json
-import math
-import os
 import re
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from apertus_compliance.manifests.eu_summary import (
-    TEXT_BANDS,
+    FILES,
+    PDF_FILE,
     PublicSummary,
     build_summary,
-    diff_markdown,
-    diff_summaries,
+    summarise,
     summary_json_schema,
     to_html,
     to_json,
     to_markdown,
 )
-from apertus_compliance.manifests.provider import Provider, load_provider
-from apertus_compliance.manifests.run import Run, RunError
-from apertus_compliance.optout import SIGNALS, load_agent_list
+from apertus_compliance.manifests.inventory import InventoryError, bundled_inventory, validate_inventory
+from apertus_compliance.manifests.provider import load_provider
+from apertus_compliance.manifests.run import Run
+from apertus_compliance.optout import SIGNALS
 from apertus_compliance.paths import bundled_data
-from apertus_compliance.pipeline.lock import LOCK_FORMAT, LOCK_FORMAT_VERSION, LOCK_NAME, file_sha256
-from apertus_compliance.pipeline.rebuild import rebuild
-from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
-from apertus_compliance.pipeline.steps import MIXTURE_SCHEMA, REMOVED_SCHEMA
 
-PROVIDERS = bundled_data() / "providers"
 HEADINGS = [
     "## 1. General information",
     "### 1.1 Provider identification",
@@ -51,573 +46,570 @@ HEADINGS = [
     "## 3. Data processing aspects",
     "### 3.1 Respect of reservation of rights from text and data mining exception or limitation",
     "### 3.2 Removal of illegal content",
-    "### 3.3 Other information",
+    "### 3.3 Other information (optional)",
 ]
+# The template's labels, word for word (shared/reference/eu-template-fields.md), including the
+# conditional sub-fields that appear when the answer is Yes.
+LABELS = [
+    "Public Summary of Training Content for General-Purpose AI models",
+    "Version of the Summary:",
+    "Last update:",
+    "Provider name and contact details:",
+    "Authorised representative name and contact details:",
+    "Versioned model name(s):",
+    "Model dependencies:",
+    "Date of placement of the model on the Union market:",
+    "Training data size",
+    "Types of content",
+    "Less than 1 billion tokens",
+    "1 billion to 10 trillion tokens",
+    "More than 10 trillion tokens",
+    "Alternatively, specify the approximate size in a different measurement unit",
+    "Less than 1 million images",
+    "1 million to 1 billion images",
+    "More than 1 billion images",
+    "Less than 10,000 hours",
+    "10,000 to 1 million hours",
+    "More than 1 million hours",
+    "Specify the modality and for each one indicate approximate size and unit of measurement",
+    "Latest date of data acquisition/collection for model training:",
+    "Description of the linguistic characteristics of the overall training data:",
+    "Other relevant characteristics of the overall training data:",
+    "Additional comments (optional):",
+    "Have you used publicly available datasets to train the model?",
+    "If yes, specify the modality(ies) of the content covered by the datasets concerned:",
+    "List of large publicly available datasets:",
+    "General description of other publicly available datasets not listed above:",
+    "Have you concluded transactional commercial licensing agreement(s) with rightsholder(s) or with their "
+    "representatives?",
+    "Have you obtained private datasets from third parties that are not licensed as described in Section 2.2.1, such "
+    "as data obtained from providers of private databases, or data intermediaries?",
+    "If publicly known, list private datasets obtained from other third parties:",
+    "General description of non-publicly known private datasets obtained from third parties",
+    "Were crawlers used by the provider or on behalf of?",
+    "If yes, specify crawler name(s)/identifier(s):",
+    "Purposes of the crawler(s):",
+    "General description of crawler behaviour:",
+    "Period of data collection:",
+    "Comprehensive description of the type of content and online sources crawled:",
+    "Type of modality covered:",
+    "Summary of the most relevant domain names crawled:",
+    "Was data from user interactions with the AI model (e.g. user input and prompts) used to train the model?",
+    "Was data collected from user interactions with the provider's other services or products used to train the model?",
+    "If yes, provide a general description of the provider's services or products that were used to collect the user "
+    "data:",
+    "Was synthetic AI-generated data created by the provider or on their behalf to train the model?",
+    "If yes, modality of the synthetic data:",
+    "If yes, specify the general-purpose AI model(s) used to generate the synthetic data if available on the market:",
+    "Information about other AI models, including provider's own AI model(s) not available on the market, used to "
+    "generate synthetic data to train the model to which this Summary applies:",
+    "Have data sources other than those described in Sections 2.1 to 2.5 been used to train the model?",
+    "If yes, provide a narrative description of these data sources and the data:",
+    "Are you a Signatory to the Code of Practice for general-purpose AI models that includes commitments to respect "
+    "reservations of rights from the TDM exception or limitation?",
+    "Describe the measures implemented before model training to respect reservations of rights from the TDM exception "
+    "or limitation before and during data collection, including the opt-out protocols and solutions honoured by the "
+    "provider or, as applicable, by third parties from which datasets have been obtained:",
+    "General description of measures taken:",
+    "Other relevant information about data processing (optional):",
+] + [heading.lstrip("# ") for heading in HEADINGS]
+CONDITIONAL = [label for label in LABELS if label.startswith("If yes") or label.startswith("If publicly known")] + [
+    "Purposes of the crawler(s):",
+    "Summary of the most relevant domain names crawled:",
+]
+INTERNAL_WORDS = ["crawled-by-provider", "crawled_by_provider", "synthetic-by-provider", "user_data", "`", "None"]
+
+
+def _inventory(**changes) -> dict:
+    """A small declared inventory: one public text dataset, sized."""
+    data = {
+        "summary": {"version": "2.0", "last_update": "2026-03-01"},
+        "provider": {
+            "name": "Example Lab",
+            "contact": "ai@example.org",
+            "authorised_representative": "N/A",
+            "complaint_contact": "copyright@example.org",
+            "code_of_practice_signatory": False,
+            "sme": False,
+        },
+        "models": [{"name": "Example-1B", "version": "1.0", "placed_on_market": "2026-02-01"}],
+        "stages": [
+            {
+                "id": "pretraining",
+                "name": "Pre-training",
+                "phase": "pre-training",
+                "sources": [
+                    {
+                        "name": "Open Web Text",
+                        "kind": "public",
+                        "link": "https://example.org/owt",
+                        "version": "v3",
+                        "size": {"amount": 2e9, "unit": "tokens"},
+                        "collected": {"end": "2025-06"},
+                    }
+                ],
+            }
+        ],
+        "declarations": {"tdm_measures": "robots.txt and TDMRep were honoured before collection."},
+    }
+    for path, value in changes.items():
+        target = data
+        *parents, last = path.split(".")
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[last] = value
+    return data
+
+
+def _summary(data: dict) -> PublicSummary:
+    return summarise(validate_inventory(copy.deepcopy(data), "test.yaml"))
+
+
+EVERYTHING = _inventory()
+EVERYTHING["provider"] |= {
+    "code_of_practice_signatory": True,
+    "sme": True,
+    "crawling": {
+        "crawlers": ["ExampleBot/2.0"],
+        "purposes": "Collect public web text for training.",
+        "behaviour": "Follows robots.txt per RFC 9309, TDMRep and aipref; at most one request per second per host.",
+        "period": {"start": "2025-01", "end": "2025-09"},
+        "content": "News and encyclopedic pages in European languages.",
+        "top_domains": ["example-news.eu", "wiki.example"],
+    },
+}
+EVERYTHING["stages"][0]["sources"] += [
+    {"name": "Licensed News Archive", "kind": "commercially-licensed", "modality": "text", "size": {"amount": 5e8, "unit": "tokens"}},
+    {"name": "Stock Photos", "kind": "commercially-licensed", "modality": "image", "size": {"amount": 2e6, "unit": "images"}},
+    {"name": "Broker Corpus", "kind": "private-third-party", "link": "https://broker.example/corpus", "size": {"amount": 1e8, "unit": "tokens"}},
+    {"name": "Unnamed", "kind": "private-third-party", "publicly_known": False, "description": "Customer-support transcripts bought from a data intermediary.", "size": {"amount": 1e7, "unit": "tokens"}},
+    {"name": "Our Crawl", "kind": "crawled-by-provider", "size": {"amount": 3e9, "unit": "tokens"}, "collected": {"end": "2025-09"}},
+    {"name": "Chat logs", "kind": "user-data", "user_data_origin": "model-interactions", "size": {"amount": 1e6, "unit": "tokens"}},
+    {"name": "Support tickets", "kind": "user-data", "user_data_origin": "other-services", "services": "Our help-desk product.", "size": {"amount": 1e6, "unit": "tokens"}},
+    {
+        "name": "Generated maths",
+        "kind": "synthetic-by-provider",
+        "size": {"amount": 2e7, "unit": "tokens"},
+        "generating_models": [
+            {"name": "Mistral-Large-2411", "on_market": True, "link": "https://example.org/mistral"},
+            {"name": "Example-internal-70B", "on_market": False},
+        ],
+    },
+    {"name": "Lab notebooks", "kind": "other", "description": "Handwritten notebooks of the lab, transcribed.", "size": {"amount": 1e5, "unit": "tokens"}},
+]  # fmt: skip
+EVERYTHING["stages"][0]["measures"] = [
+    {"name": "CSAM hash matching", "description": "Images matched against known hashes.", "targets": ["illegal-content"]},
+    {"name": "PII masking", "description": "Emails and IBANs masked.", "targets": ["personal-data"]},
+    {"name": "Length filter", "description": "Documents under 50 characters dropped.", "targets": ["quality"]},
+]  # fmt: skip
+EVERYTHING["declarations"]["comments"] = {section: f"Comment on {section}." for section in ("1.3", "2.1", "2.2.1", "2.2.2", "2.3", "2.4", "2.5", "2.6", "3.1")}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
 # fixtures
 
 
-def _quiet_rebuild(recipe: Path, run_dir: Path) -> Path:
-    rebuild(load_recipe(recipe), run_dir, workers=1, echo=lambda message: None)
-    return run_dir
+@pytest.fixture(scope="module")
+def sample_provider():
+    return load_provider(bundled_data() / "providers" / "sample.yaml")
 
 
-@pytest.fixture(scope="session")
-def no_optout_dir(tmp_path_factory) -> Path:
-    """The sample recipe with opt-out filtering turned off for dclm-edu (a copy, absolute paths)."""
-    original = bundled_recipe("sample")
-    recipe = yaml.safe_load(original.read_text())
-    for source in recipe["sources"]:
-        source["location"] = os.path.normpath(original.parent / source["location"])
-        if source["id"] == "dclm-edu":
-            source["optout"] = False
-    folder = tmp_path_factory.mktemp("eu-no-optout")
-    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return _quiet_rebuild(folder / "recipe.yaml", folder / "run")
+@pytest.fixture(scope="module")
+def sample_summary(sample_run, sample_provider) -> PublicSummary:
+    return build_summary([sample_run], sample_provider)
 
 
-@pytest.fixture(scope="session")
-def sample_provider() -> Provider:
-    return load_provider(PROVIDERS / "sample.yaml")
+@pytest.fixture(scope="module")
+def everything() -> PublicSummary:
+    return _summary(EVERYTHING)
 
 
-@pytest.fixture(scope="session")
-def sample_summary(sample_dir, sample_provider) -> PublicSummary:
-    return build_summary([Run.open(sample_dir)], sample_provider)
+@pytest.fixture(scope="module")
+def everything_pdf(everything, tmp_path_factory) -> str:
+    """The text layer of the all-Yes summary's PDF (one render), lines joined."""
+    from pypdf import PdfReader
+
+    from apertus_compliance.manifests.pdf import html_to_pdf
+
+    path = tmp_path_factory.mktemp("pdf") / "summary.pdf"
+    path.write_bytes(html_to_pdf(to_html(everything)))
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
 
 
-def _copy_run(run_dir: Path, target: Path, edit=None) -> Path:
-    """A copy of a run whose lock ``edit`` may change (the lock is not hashed; the shards are)."""
-    shutil.copytree(run_dir, target)
-    if edit is not None:
-        lock = json.loads((target / LOCK_NAME).read_text())
-        edit(lock)
-        (target / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True))
-    return target
-
-
-# Apertus Stage 5 (technical report, Table 6), billions of tokens, as kept tokens.
-TABLE_6 = {
-    "dclm-edu": 1619,
-    "fineweb2-hq": 986,
-    "starcoder": 182,
-    "stackv2-edu": 68,
-    "finemath": 32,
-    "infimm-webmath": 19,
-    "megamath-web-pro": 15,
-    "wikipedia": 33,
-    "parallel": 21,
-    "task-data": 3,
-}
-APERTUS_REMOVED = {
-    "dclm-edu": {"robots": (2, 4_000_000)},
-    "fineweb2-hq": {"robots": (1, 1_500_000), "tdmrep": (1, 700_000)},
-}
-
-
-def _write(path: Path, rows: list[dict], schema: pa.Schema) -> dict:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return {"sha256": file_sha256(path), "documents": len(rows), "tokens": sum(row["tokens"] for row in rows)}
-
-
-def _apertus_rows(source, kept: int) -> list[dict]:
-    languages = {
-        "fineweb2-hq": ["deu_Latn", "fra_Latn"],
-        "starcoder": ["python", "rust"],
-        "wikipedia": ["en", "it"],
-        "parallel": ["en-de", "en-fr"],
-    }.get(source.id, [None, None])
-    rows = []
-    for number, tokens in enumerate((kept // 2, kept - kept // 2)):
-        url = f"https://www.example-{source.id}-{number}.org/page" if source.fields.url else None
-        rows.append(
-            {
-                "id": f"{source.id}-{number}",
-                "text": f"document {number} of {source.id}",
-                "url": url,
-                "date": "2024-06-1{}T00:00:00Z".format(number) if source.fields.date else None,
-                "language": languages[number],
-                "source": source.id,
-                "tokens": tokens,
-                "sample_key": number,
-                "pii_email": 0,
-                "pii_ip": 0,
-                "pii_iban": 0,
-            }
-        )
-    return rows
-
-
-@pytest.fixture(scope="session")
-def apertus_dir(tmp_path_factory) -> Path:
-    """A run directory shaped like an Apertus Stage-5 rebuild: the phase-5 recipe's sources with the
-    Table-6 token counts kept, tiny shards that verify against the lock, opt-outs as of 2025-01-31."""
-    loaded = load_recipe(bundled_recipe("apertus-phase5"))
-    recipe = loaded.recipe
-    run_dir = tmp_path_factory.mktemp("eu-apertus") / "run"
-    outputs, removed, sources = [], [], {}
-    for source in recipe.sources:
-        kept = TABLE_6[source.id] * 10**9
-        assert kept == source.target_tokens
-        path = f"mixture/{source.id}/00000.parquet"
-        outputs.append({"path": path} | _write(run_dir / path, _apertus_rows(source, kept), MIXTURE_SCHEMA))
-        removed_docs, removed_tokens = {}, {}
-        for reason, (documents, tokens) in APERTUS_REMOVED.get(source.id, {}).items():
-            rows = [
-                {
-                    "id": f"{source.id}-{reason}-{n}",
-                    "text": "reserved page",
-                    "url": "https://reserved.example/",
-                    "date": None,
-                    "language": None,
-                    "source": source.id,
-                    "tokens": tokens // documents,
-                    "reason": reason,
-                    "detail": "{}",
-                }
-                for n in range(documents)
-            ]
-            rel = f"removed/{reason}/{source.id}/00000.parquet"
-            removed.append({"path": rel, "reason": reason} | _write(run_dir / rel, rows, REMOVED_SCHEMA))
-            removed_docs[reason], removed_tokens[reason] = documents, tokens
-        sources[source.id] = {
-            "location": source.location,
-            "content_type": source.content_type,
-            "dataset": source.dataset or source.hub["repo"],
-            "revision": source.hub["revision"],
-            "homepage": source.homepage,
-            "license": source.license,
-            "crawled_by_provider": source.crawled_by_provider,
-            "format": source.format,
-            "steps": {
-                "optout": source.optout,
-                "pii": source.pii,
-                "public_ip_only": source.public_ip_only,
-                "filters": [extra.id for extra in source.filters],
-            },
-            "tasks": 1,
-            "inputs": [],
-            "documents": {"read": 2 + sum(removed_docs.values()), "kept": 2, "removed": removed_docs},
-            "tokens": {"target": source.target_tokens, "kept": kept, "removed": removed_tokens},
-            "budget": {"binding": False, "candidate_tokens": kept, "candidates": 2},
-        }
-    lock = {
-        "format": LOCK_FORMAT,
-        "format_version": LOCK_FORMAT_VERSION,
-        "recipe": {"name": recipe.name, "path": str(loaded.path), "sha256": loaded.sha256, "seed": recipe.seed},
-        "tokenizer": {"name": recipe.tokenizer, "kind": "hub"},
-        "optout": {
-            "snapshot_id": "a" * 64,
-            "as_of": "2025-01-31",
-            "agent_list": "apertus-2025-01",
-            "granularity": "url",
-            "strict": False,
-        },
-        "deletion_list": None,
-        "executor": {"name": "local", "workers": 2},
-        "versions": {},
-        "sources": sources,
-        "outputs": outputs,
-        "removed": removed,
-    }
-    (run_dir / LOCK_NAME).write_text(json.dumps(lock, indent=2, sort_keys=True))
-    return run_dir
+def flat(text: str) -> str:
+    """Text with line breaks (of a PDF's layout) as single spaces; a break after a hyphen or a
+    slash joins the words again."""
+    return re.sub(r"\s+", " ", re.sub(r"(?<=[-/])\n", "", text))
 
 
 # --------------------------------------------------------------------------------------------
-# the sample run
+# the run form (one stage: the sample run)
 
 
 def test_markdown_has_every_template_heading_in_order(sample_summary):
     markdown = to_markdown(sample_summary)
-    headings = [line for line in markdown.splitlines() if line.startswith("#")]
-    found = [heading for heading in headings if heading in HEADINGS]
-    assert found == HEADINGS
+    assert [line for line in markdown.splitlines() if line in HEADINGS] == HEADINGS
     assert "☒ Yes ☐ No" in markdown and "☐ Yes ☒ No" in markdown
+    assert markdown.startswith("# Public Summary of Training Content for General-Purpose AI models\n")
 
 
 def test_json_validates_against_the_schema(sample_summary):
+    import jsonschema
+
     text = to_json(sample_summary)
     schema = summary_json_schema()
     assert schema["additionalProperties"] is False
-    try:
-        import jsonschema
-    except ImportError:
-        jsonschema = None
-    if jsonschema is not None:
-        jsonschema.validate(json.loads(text), schema)
+    jsonschema.validate(json.loads(text), schema)
     assert PublicSummary.model_validate_json(text) == sample_summary
-    with pytest.raises(ValueError):  # unknown fields and empty answers are refused
+    with pytest.raises(ValueError):
         PublicSummary.model_validate(json.loads(text) | {"extra": 1})
     broken = json.loads(text)
-    broken["data_sources"]["crawled_data"]["crawlers"] = " "
+    broken["tdm_reservations"]["measures"] = " "
     with pytest.raises(ValueError):
         PublicSummary.model_validate(broken)
 
 
-def test_figures_equal_the_lock(sample_dir, sample_summary):
-    lock = Run.open(sample_dir).lock
-    size = sample_summary.general_information.modalities_and_size
-    assert size.total_tokens == sum(entry["tokens"]["kept"] for entry in lock["sources"].values())
-    text = next(item for item in size.training_data_size if item.modality == "text")
-    assert text.amount == size.total_tokens and text.band == TEXT_BANDS[0]
-    assert f"{size.total_tokens:,}" in text.approximate_size
-    datasets = {item.source_id: item for item in sample_summary.data_sources.public_datasets.datasets}
-    assert set(datasets) == set(lock["sources"])
-    for source_id, entry in lock["sources"].items():
-        assert datasets[source_id].tokens_kept == entry["tokens"]["kept"]
-        assert datasets[source_id].documents_kept == entry["documents"]["kept"]
-        assert datasets[source_id].licence == entry["license"]
-    assert sum(item.tokens for item in size.types_of_content) == size.total_tokens
+def test_figures_equal_the_lock(sample_run, sample_summary):
+    lock = sample_run.lock
+    text = sample_summary.training_data.modalities[0]
+    assert text.modality == "text" and text.used
+    assert text.amount == sum(entry.tokens.kept for entry in lock.sources.values())
+    assert text.band == "Less than 1 billion tokens" and not text.at_least
+    assert [row.used for row in sample_summary.training_data.modalities[1:]] == [False] * 4
 
-    tdm = sample_summary.data_processing.tdm_reservations
-    expected = {
-        (source_id, reason): (entry["documents"]["removed"][reason], entry["tokens"]["removed"][reason])
-        for source_id, entry in lock["sources"].items()
-        for reason in entry["documents"]["removed"]
-        if reason in SIGNALS
+    datasets = {
+        label: entry
+        for entry in sample_summary.public_datasets.large + sample_summary.public_datasets.other
+        for label in entry.runs
     }
-    assert {(row.source_id, row.reason): (row.documents, row.tokens) for row in tdm.removals} == expected
-    for protocol in tdm.protocols:
-        assert protocol.documents_removed == sum(
-            docs for (_, reason), (docs, _) in expected.items() if reason == protocol.signal
-        )
-        assert protocol.tokens_removed == sum(
-            tokens for (_, reason), (_, tokens) in expected.items() if reason == protocol.signal
-        )
-    assert tdm.total_documents_removed == sum(docs for docs, _ in expected.values())
-    assert tdm.total_tokens_removed == sum(tokens for _, tokens in expected.values())
-    # the budget and invalid removals are not opt-outs, and the recipe filter is in 3.2
-    assert not {row.reason for row in tdm.removals} & {"budget", "invalid", "too-short"}
-    filters = sample_summary.data_processing.illegal_content.filter_removals
-    assert [(row.source_id, row.reason, row.documents, row.tokens) for row in filters] == [
-        (
-            "dclm-edu",
-            "too-short",
-            lock["sources"]["dclm-edu"]["documents"]["removed"]["too-short"],
-            lock["sources"]["dclm-edu"]["tokens"]["removed"]["too-short"],
-        )
-    ]
+    assert set(datasets) == {f"apertus-sample/{source_id}" for source_id in lock.sources}
+    total = sum(entry.tokens.kept for entry in lock.sources.values())
+    for source_id, entry in lock.sources.items():
+        listed = datasets[f"apertus-sample/{source_id}"]
+        assert listed.name == entry.dataset and listed.licence == entry.license
+        assert listed.size_amount == entry.tokens.kept and listed.large_by == "size"
+        assert listed.large == (100 * entry.tokens.kept / total > 3)
 
-
-def test_sample_answers(sample_summary):
-    general = sample_summary.general_information
-    assert general.provider_identification.provider_name == "Example Research Lab (sample)"
-    assert general.model_identification.models[0].name == "example-sample-model"
-    assert general.modalities_and_size.modalities.model_dump() == {
-        "text": "Yes",
-        "image": "No",
-        "audio": "No",
-        "video": "No",
-        "other": "No",
-    }
-    assert general.modalities_and_size.latest_acquisition == "08/2024"
-    assert "starcoder" in general.modalities_and_size.latest_acquisition_note  # a source without dates
-    sources = sample_summary.data_sources
-    assert sources.public_datasets.used == "Yes"
-    assert sources.private_datasets.commercially_licensed.used == "No"
-    assert sources.private_datasets.other_third_parties.used == "No"
-    crawled = sources.crawled_data
-    assert crawled.used == "No" and crawled.crawlers.startswith("Not applicable: the provider did not crawl")
-    assert crawled.top_domains == []
-    assert (sources.user_data.from_model_interactions, sources.user_data.from_other_services) == ("No", "No")
-    assert sources.synthetic_data.used == "No" and sources.other_sources.used == "No"
-    illegal = sample_summary.data_processing.illegal_content
-    assert "<email-pii>" in illegal.pii_masking and "<iban-pii>" in illegal.pii_masking
-    assert {row.source_id for row in illegal.pii if row.masked} == {"fineweb2-hq", "dclm-edu", "wikipedia", "parallel"}
-    assert sum(row.emails for row in illegal.pii) > 0
-    other = sample_summary.data_processing.other_information
-    assert other.runs[0].recipe_sha256 in other.verification and other.runs[0].snapshot_id in other.verification
-
-
-def test_tdm_section_lists_robots_txt_with_the_agents_and_the_as_of_date(sample_summary):
-    tdm = sample_summary.data_processing.tdm_reservations
-    assert tdm.code_of_practice_signatory == "Yes"
-    signals = {protocol.signal: protocol for protocol in tdm.protocols}
-    assert signals["robots"].name == "robots.txt (RFC 9309)"
-    assert {"aipref", "content-signal", "tdmrep", "noai", "rightsholder"} <= set(signals)
-    assert "robots-unavailable" not in signals  # the sample is not strict
-    (optout,) = tdm.optout_runs
-    assert optout.as_of == "2025-01-31" and optout.granularity == "url"
-    assert set(optout.agent_tokens) == set(load_agent_list("apertus-2025-01").tokens)
+    (optout,) = sample_summary.tdm_reservations.runs
+    expected: dict[str, int] = {}
+    for entry in lock.sources.values():
+        for reason, count in entry.documents.removed.items():
+            if reason in SIGNALS:
+                expected[reason] = expected.get(reason, 0) + count
+    assert optout.removed_by_signal == expected and optout.as_of == "2025-01-31"
     assert {"gptbot", "ccbot", "*"} <= set(optout.agent_tokens)
-    assert optout.sources_not_filtered == ["starcoder"]
-    assert "2025-01-31" in tdm.retroactive and "Retroactive" in tdm.retroactive
-    markdown = to_markdown(sample_summary)
-    section = markdown.split("### 3.1 ")[1].split("### 3.2 ")[0]
-    assert "robots.txt (RFC 9309)" in section and "`gptbot`" in section and "2025-01-31" in section
+    assert "retroactively" in optout.paragraph
+    (processing,) = sample_summary.other_information.runs
+    assert any("<email-pii>" in paragraph for paragraph in processing.paragraphs)
+    assert any("too-short" in paragraph for paragraph in processing.paragraphs)  # a filter: 3.3, not 3.2
+    assert [measure.targets for measure in sample_summary.illegal_content.measures] == [["illegal-content"]]
+    assert sample_summary.training_data.latest_acquisition == "08/2024"
+    assert {"German", "French", "English"} <= {item.name for item in sample_summary.training_data.languages}
 
 
-def test_languages_are_named_with_shares(sample_dir, sample_summary):
-    lang = sample_summary.general_information.modalities_and_size.linguistic_characteristics
-    names = [item.language for item in lang.natural_languages]
-    assert {"German", "French", "Italian", "English", "Romansh"} <= set(names)
-    assert lang.natural_language_count == len(names)
-    assert lang.largest[0].share_percent == max(item.share_percent for item in lang.natural_languages)
-    assert lang.largest[0].language == "English"
-    assert math.isclose(sum(item.share_percent for item in lang.natural_languages), 100, abs_tol=0.1)
-    assert [item.language for item in lang.programming_languages][:2] == ["Python", "JavaScript"]
-    labels = Run.open(sample_dir).tokens_by_language()  # de + deu_Latn + half of en-de
-    german = next(item for item in lang.natural_languages if item.language == "German")
-    assert german.code == "deu" and german.tokens == labels["de"] + labels["deu_Latn"] + labels["en-de"] // 2
-    natural = sum(item.tokens for item in lang.natural_languages)
-    assert natural + sum(item.tokens for item in lang.programming_languages) == sum(labels.values())
-    for name in ("German", "French", "Italian", "English"):
-        assert name in lang.description
-    assert f"English {lang.largest[0].share_percent}%" in lang.description
+def test_the_sample_answers_no_where_nothing_of_the_kind_was_used(sample_summary):
+    s = sample_summary
+    answers = [
+        s.public_datasets.used,
+        s.licensed_datasets.used,
+        s.private_datasets.used,
+        s.crawled_data.used,
+        s.user_data.from_model_interactions,
+        s.user_data.from_other_services,
+        s.synthetic_data.used,
+        s.other_sources.used,
+        s.tdm_reservations.signatory,
+    ]
+    assert answers == ["Yes", "No", "No", "No", "No", "No", "No", "No", "Yes"]
+    markdown = to_markdown(s)
+    for label in CONDITIONAL:
+        if label != "If yes, specify the modality(ies) of the content covered by the datasets concerned:":
+            assert label not in markdown, label  # conditional sub-fields only under a Yes
 
 
-def test_html_is_strict_html5_with_sections_and_check_boxes(sample_summary):
+def test_a_pinned_commit_is_printed_never_the_branch(sample_dir, sample_provider, tmp_path):
+    copy_dir = tmp_path / "run"
+    shutil.copytree(sample_dir, copy_dir)
+    lock = json.loads((copy_dir / "rebuild.lock.json").read_text())
+    entry = lock["sources"]["wikipedia"]
+    entry["revision"] = "main"
+    for item in entry["inputs"]:
+        item["revision"] = "0123456789abcdef0123456789abcdef01234567"
+    (copy_dir / "rebuild.lock.json").write_text(json.dumps(lock))
+    summary = build_summary([Run.open(copy_dir)], sample_provider)
+    wikipedia = next(
+        entry
+        for entry in summary.public_datasets.large + summary.public_datasets.other
+        if entry.runs == ["apertus-sample/wikipedia"]
+    )
+    assert wikipedia.version == "0123456789abcdef0123456789abcdef01234567"
+    assert not re.search(r"\bmain\b", to_markdown(summary).split("### 2.1 ")[1].split("### 2.2 ")[0])
+
+
+def test_a_run_source_without_a_name_is_refused(sample_dir, sample_provider, tmp_path):
+    copy_dir = tmp_path / "run"
+    shutil.copytree(sample_dir, copy_dir)
+    lock = json.loads((copy_dir / "rebuild.lock.json").read_text())
+    lock["sources"]["wikipedia"] |= {"dataset": None, "homepage": None}
+    (copy_dir / "rebuild.lock.json").write_text(json.dumps(lock))
+    with pytest.raises(InventoryError, match=r"stages\[0\]\.sources\[0\] \(apertus-sample, source wikipedia\)"):
+        build_summary([Run.open(copy_dir)], sample_provider)
+    with pytest.raises(ValueError, match="twice"):
+        build_summary([Run.open(sample_dir), Run.open(sample_dir)], sample_provider)
+
+
+# --------------------------------------------------------------------------------------------
+# every Yes path
+
+
+def test_each_question_has_a_working_yes_path(everything):
+    s = everything
+    assert s.version == "2.0" and s.last_update == "01/03/2026"
+    assert s.public_datasets.used == "Yes" and s.public_datasets.modalities == ["text"]
+    assert s.licensed_datasets.used == "Yes" and s.licensed_datasets.modalities == ["text", "image"]
+    private = s.private_datasets
+    assert private.used == "Yes" and [entry.name for entry in private.known] == ["Broker Corpus"]
+    assert private.unnamed == ["Customer-support transcripts bought from a data intermediary."]
+    crawl = s.crawled_data
+    assert crawl.used == "Yes" and crawl.crawlers == ["ExampleBot/2.0"] and crawl.modalities == ["text"]
+    assert (crawl.period_start, crawl.period_end) == ("01/2025", "09/2025")
+    assert crawl.domains.declared == ["example-news.eu", "wiki.example"] and crawl.domains.sme
+    user = s.user_data
+    assert (user.from_model_interactions, user.from_other_services) == ("Yes", "Yes")
+    assert user.services == ["Our help-desk product."]
+    synthetic = s.synthetic_data
+    assert synthetic.used == "Yes" and [model.name for model in synthetic.models_on_market] == ["Mistral-Large-2411"]
+    assert [model.name for model in synthetic.other_models] == ["Example-internal-70B"]
+    assert s.other_sources.used == "Yes" and s.other_sources.sources[0].name == "Lab notebooks"
+    assert s.tdm_reservations.signatory == "Yes"
+    assert s.training_data.latest_acquisition == "09/2025"
+    image = next(row for row in s.training_data.modalities if row.modality == "image")
+    assert image.used and image.band == "1 million to 1 billion images" and image.amount == 2e6
+    text = s.training_data.modalities[0]
+    assert text.band == "1 billion to 10 trillion tokens" and text.amount == pytest.approx(5.6321e9)
+
+    markdown = to_markdown(s)
+    for label in CONDITIONAL:
+        assert label in markdown, label
+    for section in ("1.3", "2.1", "2.2.1", "2.2.2", "2.3", "2.4", "2.5", "2.6", "3.1"):
+        assert f"**Additional comments (optional):** Comment on {section}." in markdown
+    section_2_2_1 = markdown.split("#### 2.2.1 ")[1].split("#### 2.2.2 ")[0]
+    assert "☒ Yes ☐ No" in section_2_2_1 and "☒ Text ☒ Image ☐ Video ☐ Audio ☐ Other" in section_2_2_1
+
+
+def test_illegal_content_lists_only_measures_that_target_it(everything):
+    assert [measure.name for measure in everything.illegal_content.measures] == ["CSAM hash matching"]
+    assert [measure.name for measure in everything.other_information.measures] == ["PII masking", "Length filter"]
+    section = to_markdown(everything).split("### 3.2 ")[1].split("### 3.3 ")[0]
+    assert "CSAM" in section and "PII" not in section and "Length" not in section
+
+
+def test_a_public_synthetic_dataset_made_by_others_is_a_public_dataset():
+    data = _inventory()
+    data["stages"][0]["sources"].append(
+        {
+            "name": "EuroBlocks-SFT-Synthetic-1124",
+            "kind": "public",
+            "link": "https://huggingface.co/datasets/utter-project/EuroBlocks-SFT-Synthetic-1124",
+            "size": {"amount": 1e7, "unit": "tokens"},
+        }
+    )
+    summary = _summary(data)
+    assert summary.synthetic_data.used == "No"
+    assert "EuroBlocks-SFT-Synthetic-1124" in [entry.name for entry in summary.public_datasets.other]
+
+
+@pytest.mark.parametrize(
+    "sizes, band, at_least",
+    [
+        ([6e12, 6e12], "More than 10 trillion tokens", False),  # all stages together
+        ([6e12, None], None, None),  # a stage without a size and 6T known: the band is undecided
+        ([11e12, None], "More than 10 trillion tokens", True),  # at least 11T: the band is decided
+        ([5e8, 4e8], "Less than 1 billion tokens", False),
+        ([10e12, 0.5e9], "More than 10 trillion tokens", False),
+        ([10e12, None], None, None),
+    ],
+)
+def test_the_size_band_covers_every_stage(sizes, band, at_least):
+    data = _inventory()
+    second = copy.deepcopy(data["stages"][0]) | {
+        "id": "posttraining",
+        "name": "Post-training",
+        "phase": "post-training",
+    }
+    data["stages"].append(second)
+    for stage, size in zip(data["stages"], sizes, strict=True):
+        stage["sources"][0].pop("size")
+        if size is not None:
+            stage["size"] = {"amount": size, "unit": "tokens"}
+    if band is None:
+        with pytest.raises(InventoryError, match="do not decide the template's band; give the missing stages a size"):
+            _summary(data)
+        return
+    text = _summary(data).training_data.modalities[0]
+    assert (text.band, text.at_least) == (band, at_least)
+    assert text.stages_not_counted == (["Post-training"] if at_least else [])
+
+
+def test_large_datasets_are_compared_unrounded():
+    data = _inventory()
+    data["stages"][0]["sources"] = [
+        {"name": name, "kind": "public", "size": {"amount": amount, "unit": "tokens"}}
+        for name, amount in (("Big", 96_999), ("Edge", 3_001), ("Small", 0.5))
+    ]
+    public = _summary(data).public_datasets
+    assert [entry.name for entry in public.large] == ["Big", "Edge"]  # 3.001% > 3%, though it prints 3.0
+    assert [entry.name for entry in public.other] == ["Small"]
+    edge = public.large[1]
+    assert edge.share_percent == 3.0 and edge.large_by == "size"
+
+    data["stages"][0]["sources"][1].pop("size")  # sizes cannot decide: the provider's word, else listed
+    data["stages"][0]["sources"][0]["large"] = False
+    data["stages"][0]["size"] = {"amount": 100_000, "unit": "tokens"}
+    public = _summary(data).public_datasets
+    assert [(entry.name, entry.large_by) for entry in public.large] == [("Edge", "unknown"), ("Small", "unknown")]
+    assert [(entry.name, entry.large_by) for entry in public.other] == [("Big", "provider")]
+
+
+def test_a_dataset_used_in_several_stages_is_listed_once():
+    data = _inventory()
+    second = copy.deepcopy(data["stages"][0]) | {"id": "sft", "name": "Fine-tuning", "phase": "post-training"}
+    second["sources"][0]["version"] = "v4"
+    data["stages"].append(second)
+    (entry,) = _summary(data).public_datasets.large
+    assert entry.stages == ["Pre-training", "Fine-tuning"] and entry.version == "v3, v4"
+    assert entry.size_amount == 4e9
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["provider"].update(
+                crawling={
+                    "crawlers": ["Bot"],
+                    "purposes": "p",
+                    "behaviour": "b",
+                    "period": {"end": "2025-01"},
+                    "content": "c",
+                }
+            ),
+            "provider.crawling: crawlers are described but no source is crawled-by-provider",
+        ),
+        (
+            lambda d: (
+                d["stages"][0]["sources"].append(
+                    {"name": "Pics", "kind": "public", "modality": "image", "size": {"amount": 1, "unit": "images"}}
+                )
+                or d["stages"][0].update(size={"amount": 1e9, "unit": "tokens"})
+            ),
+            r"stages\[0\]\.size: the stage has sources of several modalities",
+        ),
+        (
+            lambda d: d["stages"][0]["sources"].append(
+                {"name": "Books", "kind": "public", "size": {"amount": 3, "unit": "books"}}
+            ),
+            "the text sizes are in several units",
+        ),
+        (lambda d: d["stages"][0]["sources"][0].pop("size"), "no size is stated for the text data"),
+    ],
+)
+def test_inputs_that_cannot_be_summarised_are_refused(change, message):
+    data = _inventory()
+    change(data)
+    with pytest.raises(InventoryError, match=message):
+        _summary(data)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML and PDF
+
+
+def test_html_is_strict_html5_with_the_answers_as_text(everything, sample_provider, sample_run):
     import html5lib
 
-    html = to_html(sample_summary)
+    html = to_html(everything)
     parser = html5lib.HTMLParser(strict=True, tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
     root = parser.parse(html)
     headings = ["".join(element.itertext()).strip() for element in root.iter() if element.tag in ("h2", "h3", "h4")]
-    assert [heading for heading in headings if heading in [h.lstrip("# ") for h in HEADINGS]] == [
-        h.lstrip("# ") for h in HEADINGS
-    ]
-    boxes = [element for element in root.iter("input") if element.get("type") == "checkbox"]
-    assert len(boxes) > 20
+    assert headings == [heading.lstrip("# ") for heading in HEADINGS]
     crawl = next(element for element in root.iter("section") if element.get("id") == "section-2-3")
-    answers = {
-        "".join(label.itertext()).strip(): label.find("input").get("checked") is not None
-        for label in crawl.iter("label")
-    }
-    assert answers == {"Yes": False, "No": True}
-    assert "@page" in html and "A4" in html
-    assert "&lt;email-pii&gt;" in html  # autoescaped
+    assert "☒ Yes ☐ No" in "".join(crawl.itertext())
+    assert "size: A4" in html and "counter(pages)" in html and "overflow-wrap: anywhere" in html
 
-
-def test_provider_text_is_escaped_in_html(sample_dir, sample_provider):
-    provider = sample_provider.model_copy(update={"provider": "<script>alert(1)</script> Lab"})
-    html = to_html(build_summary([Run.open(sample_dir)], provider))
-    assert "<script>" not in html and "&lt;script&gt;" in html
-
-
-def test_a_tampered_run_is_refused(sample_dir, tmp_path):
-    copy = _copy_run(sample_dir, tmp_path / "run")
-    shard = sorted((copy / "mixture" / "dclm-edu").glob("*.parquet"))[0]
-    shard.write_bytes(shard.read_bytes() + b"\0")
-    with pytest.raises(RunError, match="sha256 differs"):
-        Run.open(copy)
-
-
-# --------------------------------------------------------------------------------------------
-# inputs that must not be guessed
-
-
-def test_missing_or_contradictory_inputs_are_refused(sample_dir, sample_provider, tmp_path):
-    run = Run.open(sample_dir)
-    with pytest.raises(ValueError, match="no runs"):
-        build_summary([], sample_provider)
-    with pytest.raises(ValueError, match="twice"):
-        build_summary([run, run], sample_provider)
-    with pytest.raises(ValueError, match="user data"):
-        build_summary([run], sample_provider.model_copy(update={"user_data": True}))
-    crawling = {
-        "crawlers": ["ExampleBot/1.0"],
-        "purposes": "training data",
-        "behaviour": "RFC 9309",
-        "period_start": "01/2024",
-        "period_end": "12/2024",
-    }
-    crawler_provider = Provider.model_validate(sample_provider.model_dump() | {"crawling": crawling})
-    with pytest.raises(ValueError, match="crawled_by_provider"):
-        build_summary([run], crawler_provider)
-
-    def anonymous(lock):
-        lock["sources"]["wikipedia"]["dataset"] = None
-
-    with pytest.raises(ValueError, match="no dataset name"):
-        build_summary([Run.open(_copy_run(sample_dir, tmp_path / "a", anonymous))], sample_provider)
-
-    def synthetic(lock):
-        lock["sources"]["parallel"]["content_type"] = "synthetic"
-
-    synthetic_run = Run.open(_copy_run(sample_dir, tmp_path / "s", synthetic))
-    with pytest.raises(ValueError, match="synthetic_data"):
-        build_summary([synthetic_run], sample_provider)
-    described = sample_provider.model_copy(update={"synthetic_data": "Translations generated with model X."})
-    summary = build_summary([synthetic_run], described).data_sources.synthetic_data
-    assert summary.used == "Yes" and summary.sources == ["apertus-sample/parallel"]
-
-    def unknown_reason(lock):
-        removed = lock["sources"]["finemath"]
-        removed["documents"]["removed"]["mystery"] = removed["documents"]["removed"].pop("robots")
-        removed["tokens"]["removed"]["mystery"] = removed["tokens"]["removed"].pop("robots")
-
-    with pytest.raises(ValueError, match="unknown removal reason 'mystery'"):
-        build_summary([Run.open(_copy_run(sample_dir, tmp_path / "u", unknown_reason))], sample_provider)
-
-
-@pytest.mark.parametrize("sme, share", [(False, 0.10), (True, 0.05)])
-def test_crawled_sources_list_the_top_domains(sample_dir, sample_provider, tmp_path, sme, share):
-    def crawled(lock):
-        lock["sources"]["fineweb2-hq"]["crawled_by_provider"] = True
-
-    run = Run.open(_copy_run(sample_dir, tmp_path / "run", crawled))
-    crawling = {
-        "crawlers": ["ExampleBot/1.0"],
-        "purposes": "collect training text",
-        "behaviour": "reads robots.txt per RFC 9309",
-        "period_start": "01/2024",
-        "period_end": "12/2024",
-    }
-    provider = Provider.model_validate(sample_provider.model_dump() | {"crawling": crawling, "sme": sme})
-    summary = build_summary([run], provider)
-    section = summary.data_sources.crawled_data
-    domains = run.bytes_by_domain(["fineweb2-hq"])
-    assert section.used == "Yes" and section.crawlers == "ExampleBot/1.0"
-    assert section.sources == ["apertus-sample/fineweb2-hq"] and "01/2024 to 12/2024" in section.collection_period
-    assert section.domains_total == len(domains)
-    assert [(d.domain, d.bytes, d.documents) for d in section.top_domains] == domains[: math.ceil(share * len(domains))]
-    assert "fineweb2-hq" not in {item.source_id for item in summary.data_sources.public_datasets.datasets}
-    assert "☒ Yes ☐ No" in to_markdown(summary).split("### 2.3 ")[1].split("### 2.4 ")[0]
-    with pytest.raises(ValueError, match="no crawling section"):
-        build_summary([run], sample_provider)
-
-
-def test_several_runs_add_up(sample_dir, no_optout_dir, sample_provider):
-    runs = [Run.open(sample_dir), Run.open(no_optout_dir)]
-    summary = build_summary(runs, sample_provider)
-    size = summary.general_information.modalities_and_size
-    assert size.total_tokens == sum(entry["tokens"]["kept"] for run in runs for entry in run.sources.values())
-    assert len(summary.data_sources.public_datasets.datasets) == 12
-    assert len(summary.data_processing.other_information.runs) == 2
-
-
-# --------------------------------------------------------------------------------------------
-# Apertus
-
-
-def test_apertus_summary_answers_as_published(apertus_dir):
-    run = Run.open(apertus_dir)
-    summary = build_summary([run], load_provider(PROVIDERS / "apertus.yaml"))
-    general = summary.general_information
-    assert general.provider_identification.provider_name.startswith("Swiss AI Initiative")
-    assert [model.name for model in general.model_identification.models] == [
-        "swiss-ai/Apertus-8B-2509",
-        "swiss-ai/Apertus-70B-2509",
-    ]
-    size = general.modalities_and_size
-    assert size.modalities.text == "Yes"
-    assert [size.modalities.image, size.modalities.audio, size.modalities.video, size.modalities.other] == ["No"] * 4
-    text = next(item for item in size.training_data_size if item.modality == "text")
-    assert text.band == "1 billion to 10 trillion tokens" and text.amount == 2_978 * 10**9
-    assert "2,978,000,000,000" in text.approximate_size and "swiss-ai/Apertus-8B-2509" in size.tokenizer
-
-    datasets = {item.name: item for item in summary.data_sources.public_datasets.datasets}
-    for hub_id in (
-        "HuggingFaceTB/dclm-edu",
-        "epfml/FineWeb2-HQ",
-        "bigcode/the-stack-dedup",
-        "common-pile/stackv2_edu_filtered",
-        "HuggingFaceTB/finemath",
-        "LLM360/MegaMath",
-    ):
-        assert hub_id in datasets
-        assert datasets[hub_id].link == f"https://huggingface.co/datasets/{hub_id}"
-    assert datasets["bigcode/the-stack-dedup"].version == "v1.2"
-    assert datasets["bigcode/the-stack-dedup"].tokens_kept == 182 * 10**9
-    assert (
-        datasets["HuggingFaceTB/dclm-edu"].large
-        and not datasets["DataProvenanceInitiative/Commercial-Flan-Collection-Chain-Of-Thought"].large
+    hostile = build_summary(
+        [sample_run], sample_provider.model_copy(update={"provider": "<script>alert(1)</script> Lab"})
     )
-    assert summary.data_sources.public_datasets.used == "Yes"
-    assert summary.data_sources.crawled_data.used == "No"
-    assert summary.data_sources.crawled_data.crawlers.startswith("Not applicable: the provider did not crawl")
+    hostile_html = to_html(hostile)
+    assert "<script>" not in hostile_html and "&lt;script&gt;" in hostile_html
+    assert "&lt;email-pii&gt;" in hostile_html
 
-    tdm = summary.data_processing.tdm_reservations
-    assert tdm.code_of_practice_signatory == "Yes"
-    (optout,) = tdm.optout_runs
-    assert optout.as_of == "2025-01-31" and {"gptbot", "google-extended", "*"} <= set(optout.agent_tokens)
-    assert "Retroactive" in tdm.retroactive and "2025-01-31" in tdm.retroactive
-    assert (tdm.total_documents_removed, tdm.total_tokens_removed) == (4, 6_200_000)
-    assert set(optout.sources_not_filtered) == {"starcoder", "stackv2-edu", "parallel", "task-data"}
 
-    lang = size.linguistic_characteristics
-    assert {"German", "French", "English", "Italian"} <= {item.language for item in lang.natural_languages}
-    assert lang.unlabelled_tokens > 0 and "dclm-edu" in " ".join(lang.unlabelled_sources)
-    assert size.latest_acquisition == "06/2024"
-    markdown = to_markdown(summary)
-    assert "☐ Less than 1 billion tokens ☒ 1 billion to 10 trillion tokens ☐ More than 10 trillion tokens" in markdown
-    import html5lib
-
-    html5lib.HTMLParser(strict=True).parse(to_html(summary))
+def test_the_pdf_has_every_label_word_for_word_and_the_boxes_as_text(everything_pdf):
+    text = flat(everything_pdf)
+    missing = [label for label in LABELS if label not in text]
+    assert not missing
+    assert "Version of the Summary: 2.0" in text and "Last update: 01/03/2026" in text
+    assert text.count("☒ Yes ☐ No") == 9  # every Yes/No question answered Yes
+    assert "☒ Text ☒ Image ☐ Video ☐ Audio ☐ Other" in text
+    pages = len(re.findall(r"Page \d+ of (\d+)", everything_pdf))
+    assert pages >= 2 and f"Page {pages} of {pages}" in text
+    for word in INTERNAL_WORDS:
+        assert word not in text, word
 
 
 # --------------------------------------------------------------------------------------------
-# diff
+# the command
 
 
-def test_diff_explains_what_new_opt_outs_changed(sample_dir, no_optout_dir):
-    before, after = Run.open(no_optout_dir), Run.open(sample_dir)  # opt-outs turned on for dclm-edu
-    diff = diff_summaries([before], [after])
-    dclm_before = before.sources["dclm-edu"]
-    dclm_after = after.sources["dclm-edu"]
-    robots = diff["sources"]["dclm-edu"]["removed"]["robots"]
-    assert robots["documents"] == {
-        "old": 0,
-        "new": dclm_after["documents"]["removed"]["robots"],
-        "change": dclm_after["documents"]["removed"]["robots"],
-    }
-    assert "robots" not in dclm_before["documents"]["removed"]
-    assert diff["sources"]["dclm-edu"]["tokens_kept"] == {
-        "old": dclm_before["tokens"]["kept"],
-        "new": dclm_after["tokens"]["kept"],
-        "change": dclm_after["tokens"]["kept"] - dclm_before["tokens"]["kept"],
-    }
-    assert diff["sources"]["fineweb2-hq"]["tokens_kept"]["change"] == 0
-    total_robots = sum(run.sources[s]["documents"]["removed"].get("robots", 0) for run in [after] for s in run.sources)
-    assert diff["removed_by_signal"]["robots"]["documents"]["new"] == total_robots
-    assert diff["removed_by_signal"]["robots"]["documents"]["change"] == dclm_after["documents"]["removed"]["robots"]
-    assert "budget" not in diff["removed_by_signal"] and "too-short" in diff["removed_by_reason"]
+def test_the_command_writes_every_file(sample_dir, tmp_path):
+    from apertus_compliance.manifests.cli import manifest
 
-    disappeared = {item["domain"] for item in diff["domains"]["disappeared"]}
-    assert disappeared and not diff["domains"]["appeared"]
-    assert disappeared <= {host for host, _, _ in before.bytes_by_domain(["dclm-edu"])}
-    assert not disappeared & {host for host, _, _ in after.bytes_by_domain()}
-    assert diff["datasets"] == {"added": [], "removed": [], "revision_changed": []}
+    runner = CliRunner()
+    out = tmp_path / "out"
+    provider = str(bundled_data() / "providers" / "sample.yaml")
+    done = runner.invoke(manifest, ["eu-summary", "--run", str(sample_dir), "--provider", provider, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert sorted(path.name for path in out.iterdir()) == sorted([*FILES, PDF_FILE])
+    assert (out / PDF_FILE).read_bytes().startswith(b"%PDF-")
+    schema = json.loads((out / "eu-public-summary.schema.json").read_text())
+    assert schema == summary_json_schema()
 
-    reverse = diff_summaries([after], [before])
-    assert {item["domain"] for item in reverse["domains"]["appeared"]} == disappeared
-    assert reverse["sources"]["dclm-edu"]["removed"]["robots"]["documents"]["change"] < 0
-
-    markdown = diff_markdown([before], [after])
-    assert "## Removed per reason" in markdown and "## Domains" in markdown
-    first = diff["domains"]["disappeared"][0]["domain"]
-    assert re.search(rf"\*\*Disappeared[^\n]*{re.escape(first)}", markdown)
-    assert "| dclm-edu | robots | 0 |" in markdown
-
-
-def test_diff_reports_datasets_added_and_removed(sample_dir, apertus_dir):
-    diff = diff_summaries([Run.open(sample_dir)], [Run.open(apertus_dir)])
-    assert "bigcode/the-stack-dedup" in diff["datasets"]["added"]
-    assert "sample of Wikipedia (synthetic, bundled)" in diff["datasets"]["removed"]
-    assert diff["sources"]["task-data"]["status"] == "added"
-    assert "Romansh" in diff["languages"]["removed"]
-
-
-def test_a_source_that_kept_nothing_is_listed_with_zero(sample_dir, sample_provider, tmp_path):
-    copy = _copy_run(sample_dir, tmp_path / "run")
-    lock = json.loads((copy / LOCK_NAME).read_text())
-    for shard in (copy / "mixture" / "parallel").glob("*.parquet"):
-        shard.unlink()
-    lock["outputs"] = [shard for shard in lock["outputs"] if not shard["path"].startswith("mixture/parallel/")]
-    entry = lock["sources"]["parallel"]
-    entry["documents"] |= {"kept": 0, "removed": {"invalid": entry["documents"]["read"]}}
-    entry["tokens"] |= {"kept": 0, "removed": {"invalid": entry["tokens"]["kept"]}}
-    (copy / LOCK_NAME).write_text(json.dumps(lock))
-    summary = build_summary([Run.open(copy)], sample_provider)
-    parallel = next(item for item in summary.data_sources.public_datasets.datasets if item.source_id == "parallel")
-    assert (parallel.tokens_kept, parallel.documents_kept) == (0, 0)
-    parallel_type = next(
-        item
-        for item in summary.general_information.modalities_and_size.types_of_content
-        if item.content_type == "parallel"
+    again = runner.invoke(manifest, ["eu-summary", "--run", str(sample_dir), "--provider", provider, "--out", str(out)])
+    assert again.exit_code != 0 and "use --force" in str(again.exception)
+    first = (out / PDF_FILE).read_bytes()
+    forced = runner.invoke(
+        manifest, ["eu-summary", "--run", str(sample_dir), "--provider", provider, "--out", str(out), "--force"]
     )
-    assert (parallel_type.tokens, parallel_type.share_percent) == (0, 0.0)
+    assert forced.exit_code == 0 and (out / PDF_FILE).read_bytes() == first  # the same page, the same bytes
+
+    inventory = str(bundled_inventory("apertus"))
+    bad = runner.invoke(manifest, ["eu-summary", "--inventory", inventory, "--run", str(sample_dir), "--out", "x"])
+    assert bad.exit_code == 2 and "give STAGE=PATH" in bad.output
+    both = runner.invoke(manifest, ["eu-summary", "--inventory", inventory, "--provider", provider, "--out", "x"])
+    assert both.exit_code == 2 and "give --inventory FILE" in both.output
+    unknown = runner.invoke(
+        manifest, ["eu-summary", "--inventory", inventory, "--run", f"phase9={sample_dir}", "--out", "x"]
+    )
+    assert isinstance(unknown.exception, InventoryError) and "no such stage" in str(unknown.exception)
+
+
+def test_a_run_added_to_a_stage_joins_its_declared_datasets(sample_run):
+    data = yaml.safe_load(Path(bundled_inventory("apertus")).read_text())
+    data["stages"][0]["sources"].append({"run": str(sample_run.dir)})
+    summary = summarise(validate_inventory(data, "apertus.yaml"), {sample_run.dir: sample_run})
+    assert summary.runs[0].label == "apertus-sample" and summary.runs[0].stage == "Pre-training (stages 1 to 5)"
+    text = summary.training_data.modalities[0]
+    assert text.amount == 15e12 and text.band == "More than 10 trillion tokens"  # the stage's size stands
+    assert summary.tdm_reservations.runs[0].as_of == "2025-01-31"
+    assert summary.training_data.languages  # computed from the run beside the provider's statement
+
+
+def test_without_public_datasets_2_1_answers_no_and_hides_its_sub_fields():
+    data = _inventory()
+    data["stages"][0]["sources"][0] |= {"kind": "other", "description": "Transcribed lab notebooks."}
+    summary = _summary(data)
+    assert summary.public_datasets.used == "No" and summary.public_datasets.large == []
+    assert summary.other_sources.used == "Yes"
+    section = to_markdown(summary).split("### 2.1 ")[1].split("### 2.2 ")[0]
+    assert "☐ Yes ☒ No" in section and "List of large publicly available datasets:" not in section
