@@ -131,7 +131,7 @@ def test_rai_fields_are_present_and_true_to_the_lock(croissant_file, sample_run)
     assert as_of in preprocessing and as_of in " ".join(metadata["rai:dataLimitations"])
     assert "retroactively" in preprocessing and "<email-pii>" in preprocessing
     robots = sum(entry.documents.removed.get("robots", 0) for entry in sample_run.sources.values())
-    assert f"robots {robots:,}" in preprocessing
+    assert f"robots.txt (RFC 9309): {robots:,}" in preprocessing  # the protocol as a reader knows it
     assert metadata["rai:dataCollectionType"] == ["Secondary Data analysis"]  # no crawling of our own
     personal = " ".join(metadata["rai:personalSensitiveInformation"])
     ((emails, ips, ibans),) = sample_run.query("SELECT sum(pii_email), sum(pii_ip), sum(pii_iban) FROM mixture")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from apertus_compliance.manifests.documents import sample_provider, write_documents
+from apertus_compliance.manifests.facts import PROTOCOLS
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +69,12 @@ def test_the_protocols_and_their_removals_agree(documents):
     assert {signal: count for signal, count in policy.items() if count} == tdm["removed_by_signal"]
     card_rows = re.findall(r"^\| ([a-z-]+) \| [^|]+ \| [\d,n/a]+ \| ([\d,]+) \|$", documents["card"], re.M)
     assert {signal: number(count) for signal, count in card_rows} == policy
-    counts = ", ".join(f"{signal} {count:,}" for signal, count in tdm["removed_by_signal"].items())
-    assert f"Documents removed per signal: {counts}." in " ".join(
+    counts = "; ".join(f"{PROTOCOLS[signal].name}: {count:,}" for signal, count in tdm["removed_by_signal"].items())
+    assert "robots.txt (RFC 9309): " in counts and "tdmrep" not in counts  # the reader's names, not the keys
+    assert f"Documents removed per protocol: {counts}." in " ".join(
         documents["croissant"]["rai:dataPreprocessingProtocol"]
     )
-    assert f"Documents removed per signal: {counts}." in documents["markdown"]["model-documentation-data.md"]
+    assert f"Documents removed per protocol: {counts}." in documents["markdown"]["model-documentation-data.md"]
     assert tdm["as_of"] in documents["policy"]["as_of"] and tdm["agent_tokens"] == documents["policy"]["agent_tokens"]
 
 
