@@ -627,6 +627,14 @@ def _run_reference(run: RunFacts, stage: str) -> RunReference:
     )
 
 
+def _trained_amount(item: _Item) -> float:
+    """The item's size as training saw it: a run source repeated ``epochs`` times counts that often
+    (the dataset's own size, for the lists and the 3% rule, stays its distinct tokens)."""
+    if item.source is not None and item.size.unit == "tokens":
+        return item.source.tokens_with_repetition
+    return item.size.amount
+
+
 def _percent(part: float, whole: float) -> float:
     return round(100 * part / whole, 2) if whole else 0.0
 
@@ -668,7 +676,7 @@ def _modality_rows(inventory: Inventory, items: list[_Item]) -> list[ModalityRow
                 missing.setdefault(modality, []).append(stage.name)
             for item in sized:
                 totals.setdefault(modality, {}).setdefault(item.size.unit, 0)
-                totals[modality][item.size.unit] += item.size.amount
+                totals[modality][item.size.unit] += _trained_amount(item)
     rows = []
     for modality in MODALITIES:
         used = any(item.modality == modality for item in items)

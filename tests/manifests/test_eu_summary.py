@@ -613,3 +613,18 @@ def test_without_public_datasets_2_1_answers_no_and_hides_its_sub_fields():
     assert summary.other_sources.used == "Yes"
     section = to_markdown(summary).split("### 2.1 ")[1].split("### 2.2 ")[0]
     assert "☐ Yes ☒ No" in section and "List of large publicly available datasets:" not in section
+
+
+def test_the_training_size_counts_a_repeated_source_as_often_as_training_saw_it(sample_run, sample_provider):
+    from apertus_compliance.pipeline import RunLock
+
+    data = sample_run.lock.to_dict()
+    data["sources"]["starcoder"]["epochs"] = 2
+    twice = build_summary([Run(sample_run.dir, RunLock.from_dict(data))], sample_provider)
+    once = build_summary([sample_run], sample_provider)
+    starcoder = sample_run.lock.sources["starcoder"].tokens.kept
+    assert twice.training_data.modalities[0].amount == once.training_data.modalities[0].amount + starcoder
+    listed = {
+        label: entry for entry in twice.public_datasets.large + twice.public_datasets.other for label in entry.runs
+    }
+    assert listed["apertus-sample/starcoder"].size_amount == starcoder  # the dataset's own size stays distinct

@@ -328,6 +328,8 @@ def test_the_phase5_recipe_formats_europarl_and_repeats_starcoder():
     row = {"translation": {"en": "Resumption of the session", "de": "Wiederaufnahme der Sitzungsperiode"}}
     text = compiled_template(parallel.text_template).render(row)
     assert text == "Wiederaufnahme der Sitzungsperiode\nResumption of the session"
+    one_sided = compiled_template(parallel.text_template).render({"translation": {"de": None, "en": "Agenda"}})
+    assert one_sided == "Agenda"  # a language missing from a pair is left out, never written as "None"
     # the recipe's tokenizer is the released Apertus one, and it loads here (what the rebuild checks first)
     released = load_tokenizer(loaded.recipe.tokenizer, loaded.folder)
     assert loaded.recipe.tokenizer == "apertus" and released.get_vocab_size() == 131_072
