@@ -46,6 +46,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/stream_bench.py
 	$(BIN)/python bench/serve_bench.py
 	$(BIN)/python bench/scale_bench.py
+	$(BIN)/python bench/robots_bench.py
+	$(BIN)/python bench/token_bench.py
+	$(BIN)/python bench/web_extract_bench.py
+	$(BIN)/python bench/eu_summary_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
