@@ -52,6 +52,7 @@ def web_run(tmp_path_factory, bundled_snapshot):
     recipe = {
         "name": "web-fixtures",
         "seed": 7,
+        "tokenizer": "apertus",
         "optout": {"snapshot": str(bundled_snapshot)},
         "sources": [{"id": "crawl", "location": "sources/*.warc*", "format": "warc", "target_tokens": 10**9}],
     }
@@ -96,6 +97,18 @@ def test_kept_documents_are_extracted_text_in_the_right_characters(web_run):
     assert "Councillors approved the plan" in news and "We use cookies" not in news
     mail = texts["https://lists.example.org/pipermail/widgets-dev/2019-March/000123.html"]
     assert "<email-pii>" in mail and " at example." not in mail  # archive-written addresses masked
+
+
+def test_every_kept_count_is_the_released_tokenizers_count_of_the_text_written(web_run):
+    from apertus_compliance.pipeline.tokenizer import load_tokenizer
+
+    run_dir, lock = web_run
+    released = load_tokenizer("apertus", run_dir)
+    rows = _rows(run_dir, "mixture/crawl/*.parquet")
+    assert len(rows) == PAGES and lock["tokenizer"]["name"] == "apertus"
+    for row in rows:
+        assert row["tokens"] == len(released.encode(row["text"], add_special_tokens=False).ids), row["url"]
+    assert lock["sources"]["crawl"]["tokens"]["kept"] == sum(row["tokens"] for row in rows)
 
 
 def test_nothing_is_invalid_and_verify_passes(web_run):
