@@ -37,6 +37,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ingest_tdmrep": "ingest",
         "ingest_warc": "ingest",
         "load_agent_list": "agents",
+        "migrate_snapshot": "snapshot",
         "product_token": "robots",
         "registered_domain": "domains",
     },

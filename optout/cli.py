@@ -203,6 +203,23 @@ def snapshot(
         click.echo(f"  {signal:<20} {hosts}")
 
 
+@optout.command("migrate-snapshot")
+@click.argument("old", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace NEW if it exists.")
+def migrate_snapshot(old: Path, new: Path, force: bool) -> None:
+    """Rewrite a format 1 snapshot OLD (parquet, loaded) as format 2 NEW (memory-mapped).
+
+    NEW is the folder, and has the snapshot id, that compiling the same registry content gives now.
+    """
+    from apertus_compliance.folders import output_folder
+    from apertus_compliance.optout.snapshot import migrate_snapshot as migrate
+
+    with output_folder(new, force) as staging:
+        manifest = migrate(old, staging)
+    click.echo(f"snapshot {manifest['snapshot_id'][:16]} as of {manifest['as_of']} (format 2) -> {new}")
+
+
 @optout.command()
 @click.argument("urls", nargs=-1)
 @click.option("--snapshot", "snapshot_path", type=click.Path(exists=True, path_type=Path))

@@ -1,36 +1,45 @@
 """Answer "may this URL be used, and if not, why" from a snapshot, for one URL or millions.
 
-Loading needs pyarrow only (no DuckDB), so pipeline workers start fast: the group index and the
-distinct rule sets are read at once, the evidence rows only when a reservation is looked at.
-Batch lookups split hosts out of all URLs with Arrow compute and decide once per distinct host: most hosts reserve nothing or every path, and only the URLs of hosts with path
-rules are matched one by one, each rule set with a single compiled regular expression.
+A snapshot is memory-mapped, not loaded (see ``optout.mapped``): opening reads the manifest and
+maps the column files, so every worker process on a node shares one copy through the page
+cache, and a worker's own memory holds only what its batches looked at (bounded caches of
+planned hosts and decoded rule sets). Batch lookups split hosts out of all URLs with Arrow
+compute, find the batch's new hosts at once (hashes searched in the sorted index, then each
+key compared, so a hash collision never answers for another host), and decide once per host:
+most hosts reserve nothing or every path, and only the URLs of hosts with path rules are
+matched rule by rule.
 """
 
 from __future__ import annotations
 
+import gc
 import json
-import re
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from apertus_compliance.errors import ApertusError
+from apertus_compliance.optout.mapped import MappedText, key_hashes, map_fixed
 from apertus_compliance.optout.registry import sha256_hex
-from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path, url_path
-from apertus_compliance.optout.snapshot import FORMAT, FORMAT_VERSION, SIGNALS
+from apertus_compliance.optout.rules import Rule, _glob_matches, _pattern_test, url_path
+from apertus_compliance.optout.snapshot import (
+    FORMAT,
+    FORMAT_VERSION,
+    MIGRATES_FROM,
+    SCOPES,
+    SIGNALS,
+    SnapshotError,
+)
 
 _AUTHORITY = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)"
 """Scheme, then the authority up to the first ``/ ? ; #`` (where Google's reference starts the path)."""
 
-
-class SnapshotError(ApertusError, ValueError):
-    """A snapshot folder that is missing, of another format, or whose files do not match their hashes."""
+__all__ = ["INVALID_URL", "Reservation", "Snapshot", "SnapshotError", "diff_snapshots"]
 
 
 class Reservation:
@@ -101,23 +110,17 @@ INVALID_URL = Reservation("invalid-url", -1, None)
 """Returned for a URL whose host cannot be read: it cannot be checked, so it is not allowed."""
 
 
-class _RuleSet(NamedTuple):
-    """One compiled rule set of one host: ``match(path).lastindex`` numbers the deciding rule."""
+INVALID_URL = Reservation("invalid-url", -1, None)
+"""Returned for a URL whose host cannot be read: it cannot be checked, so it is not allowed."""
 
-    signal: str
-    match: Callable[[str], re.Match | None]
-    allows: tuple[bool, ...]  # by lastindex (index 0 unused)
-    offsets: tuple[int, ...]  # evidence row of each rule after first_row, by lastindex
-    first_row: int
-    whole: int  # lastindex of a rule reserving every path, or 0
-
-    def reservation_row(self, path: str) -> int | None:
-        found = self.match(path)
-        return None if found is None or self.allows[found.lastindex] else self.first_row + self.offsets[found.lastindex]
+_RuleSet = tuple  # (signal, first evidence row, whole, kinds, offsets, patterns): see ruleset_record
+_PLANNED_AUTHORITIES = 200_000
+"""Hosts planned and kept per process; past this the cache starts again (memory stays bounded)."""
+_DECODED_RULESETS = 100_000
 
 
 class Snapshot:
-    """A loaded snapshot. ``lookup`` for batches, ``explain`` for every reservation of one URL."""
+    """A mapped snapshot. ``lookup`` for batches, ``explain`` for every reservation of one URL."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -125,48 +128,74 @@ class Snapshot:
         if not manifest_path.is_file():
             raise SnapshotError(f"snapshot {self.folder}: no manifest.json (compile one with 'optout snapshot')")
         self.manifest = json.loads(manifest_path.read_text())
-        if (self.manifest.get("format"), self.manifest.get("format_version")) != (FORMAT, FORMAT_VERSION):
+        found = (self.manifest.get("format"), self.manifest.get("format_version"))
+        if found == (FORMAT, MIGRATES_FROM):
             raise SnapshotError(
-                f"snapshot {self.folder}: format {self.manifest.get('format')!r} "
-                f"v{self.manifest.get('format_version')}, expected {FORMAT} v{FORMAT_VERSION}"
+                f"snapshot {self.folder}: format v{MIGRATES_FROM} (loaded, not mapped); rewrite it with "
+                f"'apertus-compliance optout migrate-snapshot {self.folder} NEW'"
             )
-        self._rules_bytes = self._verified_bytes("rules.parquet")  # parsed only when evidence is read
-        groups = self._verified_table("groups.parquet").to_pydict()
-        rulesets = self._verified_table("rulesets.parquet").to_pydict()
-        self._group_signal, self._group_ruleset = groups["signal"], groups["ruleset"]
-        self._group_first_row = groups["first_row"]
-        self._group_ranges = _ranges(list(zip(groups["scope"], groups["host"], strict=True)))
-        self._has_domains = "domain" in set(groups["scope"])
-        self._ruleset_rules: dict[int, list[Rule]] = {}
-        for ruleset, pattern, allow, exact in zip(*rulesets.values(), strict=True):
-            self._ruleset_rules.setdefault(ruleset, []).append(Rule(pattern, allow, exact=exact))
-        self._compiled: dict[int, tuple | None] = {}
-        # Plans keyed by the URL authority as written (lower-cased); every snapshot host is planned
-        # now, so lookups only plan hosts the snapshot does not name.
-        self._plans: dict[str | None, object] = {None: INVALID_URL, "": INVALID_URL}
-        for scope, host in self._group_ranges:
-            if scope == "host":
-                self._plan(host)
+        if found != (FORMAT, FORMAT_VERSION):
+            raise SnapshotError(
+                f"snapshot {self.folder}: format {found[0]!r} v{found[1]}, expected {FORMAT} v{FORMAT_VERSION}"
+            )
+        for name, recorded in self.manifest["files"].items():  # sizes now; contents with verify()
+            path = self.folder / name
+            if not path.is_file():
+                raise SnapshotError(f"snapshot {self.folder}: {name} is missing")
+            if path.stat().st_size != recorded["bytes"]:
+                raise SnapshotError(f"snapshot {self.folder}: {name} does not match the size in its manifest")
+        self._index_hash = self._fixed("index.hash.u64")
+        self._index_entry = self._fixed("index.entry.u32")
+        self._entry_keys = MappedText(self.folder, "entries.key")
+        self._entry_groups_end = self._fixed("entries.groups_end.i64")
+        self._group_signal = self._fixed("groups.signal.u8")
+        self._group_ruleset = self._fixed("groups.ruleset.u32")
+        self._group_first_row = self._fixed("groups.first_row.i64")
+        self._records = MappedText(self.folder, "rulesets.record")
+        self._has_domains = len(self._entry_keys) > 0 and self._entry_keys[len(self._entry_keys) - 1][0] == "d"
+        self._plans: dict[str | None, object] = {}
+        self._decoded: dict[int, tuple] = {}
 
-    def _verified_bytes(self, name: str) -> bytes:
-        path = self.folder / name
-        if not path.is_file():
-            raise SnapshotError(f"snapshot {self.folder}: {name} is missing")
-        data = path.read_bytes()
-        if sha256_hex(data) != self.manifest["files"].get(name):
-            raise SnapshotError(f"snapshot {self.folder}: {name} does not match the hash in its manifest")
-        return data
+    def _fixed(self, name: str) -> np.ndarray:
+        return map_fixed(self.folder / name)
 
-    def _verified_table(self, name: str) -> pa.Table:
-        return pq.read_table(pa.BufferReader(self._verified_bytes(name)))
+    def verify(self) -> None:
+        """Hash every file again against the manifest (opening checks sizes only, to stay fast)."""
+        for name, recorded in self.manifest["files"].items():
+            if sha256_hex((self.folder / name).read_bytes()) != recorded["sha256"]:
+                raise SnapshotError(f"snapshot {self.folder}: {name} does not match the hash in its manifest")
 
     @cached_property
-    def _evidence(self) -> pa.Table:
-        return pq.read_table(pa.BufferReader(self._rules_bytes))
+    def _evidence(self) -> dict[str, object]:
+        texts = ("rules.pattern", "rules.text", "origins.host", "origins.source", "origins.evidence_sha256")
+        fixed = ("rules.signal.u8", "rules.scope.u8", "rules.agents.u32", "rules.allow.u8", "rules.exact.u8")
+        fixed += ("rules.line.i32", "rules.origin.i64", "origins.observed_at.i64")
+        columns: dict[str, object] = {name: MappedText(self.folder, name) for name in texts + ("agents.text",)}
+        columns.update({name.rsplit(".", 1)[0]: self._fixed(name) for name in fixed})
+        return columns
 
     def evidence_value(self, column: str, row: int) -> object:
-        """One field of one evidence row (rules.parquet), read only when someone asks."""
-        return self._evidence.column(column)[row].as_py()
+        """One field of one evidence row, read from the mapped files only when someone asks."""
+        columns = self._evidence
+        origin = int(columns["rules.origin"][row])
+        if column == "scope":
+            return SCOPES[columns["rules.scope"][row]]
+        if column == "signal":
+            return SIGNALS[columns["rules.signal"][row]]
+        if column == "agents":
+            return columns["agents.text"][int(columns["rules.agents"][row])]
+        if column in ("pattern", "text"):
+            return columns[f"rules.{column}"][row]
+        if column in ("allow", "exact"):
+            return bool(columns[f"rules.{column}"][row])
+        if column == "line":
+            line = int(columns["rules.line"][row])
+            return None if line < 0 else line
+        if column == "observed_at":
+            return _EPOCH + timedelta(microseconds=int(columns["origins.observed_at"][origin]))
+        if column in ("host", "source", "evidence_sha256"):
+            return columns[f"origins.{column}"][origin]
+        raise KeyError(f"snapshot evidence has no column {column!r}")
 
     @property
     def snapshot_id(self) -> str:
@@ -177,27 +206,46 @@ class Snapshot:
         return self.manifest["as_of"]
 
     def lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
-        """For each URL, the reservation that applies (see ``_plan`` for which) or None when it may be used."""
+        """For each URL, the reservation that applies (see ``_plan_authorities`` for which) or None
+        when it may be used.
+
+        The cyclic garbage collector is paused meanwhile: a batch makes hundreds of thousands of
+        tuples and lists, none in a cycle, and collections triggered by them walked every object of
+        the process again and again (a third of the time of a batch of new hosts).
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._lookup(urls)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
         if isinstance(urls, pa.Array):
             array, urls = urls, urls.to_pylist()
         else:
             array = pa.array(urls, pa.string())
         authorities, path_starts = _split_urls(array)
-        plans, reservation, results = self._plans, self._reservation, []  # locals: this loop is the hot path
+        plans = self._plans
+        unplanned = set(authorities).difference(plans)
+        if unplanned:
+            if len(plans) + len(unplanned) > _PLANNED_AUTHORITIES:
+                plans.clear()
+            self._plan_authorities(unplanned)
+        results = []
         append = results.append
         for url, authority, path_start in zip(urls, authorities, path_starts, strict=True):
-            plan = plans.get(authority, _UNPLANNED)
-            if plan is _UNPLANNED:
-                plan = self._plan_authority(authority)
+            plan = plans[authority]
             if plan.__class__ is tuple:  # rule sets that depend on the path
                 path = url[path_start:].partition("#")[0]  # what url_path gives, without its search
                 if path[:1] != "/":
                     path = "/" + path
-                found = None  # _RuleSet.reservation_row, inlined: this loop runs once per URL
-                for signal, match, allows, offsets, first_row, _ in plan:
-                    matched = match(path)
-                    if matched is not None and not allows[matched.lastindex]:
-                        found = reservation(signal, first_row + offsets[matched.lastindex])
+                found = None
+                for signal, first_row, _, kinds, offsets, patterns in plan:
+                    rule = _first_match(kinds, patterns, path)
+                    if rule >= 0 and kinds[rule].islower():
+                        found = Reservation(signal, first_row + int(offsets.split(",")[rule]), self)
                         break
                 plan = found
             append(plan)
@@ -212,78 +260,140 @@ class Snapshot:
         if host is None:
             return [INVALID_URL]
         path = url_path(url)
-        rows = [(r.signal, r.reservation_row(path)) for r in self._rule_sets(host)]
-        return [self._reservation(signal, row) for signal, row in rows if row is not None]
-
-    def _reservation(self, signal: str, row: int) -> Reservation:
-        return Reservation(signal, row, self)
-
-    def _plan_authority(self, authority: str) -> object:
-        """Plan an authority as written in URLs (``user@Host.:80``) under its host, and remember both."""
-        host = _host(authority)
-        plan = self._plans.get(host, _UNPLANNED)
-        if plan is _UNPLANNED:
-            plan = self._plan(host)
-        self._plans[authority] = plan
-        return plan
-
-    def _plan(self, host: str) -> object:
-        """None (free), a Reservation (every path reserved) or a tuple of _RuleSet; cached per host.
-
-        A rule set that reserves every path is reported before the others; otherwise the first
-        reserving rule set in SIGNALS order is.
-        """
-        rule_sets = self._rule_sets(host)
-        plan: object = tuple(rule_sets) or None
-        for rule_set in rule_sets:
-            if rule_set.whole:
-                plan = self._reservation(rule_set.signal, rule_set.first_row + rule_set.offsets[rule_set.whole])
-                break
-        self._plans[host] = plan
-        return plan
-
-    def _rule_sets(self, host: str) -> list[_RuleSet]:
-        """The reserving rule sets recorded for the host and for each domain above it."""
-        keys = [("host", host)]
-        if self._has_domains:
-            keys += [("domain", host.split(".", i)[-1]) for i in range(host.count(".") + 1)]
         found = []
-        for key in keys:
-            start, stop = self._group_ranges.get(key, (0, 0))
-            for group in range(start, stop):
-                compiled = self._compiled_ruleset(self._group_ruleset[group])
-                if compiled is not None:
-                    match, allows, offsets, whole = compiled
-                    found.append(
-                        _RuleSet(self._group_signal[group], match, allows, offsets, self._group_first_row[group], whole)
-                    )
-        if len(keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
-            found.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set.signal])
+        for signal, first_row, _, kinds, offsets, patterns in self._rule_sets([host])[host]:
+            rule = _first_match(kinds, patterns, path)
+            if rule >= 0 and kinds[rule].islower():
+                found.append(Reservation(signal, first_row + int(offsets.split(",")[rule]), self))
         return found
 
-    def _compiled_ruleset(self, ruleset: int) -> tuple | None:
-        """(match, allows, row offsets, whole) compiled once per distinct rule set; None if it reserves nothing."""
-        if ruleset not in self._compiled:
-            rules = self._ruleset_rules[ruleset]
-            compiled = CompiledRules(rules)
-            offsets = {}
-            for offset, rule in enumerate(rules):
-                offsets.setdefault(rule, offset)
-            whole = blocks_every_path(rules)
-            self._compiled[ruleset] = (
-                None
-                if all(r.allow for r in compiled.rules)
-                else (
-                    compiled.match,
-                    (True,) + tuple(r.allow for r in compiled.rules),
-                    (0,) + tuple(offsets[r] for r in compiled.rules),
-                    compiled.rules.index(whole) + 1 if whole is not None else 0,
-                )
-            )
-        return self._compiled[ruleset]
+    def _plan_authorities(self, authorities: set[str | None]) -> None:
+        """Plan authorities as written in URLs (``user@Host.:80``) through their hosts, all at once.
+
+        A plan is None (free), a Reservation (every path reserved) or a tuple of rule sets. A
+        rule set that reserves every path is reported before the others; otherwise the first
+        reserving rule set in SIGNALS order is.
+        """
+        hosts = {authority: _host(authority) for authority in authorities}
+        rule_sets = self._rule_sets(sorted({host for host in hosts.values() if host is not None}))
+        for authority, host in hosts.items():
+            if host is None:
+                self._plans[authority] = INVALID_URL
+                continue
+            found = rule_sets[host]
+            plan: object = tuple(found) or None
+            for signal, first_row, whole, _, offsets, _ in found:
+                if whole >= 0:
+                    plan = Reservation(signal, first_row + int(offsets.split(",")[whole]), self)
+                    break
+            self._plans[authority] = plan
+
+    def _rule_sets(self, hosts: list[str]) -> dict[str, list[_RuleSet]]:
+        """The reserving rule sets recorded for each host and for each domain above it, in SIGNALS order."""
+        if not self._has_domains:
+            return dict(zip(hosts, self._groups(self._find([f"h/{host}" for host in hosts])), strict=True))
+        keys = [[f"h/{host}"] + [f"d/{host.split('.', i)[-1]}" for i in range(host.count(".") + 1)] for host in hosts]
+        flat = [key for host_keys in keys for key in host_keys]
+        groups = self._groups(self._find(flat))
+        found, position = {}, 0
+        for host, host_keys in zip(hosts, keys, strict=True):
+            rule_sets = [rule_set for key in range(position, position + len(host_keys)) for rule_set in groups[key]]
+            position += len(host_keys)
+            if len(host_keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
+                rule_sets.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set[0]])
+            found[host] = rule_sets
+        return found
+
+    def _find(self, keys: list[str]) -> np.ndarray:
+        """The entry of each key, or -1: hashes searched in the sorted index, then key texts compared."""
+        entries = np.full(len(keys), -1, np.int64)
+        if not keys or not len(self._index_hash):
+            return entries
+        hashes = key_hashes(keys)
+        order = np.argsort(hashes)  # ascending probes walk the index in one direction
+        positions = np.empty(len(keys), np.int64)
+        positions[order] = np.searchsorted(self._index_hash, hashes[order])
+        inside = positions < len(self._index_hash)
+        hits = np.nonzero(inside)[0]
+        hits = hits[self._index_hash[positions[hits]] == hashes[hits]]
+        if not len(hits):
+            return entries
+        candidates = self._index_entry[positions[hits]].astype(np.int64)
+        for key, hit, candidate, text in zip(
+            (keys[h] for h in hits.tolist()),
+            hits.tolist(),
+            candidates.tolist(),
+            self._entry_keys.slices(candidates),
+            strict=True,
+        ):
+            if text == key:
+                entries[hit] = candidate
+                continue
+            position = int(positions[hit]) + 1  # a hash collision: the key may be further on
+            while position < len(self._index_hash) and self._index_hash[position] == hashes[hit]:
+                entry = int(self._index_entry[position])
+                if self._entry_keys[entry] == key:
+                    entries[hit] = entry
+                    break
+                position += 1
+        return entries
+
+    def _groups(self, entries: np.ndarray) -> list[list[_RuleSet]]:
+        """The rule sets of each entry (none for -1), their records decoded once per process."""
+        result: list[list[_RuleSet]] = [[] for _ in range(len(entries))]
+        found = np.nonzero(entries >= 0)[0]
+        if not len(found):
+            return result
+        chosen = entries[found]
+        ends = self._entry_groups_end[chosen].astype(np.int64)
+        starts = np.where(chosen > 0, self._entry_groups_end[np.maximum(chosen - 1, 0)], 0).astype(np.int64)
+        lengths = ends - starts
+        groups = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        signals = self._group_signal[groups].tolist()
+        first_rows = self._group_first_row[groups].tolist()
+        rulesets = self._group_ruleset[groups].tolist()
+        decoded = self._decoded
+        missing = sorted(set(rulesets).difference(decoded))
+        if missing:
+            if len(decoded) + len(missing) > _DECODED_RULESETS:
+                decoded.clear()
+            for ruleset, record in zip(missing, self._records.slices(np.array(missing, np.int64)), strict=True):
+                whole, kinds, offsets, *patterns = record.split("\0")
+                tests = tuple(patterns)
+                if not _GLOB_KINDS.isdisjoint(kinds):
+                    tests = tuple(
+                        pattern if kind in "pPfF" else _pattern_test(pattern)[1:]
+                        for kind, pattern in zip(kinds, patterns, strict=True)
+                    )
+                decoded[ruleset] = (-1 if whole == "-" else int(whole), kinds, offsets, tests)
+        group = 0
+        for index, count in zip(found.tolist(), lengths.tolist(), strict=True):
+            result[index] = [
+                (SIGNALS[signals[g]], first_rows[g], *decoded[rulesets[g]]) for g in range(group, group + count)
+            ]
+            group += count
+        return result
 
 
-_UNPLANNED = object()
+def _first_match(kinds: str, tests: tuple, path: str) -> int:
+    """The first rule (they are in priority order) that matches ``path``, or -1: RFC 9309 matching
+    as ``rules.CompiledRules`` does it, one string test per rule (a glob's pieces are split once,
+    when its rule set is decoded)."""
+    for rule, test in enumerate(tests):
+        kind = kinds[rule]
+        if kind == "p" or kind == "P":
+            if path.startswith(test):
+                return rule
+        elif kind == "f" or kind == "F":
+            if path == test:
+                return rule
+        elif _glob_matches(path, test[0], test[1], kind == "a" or kind == "A"):
+            return rule
+    return -1
+
+
+_EPOCH = datetime(1970, 1, 1)
+_GLOB_KINDS = frozenset("gGaA")
 _SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
@@ -307,17 +417,6 @@ def _host(authority: str | None) -> str | None:
     return host.rstrip(".") or None
 
 
-def _ranges(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
-    """Rows sorted by key: map each key to its slice of rows."""
-    ranges: dict[tuple[str, str], tuple[int, int]] = {}
-    start = 0
-    for row in range(1, len(keys) + 1):
-        if row == len(keys) or keys[row] != keys[start]:
-            ranges[keys[start]] = (start, row)
-            start = row
-    return ranges
-
-
 def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
     """What changed between two snapshots: the observations that count in one and not the other,
     and the hosts (or domains) that started or stopped reserving, per signal.
@@ -333,9 +432,14 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> dict:
         return set(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def reserving(snapshot: Snapshot) -> set[tuple[str, str, str]]:
-        rules = pq.read_table(snapshot.folder / "rules.parquet", columns=["scope", "host", "signal", "allow"])
-        rules = rules.filter(pc.invert(rules["allow"]))
-        return set(zip(rules["scope"].to_pylist(), rules["host"].to_pylist(), rules["signal"].to_pylist(), strict=True))
+        columns = snapshot._evidence
+        rows = np.nonzero(np.asarray(columns["rules.allow"]) == 0)[0]
+        hosts = columns["origins.host"].slices(np.asarray(columns["rules.origin"])[rows])
+        scopes = np.asarray(columns["rules.scope"])[rows].tolist()
+        signals = np.asarray(columns["rules.signal"])[rows].tolist()
+        return {
+            (SCOPES[scope], host, SIGNALS[signal]) for scope, host, signal in zip(scopes, hosts, signals, strict=True)
+        }
 
     def listed(rows: set[tuple], fields: tuple[str, ...]) -> list[dict]:
         return [

@@ -1,12 +1,13 @@
 """Compile the registry, as of a date and for an agent list, into an immutable snapshot.
 
-A snapshot is a folder: ``rules.parquet`` (every rule that can reserve a URL, with the
-observation it came from), ``groups.parquet`` and ``rulesets.parquet`` (an index of those rules
-for lookups: which rule sets each host has, and each distinct rule set once),
-``observations.parquet`` (every observation that counted as of the date, reserving or not) and
-``manifest.json`` (as-of date, agent list, granularity, counts per
-signal, file hashes and ``snapshot_id``, the sha256 of the rest of the manifest). The same
-registry content, date and options give the same bytes, so the id pins a rebuild's opt-outs.
+A snapshot is a folder of column files that workers memory-map (format 2, docs/snapshot.md):
+every rule that can reserve a URL with the observation it came from (``rules.*``, ``origins.*``),
+a lookup index (``entries.*``, ``groups.*``, ``rulesets.*``: which rule sets each host has, each
+distinct rule set once; ``index.*``: the hosts' key hashes, sorted), ``observations.parquet``
+(every observation that counted as of the date, reserving or not) and ``manifest.json`` (as-of
+date, agent list, granularity, counts per signal, file hashes and sizes, and ``snapshot_id``, the
+sha256 of the rest of the manifest). The same registry content, date and options give the same
+bytes, so the id pins a rebuild's opt-outs. ``migrate_snapshot`` rewrites a format 1 folder.
 
 Retroactive by construction: a snapshot has no notion of crawl date. Whatever the latest
 observation before the as-of date says applies to documents of every crawl.
@@ -14,19 +15,21 @@ observation before the as-of date says applies to documents of every crawl.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apertus_compliance import __version__
+from apertus_compliance.errors import ApertusError
 from apertus_compliance.folders import check_output_folder
 from apertus_compliance.optout.agents import AgentList
 from apertus_compliance.optout.aipref import (
@@ -36,35 +39,19 @@ from apertus_compliance.optout.aipref import (
 )
 from apertus_compliance.optout.domains import registered_domain
 from apertus_compliance.optout.ingest import decode_page_evidence
+from apertus_compliance.optout.mapped import FixedWriter, TextWriter, key_hashes
 from apertus_compliance.optout.page_signals import signals_from_headers, signals_from_html
 from apertus_compliance.optout.registry import Registry, sha256_hex
 from apertus_compliance.optout.robots import RobotsTxt, parse_robots
-from apertus_compliance.optout.rules import Rule, escape_pattern, url_path
+from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path, escape_pattern, url_path
 from apertus_compliance.optout.settings import GRANULARITIES
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 
 FORMAT = "apertus-compliance/optout-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MIGRATES_FROM = 1
 SIGNALS = ("rightsholder", "robots", "aipref", "content-signal", "tdmrep", "noai", "robots-unavailable")
 """Every reservation signal, in the order a lookup reports them when several apply."""
-
-RULE_SCHEMA = pa.schema(
-    [
-        ("scope", pa.string()),  # host | domain (the host and all its subdomains)
-        ("host", pa.string()),
-        ("signal", pa.string()),
-        ("agents", pa.string()),  # robots: product tokens the group applies to, comma-separated
-        ("pattern", pa.string()),
-        ("allow", pa.bool_()),
-        ("exact", pa.bool_()),
-        ("line", pa.int32()),
-        ("text", pa.string()),
-        ("observed_at", pa.timestamp("us")),
-        ("source", pa.string()),
-        ("evidence_sha256", pa.string()),
-        ("status", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -105,15 +92,7 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
                     host, host_rows = observation["host"], []
                 host_rows.extend(_reservation_rows(observation, options, tokens, parse))
     writer.add_host(host_rows, options.granularity)
-    counts = writer.finish()
-
-    files = {
-        name: sha256_hex((out / name).read_bytes())
-        for name in ("rules.parquet", "groups.parquet", "rulesets.parquet", "observations.parquet")
-    }
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+    settings = {
         "as_of": options.as_of.isoformat(),
         "agent_list": {
             "name": options.agent_list.name,
@@ -123,8 +102,66 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
         },
         "granularity": options.granularity,
         "strict": options.strict,
+    }
+    return _write_manifest(out, settings, statuses, *writer.finish())
+
+
+def migrate_snapshot(old: Path, out: Path) -> dict:
+    """Rewrite a format 1 snapshot folder (parquet, loaded) as format 2 (mapped); returns the manifest.
+
+    The old rule rows are fed to the writer host by host as a compile feeds them, so the result
+    is the folder, and the snapshot id, that compiling the same registry content now gives.
+    """
+    old, out = Path(old), Path(out)
+    manifest_path = old / "manifest.json"
+    if not manifest_path.is_file():
+        raise SnapshotError(f"snapshot {old}: no manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    if (manifest.get("format"), manifest.get("format_version")) != (FORMAT, MIGRATES_FROM):
+        raise SnapshotError(
+            f"snapshot {old}: format {manifest.get('format')!r} v{manifest.get('format_version')}, "
+            f"only {FORMAT} v{MIGRATES_FROM} is migrated"
+        )
+    for name, digest in manifest["files"].items():
+        if not (old / name).is_file() or sha256_hex((old / name).read_bytes()) != digest:
+            raise SnapshotError(f"snapshot {old}: {name} is missing or does not match the hash in its manifest")
+    check_output_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _RuleWriter(out)
+    host, host_rows = None, []
+    for batch in pq.ParquetFile(old / "rules.parquet").iter_batches(batch_size=50_000):
+        for row in batch.to_pylist():
+            if row["scope"] == "domain":
+                writer.domain_rows.append(row)
+                continue
+            if row["host"] != host:
+                writer.add_host(host_rows, "url")
+                host, host_rows = row["host"], []
+            host_rows.append(row)
+    writer.add_host(host_rows, "url")
+    shutil.copyfile(old / "observations.parquet", out / "observations.parquet")
+    seen = pq.read_table(out / "observations.parquet", columns=["kind", "status"])
+    statuses = Counter(f"{kind}:{status}" for kind, status in zip(*seen.to_pydict().values(), strict=True))
+    settings = {name: manifest[name] for name in ("as_of", "agent_list", "granularity", "strict")}
+    return _write_manifest(out, settings, statuses, *writer.finish())
+
+
+class SnapshotError(ApertusError, ValueError):
+    """A snapshot folder that is missing, of another format, or whose files do not match their hashes."""
+
+
+def _write_manifest(out: Path, settings: dict, statuses: Counter[str], counts: dict, files: dict) -> dict:
+    observations = out / "observations.parquet"
+    files["observations.parquet"] = {
+        "sha256": sha256_hex(observations.read_bytes()),
+        "bytes": observations.stat().st_size,
+    }
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **settings,
         "counts": {"observations": dict(sorted(statuses.items())), **counts},
-        "files": files,
+        "files": dict(sorted(files.items())),
         "toolkit_version": __version__,
     }
     manifest["snapshot_id"] = sha256_hex(json.dumps(manifest, sort_keys=True).encode())
@@ -169,14 +206,21 @@ def _reservation_rows(
 
 def _robots_rows(observation: dict, robots: RobotsTxt, tokens: tuple[str, ...]) -> Iterator[dict]:
     """One rule set per distinct set of rules the agents get; aipref and Content-Signal lines too."""
+    named: dict[str, list[int]] = {}  # what RobotsTxt.groups_for gives, for every token in one pass
+    for index, group in enumerate(robots.groups):
+        for agent in set(group.agents):
+            named.setdefault(agent, []).append(index)
+    everyone = tuple(named.get("*", ()))
     agents_by_groups: dict[tuple[int, ...], list[str]] = {}
     for token in tokens:
-        agents_by_groups.setdefault(robots.groups_for(token), []).append(token)
+        agents_by_groups.setdefault(tuple(named.get(token, ())) or everyone, []).append(token)
     for groups, agents in agents_by_groups.items():
         rules = [rule for index in groups for rule in robots.groups[index].rules]
         if any(not r.allow and r.pattern for r in rules):
             for rule in rules:
                 yield _row(observation, "robots", ",".join(agents), rule)
+    if not robots.directives:
+        return
     directives = {d for token in tokens for d in robots.directives_for(token)}
     for signal, reserves in (
         ("aipref", content_usage_reserves_training),
@@ -213,27 +257,42 @@ def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "
 
 
 class _RuleWriter:
-    """Writes rule rows host by host and indexes them on the way: groups (one rule set of one host
-    or domain) and distinct rule sets (the same rules served by many hosts are stored once).
+    """Writes rule rows host by host as mapped column files (see docs/snapshot.md) and indexes
+    them on the way.
 
-    Host rows go to a temporary file as they come; domain rows (rights-holder domains, domain
-    granularity) are few and kept until the end, when they are written first.
+    Evidence rows (``rules.*``) and the observations they came from (``origins.*``) are written
+    in chunks as hosts come. The lookup index is one entry per host (or domain) that reserves
+    something: its reserving groups (``groups.*``: signal, rule set, first evidence row), each
+    group's rule set stored once per distinct content (``rulesets.*``), and the entries' key
+    hashes, sorted at the end (``index.*``, 12 bytes per entry held until then). Domain rows
+    (rights-holder domains, domain granularity) are few and kept until the end, when they are
+    written after the host rows.
     """
 
-    CHUNK = 50_000
+    CHUNK = 200_000
+    SHARED_RULESETS = 500_000
+    """Distinct rule sets remembered for sharing; when full, those seen once are forgotten (CMS
+    defaults, served by many hosts, stay). Decided by the input order only, so bytes are reproducible."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.host_file = folder / "host-rules.parquet.tmp"
-        self.host_writer = pq.ParquetWriter(self.host_file, RULE_SCHEMA, compression="zstd")
-        self.pending: list[dict] = []
-        self.host_rows = 0
+        self.columns = {
+            name: (TextWriter(folder, name) if name in _TEXT_COLUMNS else FixedWriter(folder, name))
+            for name in _COLUMNS
+        }
+        self.buffers: dict[str, list] = {name: [] for name in _COLUMNS}
+        self.rows = 0
+        self.groups = 0
+        self.rulesets: dict[str, list[int]] = {}  # record -> [id, uses]
+        self.ruleset_count = 0
+        self.agents: dict[str, int] = {}
+        self.origins = 0
+        self.hashes: list[np.ndarray] = []
+        self.entry_keys: list[str] = []
         self.domain_rows: list[dict] = []
         self.widened: dict[tuple[str, str], tuple[tuple, dict]] = {}
-        self.host_groups = _group_columns()
-        self.ruleset_ids: dict[bytes, int] = {}
-        self.ruleset_writer = pq.ParquetWriter(folder / "rulesets.parquet", _RULESET_SCHEMA, compression="zstd")
-        self.reserving: set[tuple[str, str, str]] = set()
+        self.reserving: Counter[str] = Counter()
+        self.reserving_keys = 0
 
     def add_host(self, rows: list[dict], granularity: str) -> None:
         rows.sort(key=_row_order)
@@ -242,12 +301,9 @@ class _RuleWriter:
         if granularity == "domain":
             self._widen(host_rows)
             return
-        self._index(host_rows, self.host_rows, self.host_groups)
-        self.pending += host_rows
-        self.host_rows += len(host_rows)
-        if len(self.pending) >= self.CHUNK:
-            self.host_writer.write_table(pa.Table.from_pylist(self.pending, schema=RULE_SCHEMA))
-            self.pending = []
+        self._add_rows(host_rows)
+        if len(self.buffers["rules.signal.u8"]) >= self.CHUNK:
+            self._flush()
 
     def _widen(self, rows: list[dict]) -> None:
         """Domain granularity (Apertus's coarse mode): a registered domain is reserved entirely when
@@ -265,95 +321,201 @@ class _RuleWriter:
                     {**row, "scope": "domain", "host": domain, "pattern": "/", "exact": False, "text": text[:300]},
                 )
 
-    def _index(self, rows: list[dict], first_row: int, groups: dict[str, list]) -> None:
-        """Append to ``groups`` the groups of one host's (or all domains') sorted rows, in SIGNALS order."""
-        found = []
+    def _add_rows(self, rows: list[dict]) -> None:
+        """Write sorted rows (one host's, or all domains') and index their groups, entry by entry."""
+        buffers = self.buffers
+        origins: dict[tuple, int] = {}
         start = 0
+        entry: tuple[str, str] | None = None
+        entry_groups: list[tuple[int, int, int]] = []  # (signal, first row, rule set)
+        signals: set[str] = set()
         for end in range(1, len(rows) + 1):
             if end < len(rows) and _group_key(rows[end]) == _group_key(rows[start]):
                 continue
-            scope, host, signal, _ = _group_key(rows[start])
-            found.append(
-                (
-                    scope,
-                    host,
-                    SIGNALS.index(signal),
-                    first_row + start,
-                    signal,
-                    self._ruleset(rows[start:end]),
-                    end - start,
-                )
-            )
-            if any(not row["allow"] for row in rows[start:end]):
-                self.reserving.add((scope, host, signal))
+            group = rows[start:end]
+            scope, host, signal, agents = _group_key(group[0])
+            if (scope, host) != entry:
+                self._add_entry(entry, entry_groups, signals)
+                entry, entry_groups, signals = (scope, host), [], set()
+            first_row = self.rows + start
+            for row in group:
+                origin = (row["host"], row["observed_at"], row["source"], row["evidence_sha256"], row["status"])
+                if origin not in origins:
+                    origins[origin] = self.origins
+                    self.origins += 1
+                    for name, value in zip(_ORIGIN_COLUMNS, origin, strict=True):
+                        buffers[name].append(
+                            value if name != "origins.observed_at.i64" else (value - _EPOCH) // _MICROSECOND
+                        )
+                buffers["rules.origin.i64"].append(origins[origin])
+                buffers["rules.signal.u8"].append(_SIGNAL_RANK[signal])
+                buffers["rules.scope.u8"].append(SCOPES.index(scope))
+                buffers["rules.agents.u32"].append(self._agents(agents))
+                buffers["rules.pattern"].append(row["pattern"])
+                buffers["rules.allow.u8"].append(row["allow"])
+                buffers["rules.exact.u8"].append(row["exact"])
+                buffers["rules.line.i32"].append(-1 if row["line"] is None else row["line"])
+                buffers["rules.text"].append(row["text"])
+            if any(not row["allow"] for row in group):
+                signals.add(signal)
+            ruleset = self._ruleset([Rule(row["pattern"], row["allow"], exact=row["exact"]) for row in group])
+            if ruleset is not None:
+                entry_groups.append((_SIGNAL_RANK[signal], first_row, ruleset))
             start = end
-        for scope, host, _, first, signal, ruleset, count in sorted(found):
-            for name, value in (
-                ("scope", scope),
-                ("host", host),
-                ("signal", signal),
-                ("ruleset", ruleset),
-                ("first_row", first),
-                ("rows", count),
-            ):
-                groups[name].append(value)
+        self._add_entry(entry, entry_groups, signals)
+        self.rows += len(rows)
 
-    def _ruleset(self, rows: list[dict]) -> int:
-        content = [(row["pattern"], row["allow"], row["exact"]) for row in rows]
-        digest = hashlib.sha256(json.dumps(content).encode()).digest()
-        if digest not in self.ruleset_ids:
-            ruleset = self.ruleset_ids[digest] = len(self.ruleset_ids)
-            self.ruleset_writer.write_table(
-                pa.Table.from_pylist(
-                    [{"ruleset": ruleset, "pattern": p, "allow": a, "exact": e} for p, a, e in content],
-                    schema=_RULESET_SCHEMA,
-                )
-            )
-        return self.ruleset_ids[digest]
+    def _add_entry(self, entry: tuple[str, str] | None, groups: list[tuple[int, int, int]], signals: set) -> None:
+        if entry is None:
+            return
+        if signals:
+            self.reserving_keys += 1
+            self.reserving.update(signals)
+        if not groups:
+            return
+        groups.sort()  # SIGNALS order (a host's rows are sorted by signal name), then row order
+        for signal, first_row, ruleset in groups:
+            self.buffers["groups.signal.u8"].append(signal)
+            self.buffers["groups.ruleset.u32"].append(ruleset)
+            self.buffers["groups.first_row.i64"].append(first_row)
+        self.groups += len(groups)
+        self.buffers["entries.key"].append(f"{entry[0][0]}/{entry[1]}")
+        self.buffers["entries.groups_end.i64"].append(self.groups)
 
-    def finish(self) -> dict:
-        """Write rules.parquet (domain rows, then host rows), groups.parquet and rulesets.parquet."""
-        if self.pending:
-            self.host_writer.write_table(pa.Table.from_pylist(self.pending, schema=RULE_SCHEMA))
-        self.host_writer.close()
+    def _agents(self, agents: str) -> int:
+        if agents not in self.agents:
+            self.agents[agents] = len(self.agents)
+        return self.agents[agents]
+
+    def _ruleset(self, rules: list[Rule]) -> int | None:
+        """The id of the stored rule set with these rules, or None when it reserves no path."""
+        record = ruleset_record(rules)
+        if record is None:
+            return None
+        known = self.rulesets.get(record)
+        if known is not None:
+            known[1] += 1
+            return known[0]
+        if len(self.rulesets) >= self.SHARED_RULESETS:
+            self.rulesets = {key: value for key, value in self.rulesets.items() if value[1] > 1}
+        ruleset = self.ruleset_count
+        self.ruleset_count += 1
+        self.rulesets[record] = [ruleset, 1]
+        self.buffers["rulesets.record"].append(record)
+        return ruleset
+
+    def _flush(self) -> None:
+        keys = self.buffers["entries.key"]
+        if keys:
+            self.hashes.append(key_hashes(keys))
+        for name, values in self.buffers.items():
+            if values:
+                self.columns[name].write(values)
+                values.clear()
+
+    def finish(self) -> tuple[dict, dict]:
+        """Write the domain rows and the key index; returns (counts, files)."""
         domain_rows = sorted(self.domain_rows + [row for _, row in self.widened.values()], key=_row_order)
-        groups = _group_columns()
-        self._index(domain_rows, 0, groups)  # domain rows come first in rules.parquet: host rows shift
-        self.host_groups["first_row"] = [first + len(domain_rows) for first in self.host_groups["first_row"]]
-        for name, values in self.host_groups.items():
-            groups[name] += values
-        self.ruleset_writer.close()
-        with pq.ParquetWriter(self.folder / "rules.parquet", RULE_SCHEMA, compression="zstd") as rules:
-            rules.write_table(pa.Table.from_pylist(domain_rows, schema=RULE_SCHEMA))
-            host_rules = pq.ParquetFile(self.host_file)
-            for group in range(host_rules.num_row_groups):
-                rules.write_table(host_rules.read_row_group(group))
-        self.host_file.unlink()
-        pq.write_table(pa.table(groups, schema=_GROUP_SCHEMA), self.folder / "groups.parquet", compression="zstd")
-        signals = Counter(signal for _, _, signal in self.reserving)
-        return {
-            "reserving_hosts_by_signal": {signal: signals[signal] for signal in SIGNALS},
-            "reserving_hosts": len({(scope, host) for scope, host, _ in self.reserving}),
-            "rules": len(domain_rows) + self.host_rows,
+        self._add_rows(domain_rows)
+        self._flush()
+        self.columns["agents.text"].write(list(self.agents))  # in id order: ids are given in first-use order
+        hashes = np.concatenate(self.hashes) if self.hashes else np.empty(0, np.uint64)
+        order = np.argsort(hashes, kind="stable")
+        self.columns["index.hash.u64"].write(hashes[order])
+        self.columns["index.entry.u32"].write(order.astype(np.uint32))
+        files = {}
+        for column in self.columns.values():
+            files.update(column.close())
+        counts = {
+            "reserving_hosts_by_signal": {signal: self.reserving[signal] for signal in SIGNALS},
+            "reserving_hosts": self.reserving_keys,
+            "rules": self.rows,
+            "rule_sets": self.ruleset_count,
+            "index_entries": len(hashes),
         }
+        return counts, dict(sorted(files.items()))
 
 
-def _group_columns() -> dict[str, list]:
-    return {name: [] for name in _GROUP_SCHEMA.names}
+def ruleset_record(rules: list[Rule]) -> str | None:
+    """A rule set as lookups read it, or None when it reserves no path.
+
+    Fields separated by NUL: the rule (by priority, from 0) that reserves every path or ``-``;
+    one letter per rule in priority order (``p`` prefix, ``f`` full path with ``$``, ``g`` glob,
+    ``a`` glob with ``$``; upper case when it allows); the row of each rule in its group,
+    comma-separated; then each rule's pattern (without the ``$`` of a full-path rule).
+    """
+    compiled = CompiledRules(rules)
+    if all(rule.allow for rule in compiled.rules):
+        return None
+    offsets: dict[Rule, int] = {}
+    for offset, rule in enumerate(rules):
+        offsets.setdefault(rule, offset)
+    whole = blocks_every_path(rules)
+    kinds, patterns = [], []
+    for rule in compiled.rules:
+        anchored = rule.pattern.endswith("$")
+        glob = "*" in (rule.pattern[:-1] if anchored else rule.pattern)
+        kind = ("a" if anchored else "g") if glob else ("f" if anchored else "p")
+        if "\0" in rule.pattern:
+            raise ValueError(f"rule pattern {rule.pattern!r} holds a NUL character, which snapshots cannot store")
+        kinds.append(kind.upper() if rule.allow else kind)
+        patterns.append(rule.pattern[:-1] if kind == "f" else rule.pattern)
+    return "\0".join(
+        [
+            "-" if whole is None else str(compiled.rules.index(whole)),
+            "".join(kinds),
+            ",".join(str(offsets[rule]) for rule in compiled.rules),
+            *patterns,
+        ]
+    )
 
 
-_GROUP_SCHEMA = pa.schema(
-    [
-        ("scope", pa.string()),
-        ("host", pa.string()),
-        ("signal", pa.string()),
-        ("ruleset", pa.int32()),
-        ("first_row", pa.int64()),
-        ("rows", pa.int32()),
-    ]
+SCOPES = ("host", "domain")
+_SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
+_ORIGIN_COLUMNS = (
+    "origins.host",
+    "origins.observed_at.i64",
+    "origins.source",
+    "origins.evidence_sha256",
+    "origins.status",
 )
-_RULESET_SCHEMA = pa.schema(
-    [("ruleset", pa.int32()), ("pattern", pa.string()), ("allow", pa.bool_()), ("exact", pa.bool_())]
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+_TEXT_COLUMNS = {
+    "rules.pattern",
+    "rules.text",
+    "origins.host",
+    "origins.source",
+    "origins.evidence_sha256",
+    "origins.status",
+    "agents.text",
+    "rulesets.record",
+    "entries.key",
+}
+_COLUMNS = (
+    "rules.signal.u8",
+    "rules.scope.u8",
+    "rules.agents.u32",
+    "rules.pattern",
+    "rules.allow.u8",
+    "rules.exact.u8",
+    "rules.line.i32",
+    "rules.text",
+    "rules.origin.i64",
+    "origins.host",
+    "origins.observed_at.i64",
+    "origins.source",
+    "origins.evidence_sha256",
+    "origins.status",
+    "agents.text",
+    "groups.signal.u8",
+    "groups.ruleset.u32",
+    "groups.first_row.i64",
+    "rulesets.record",
+    "entries.key",
+    "entries.groups_end.i64",
+    "index.hash.u64",
+    "index.entry.u32",
 )
 
 

@@ -153,8 +153,9 @@ def test_snapshot_is_byte_identical_and_independent_of_ingest_order(tmp_path, ma
         assert sum(r.added for r in kit.fill_registry(registry, signals)) == 0  # idempotent
         options = SnapshotOptions(date(2025, 1, 31), load_agent_list())
         manifest = compile_snapshot(registry, options, tmp_path / "second")
-    assert (tmp_path / "second" / "rules.parquet").read_bytes() == (first.folder / "rules.parquet").read_bytes()
-    assert manifest["files"] == first.manifest["files"]
+    for name in first.manifest["files"]:
+        assert (tmp_path / "second" / name).read_bytes() == (first.folder / name).read_bytes(), name
+    assert manifest["files"] == first.manifest["files"] and manifest["snapshot_id"] == first.snapshot_id
 
 
 def test_snapshot_id_covers_content(make_snapshot):
@@ -165,10 +166,17 @@ def test_tampered_or_foreign_snapshot_is_refused(tmp_path, make_snapshot):
     snapshot = make_snapshot()
     copy = tmp_path / "copy"
     shutil.copytree(snapshot.folder, copy)
-    with (copy / "rules.parquet").open("ab") as handle:
+    with (copy / "rules.text.utf8").open("ab") as handle:
         handle.write(b"x")
-    with pytest.raises(SnapshotError, match="does not match"):
+    with pytest.raises(SnapshotError, match="rules.text.utf8 does not match the size"):
         Snapshot(copy)
+    flipped = bytearray((snapshot.folder / "rules.text.utf8").read_bytes())
+    flipped[0] ^= 1
+    (copy / "rules.text.utf8").write_bytes(bytes(flipped))
+    tampered = Snapshot(copy)  # opening checks sizes only: it maps, it does not read
+    with pytest.raises(SnapshotError, match="rules.text.utf8 does not match the hash"):
+        tampered.verify()
+    snapshot.verify()
     manifest = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(SnapshotError, match="format"):
