@@ -1,6 +1,14 @@
 """How the rebuild scales: Ray with 2 workers against 1, the local executor beside it, and the
 per-core cost of every filter-stage step (the inputs of the scale model in BENCHMARKS.md).
-Target (issue): on this input, Ray with 2 workers reaches at least 1.7x the documents/s of 1 worker.
+Target (issue 16): with 20,000-document tasks (``--documents 160000 --files 8``), Ray with 2
+workers reaches at least 1.9x the documents/s of 1 worker. The 2 Ray workers are started once,
+before the runs, and serve every Ray rebuild (as in one Ray session).
+
+``--mixture`` instead generates a mixture with the shape of Stage 5 (seven sources in Table 6's
+proportions, the real ``apertus`` tokenizer, an opt-out snapshot of ``--hosts`` generated hosts
+from ``robots_corpus``) and runs it locally and on Ray with 1 and 2 workers, each run starting its
+own workers: per-core throughput (per wall second and per CPU-second of the workers themselves,
+which holds on a shared machine), peak memory per worker, and the scaling.
 
 The input is ``rebuild_bench``'s: synthetic web text of ~1 KB per document on the bundled sample's
 hosts (the opt-out filter removes its realistic share), PII in 5% of documents, here in 8 parquet
@@ -20,7 +28,8 @@ docstrings and on the bundled sample's web text: the token counter's cost with a
 instead of the fallback ``ceil(bytes / 4)``. The filter stage's time per run is measured around
 ``run_stage`` (patched in this process only).
 
-    python bench/scale_bench.py [--documents 320000] [--files 8] [--repeats 3] [--tokenizer]
+    python bench/scale_bench.py [--documents 320000] [--files 8] [--repeats 3] [--tokenizer] [--no-profile]
+    python bench/scale_bench.py --mixture --files 4 --hosts 1000000 --repeats 2   # the run in BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
@@ -46,6 +56,7 @@ import pyarrow.parquet as pq
 from loguru import logger
 
 from apertus_compliance.paths import bundled_data
+from apertus_compliance.pipeline.ray_workers import reservation, session_workers
 from apertus_compliance.pipeline.recipe import load_recipe
 from apertus_compliance.pipeline.steps import QUIET_ENV
 
@@ -286,6 +297,308 @@ def tokenizer_cost(repeats: int, corpus_mb: float) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# the Stage-5 mixture at a fraction of its size: several sources, the real tokenizer, a large snapshot
+
+MIXTURE = [
+    # id, Table 6 tokens (billions), kind, opt-outs apply, mean characters per document
+    ("dclm-edu", 1619, "english", True, 2400),
+    ("fineweb2-hq", 986, "multilingual", True, 2400),
+    ("starcoder", 250, "code", False, 3000),  # StarCoder twice (182) + CommonPile/Stack v2 Edu (68)
+    ("math", 66, "math", True, 2000),  # FineMath (32) + InfiMM-WebMath (19) + MegaMath Web-Pro (15)
+    ("wikipedia", 33, "english", False, 3000),
+    ("parallel", 21, "multilingual", False, 600),
+    ("task", 3, "english", False, 800),
+]
+"""Table 6 (FACTS.md) grouped into seven sources; bytes of text per source follow its tokens."""
+LANGUAGE_WORDS = {
+    "de": "und der die das nicht eine Straße größer Brücke über Mädchen Grüße wir sehr schön Stadt".split(),
+    "fr": "le la les des être très où déjà français élève à côté château fenêtre garçon année".split(),
+    "it": "il che della perché città più già così università però anche questo quella".split(),
+    "ru": "и в не на что это как город река большой школа библиотека время".split(),
+    "zh": "的 是 我们 中国 城市 河流 学校 图书馆 时间 今天 朋友 学习".split(),
+    "ja": "これは 日本語 の 文章 です 東京 学校 図書館 時間 今日 友達".split(),
+    "ar": "في من على هذا المدينة النهر المدرسة المكتبة الوقت اليوم".split(),
+}
+CODE_LINES = [
+    "def {w}_{n}(items, limit={n}):",
+    "    for index, item in enumerate(items):",
+    "        if item.{w} > limit:",
+    "            return {{'{w}': item, 'index': index}}",
+    "    total = sum(x * {n} for x in range(limit))",
+    "class {W}Handler(BaseHandler):",
+    "    # {w} the {w} before returning",
+    "import os, sys  # {w}",
+    "    raise ValueError(f'bad {w}: {{value!r}}')",
+]
+MATH_LINES = [
+    "Let $f(x) = x^{n} + {n}x$. Then $f'(x) = {n}x^{{{n}}} + {n}$.",
+    "\\begin{{equation}} \\int_0^{n} x^2 \\, dx = \\frac{{{n}^3}}{{3}} \\end{{equation}}",
+    "Proof. Suppose the {w} is bounded by {n}; then the sum converges.",
+    "Exercise {n}: compute $\\sum_{{k=1}}^{{{n}}} k^2$ for the {w} case.",
+]
+
+
+def _mixture_text(rng: random.Random, kind: str, characters: int) -> str:
+    length = max(100, int(rng.expovariate(1 / characters)))
+    if kind == "code":
+        lines, size = [], 0
+        while size < length:
+            word = rng.choice(WORDS)
+            line = rng.choice(CODE_LINES).format(w=word, W=word.title(), n=rng.randrange(100))
+            lines.append(line)
+            size += len(line) + 1
+        return "\n".join(lines)
+    if kind == "math":
+        parts, size = [], 0
+        while size < length:
+            part = (
+                rng.choice(MATH_LINES).format(w=rng.choice(WORDS), n=rng.randrange(2, 20))
+                if rng.random() < 0.4
+                else " ".join(rng.choices(WORDS, k=12))
+            )
+            parts.append(part)
+            size += len(part) + 1
+        return " ".join(parts)
+    words = LANGUAGE_WORDS[rng.choice(list(LANGUAGE_WORDS))] if kind == "multilingual" else WORDS
+    mean_word = sum(map(len, words)) / len(words) + 1
+    text = " ".join(rng.choices(words, k=max(1, int(length / mean_word))))
+    if rng.random() < 0.05:
+        text = text[: len(text) // 2] + f" {rng.choice(PII)} " + text[len(text) // 2 :]
+    return text
+
+
+def write_mixture(root: Path, documents: int, hosts: int, files_per_source: int) -> dict:
+    """Parquet files per source (bytes of text in Table 6's proportions), URLs on the snapshot's hosts,
+    and a recipe with the real tokenizer; returns what was written, per source."""
+    import yaml
+    from robots_corpus import host_name, url_for
+
+    rng = random.Random(5)
+    total_tokens = sum(tokens for _, tokens, *_ in MIXTURE)
+    mean_characters = sum(tokens * chars for _, tokens, _, _, chars in MIXTURE) / total_tokens
+    total_characters = documents * mean_characters
+    written, sources = {}, []
+    for source_id, tokens, kind, optout, characters in MIXTURE:
+        count = max(files_per_source, round(total_characters * tokens / total_tokens / characters))
+        rows = []
+        for number in range(count):
+            host = host_name(rng.randrange(hosts))
+            rows.append(
+                {
+                    "text": _mixture_text(rng, kind, characters),
+                    "id": f"{source_id}-{number:07d}",
+                    "url": url_for(rng, host),
+                    "date": "2024-05-01T00:00:00Z",
+                    "language": "en",
+                }
+            )
+        folder = root / "sources" / source_id
+        folder.mkdir(parents=True)
+        for part in range(files_per_source):
+            pq.write_table(pa.Table.from_pylist(rows[part::files_per_source]), folder / f"part-{part:02d}.parquet")
+        written[source_id] = {"documents": count, "bytes": sum(len(row["text"].encode()) for row in rows)}
+        sources.append(
+            {
+                "id": source_id,
+                "location": f"sources/{source_id}/*.parquet",
+                "format": "parquet",
+                "target_tokens": 10**15,
+                "optout": optout,
+                "fields": {"text": "text", "id": "id", "url": "url", "date": "date", "language": "language"},
+            }
+        )
+    recipe = {
+        "name": "scale-mixture",
+        "seed": 1,
+        "tokenizer": "apertus",
+        "optout": {"snapshot": str(root / "snapshot")},
+        "sources": sources,
+    }
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return written
+
+
+def write_snapshot(root: Path, hosts: int) -> dict:
+    """``robots_corpus``'s registry of ``hosts`` generated robots.txt files, compiled as of 2025-01-31."""
+    from datetime import date, datetime
+
+    from robots_corpus import write_registry
+
+    from apertus_compliance.optout import Registry, SnapshotOptions, compile_snapshot, load_agent_list
+
+    started = time.perf_counter()
+    write_registry(root / "registry.duckdb", hosts, datetime(2025, 1, 15))
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    with Registry(root / "registry.duckdb", read_only=True) as registry:
+        compile_snapshot(
+            registry, SnapshotOptions(date(2025, 1, 31), load_agent_list("apertus-2025-01")), root / "snapshot"
+        )
+    compiled = time.perf_counter() - started
+    (root / "registry.duckdb").unlink()
+    size = sum(path.stat().st_size for path in (root / "snapshot").rglob("*") if path.is_file())
+    return {"generate_s": generated, "compile_s": compiled, "bytes": size}
+
+
+def _local_mixture_run(recipe: str, run_dir: str, workers: int) -> dict:
+    """A local rebuild in a fresh process; its own peak memory and that of its worker processes."""
+    import resource
+
+    os.environ[QUIET_ENV] = "1"
+    logger.disable("datatrove")
+    started = time.perf_counter()
+    lock = rebuild_module.rebuild(load_recipe(recipe), run_dir, workers=workers, echo=lambda message: None)
+    seconds = time.perf_counter() - started
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "seconds": seconds,
+        "lock": lock,
+        "peaks": [own.ru_maxrss * 1024, children.ru_maxrss * 1024],
+        "worker_cpu": (own.ru_utime + own.ru_stime) if workers == 1 else (children.ru_utime + children.ru_stime),
+    }
+
+
+def mixture_run(recipe: Path, run_dir: Path, executor: str, workers: int) -> dict:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    import ray
+
+    cpu = busy_cpu_seconds()
+    if executor == "local":
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            result = pool.submit(_local_mixture_run, str(recipe), str(run_dir), workers).result()
+        driver, children = result["peaks"]
+        result["worker_peak"] = driver if workers == 1 else children  # w=1: the tasks run in the driver
+    else:
+        session_workers().close()  # workers start within the run, as in one `rebuild --executor ray`
+        started = time.perf_counter()
+        lock = rebuild_module.rebuild(
+            load_recipe(recipe), run_dir, workers=workers, executor="ray", echo=lambda message: None
+        )
+        result = {"seconds": time.perf_counter() - started, "lock": lock}
+        result["worker_peak"] = max(session_workers().peaks())
+        result["worker_cpu"] = sum(ray.get([actor.cpu_seconds.remote() for actor in session_workers().actors]))
+        result["worker_private"] = max(ray.get([actor.private_memory.remote() for actor in session_workers().actors]))
+    result["cpu"] = busy_cpu_seconds() - cpu
+    lock = result.pop("lock")
+    result["read"] = sum(entry["documents"]["read"] for entry in lock["sources"].values())
+    result["tokens_read"] = sum(
+        entry["tokens"]["kept"] + sum(entry["tokens"]["removed"].values()) for entry in lock["sources"].values()
+    )
+    result["tokens_kept"] = lock["totals"]["tokens_kept"]
+    result["removed"] = sum((Counter(entry["documents"]["removed"]) for entry in lock["sources"].values()), Counter())
+    result["digest"] = mixture_digest(run_dir)
+    result["tasks"] = sum(entry["tasks"] for entry in lock["sources"].values())
+    shutil.rmtree(run_dir)
+    return result
+
+
+def mixture_bench(args: argparse.Namespace) -> None:
+    import ray
+
+    with tempfile.TemporaryDirectory(prefix="scale-mixture-") as scratch:
+        root = Path(scratch)
+        snapshot = write_snapshot(root, args.hosts)
+        from apertus_compliance.optout import Snapshot
+
+        started = time.perf_counter()
+        opened = Snapshot(root / "snapshot")
+        open_seconds = time.perf_counter() - started
+        del opened
+        print(
+            f"snapshot: {args.hosts:,} generated hosts (bench/robots_corpus.py), registry written in "
+            f"{snapshot['generate_s']:.1f} s, compiled in {snapshot['compile_s']:.1f} s, "
+            f"{snapshot['bytes'] / 1e6:,.1f} MB on disk, opened in {open_seconds:.2f} s"
+        )
+        started = time.perf_counter()
+        written = write_mixture(root, args.documents, args.hosts, args.files)
+        text_bytes = sum(item["bytes"] for item in written.values())
+        print(
+            f"mixture: {sum(item['documents'] for item in written.values()):,} documents, "
+            f"{text_bytes / 1e6:,.1f} MB of text, {len(written)} sources x {args.files} files, generated in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        print("| source | documents | MB of text | share of bytes | Table 6 share of tokens |")
+        print("|---|---|---|---|---|")
+        total_tokens = sum(tokens for _, tokens, *_ in MIXTURE)
+        for source_id, tokens, *_ in MIXTURE:
+            item = written[source_id]
+            print(
+                f"| {source_id} | {item['documents']:,} | {item['bytes'] / 1e6:.1f} | "
+                f"{item['bytes'] / text_bytes:.1%} | {tokens / total_tokens:.1%} |"
+            )
+        recipe = root / "recipe.yaml"
+        configs = [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]
+        results: dict[tuple[str, int], list[dict]] = {config: [] for config in configs}
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=256 * 1024 * 1024,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {QUIET_ENV: "1"}},
+        )
+        loads = []
+        for repeat in range(args.repeats):
+            for executor, workers in configs if repeat % 2 == 0 else configs[::-1]:
+                loads.append(os.getloadavg()[0])
+                result = mixture_run(recipe, root / f"run-{executor}-{workers}-{repeat}", executor, workers)
+                results[(executor, workers)].append(result)
+                print(
+                    f"  repeat {repeat} {executor} w={workers}: {result['seconds']:.1f} s, machine CPU "
+                    f"{result['cpu']:.1f} s, worker peak {result['worker_peak'] / 2**20:,.0f} MiB"
+                    + (
+                        f" (private at the end {result['worker_private'] / 2**20:,.0f} MiB)"
+                        if "worker_private" in result
+                        else ""
+                    )
+                    + f", load {_load()}",
+                    flush=True,
+                )
+        ray.shutdown()
+        first = results[("local", 1)][0]
+        print(
+            f"\n### Stage-5-shaped mixture, real tokenizer, {args.hosts:,}-host snapshot: {first['read']:,} "
+            f"documents, {first['tasks']} tasks, {first['tokens_read']:,} Apertus tokens read, "
+            f"{first['tokens_kept']:,} kept ({first['tokens_read'] / first['tokens_kept']:.3f} read per kept); "
+            f"median (range) of {args.repeats}; load average 1 min during the runs {min(loads):.2f}-{max(loads):.2f}\n"
+        )
+        print(
+            "| executor | workers | whole rebuild s | docs/s | docs/s per core | tokens/s per core | MB/s per core | "
+            "workers' CPU-s | docs per worker CPU-s | tokens per worker CPU-s | peak memory per worker MiB | "
+            "machine CPU-s |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for (executor, workers), runs in results.items():
+            seconds = [run["seconds"] for run in runs]
+            print(
+                f"| {executor} | {workers} | {_median_range(seconds, '.1f')} | "
+                f"{_median_range([first['read'] / t for t in seconds])} | "
+                f"{_median_range([first['read'] / t / workers for t in seconds])} | "
+                f"{_median_range([first['tokens_read'] / t / workers for t in seconds])} | "
+                f"{_median_range([text_bytes / 1e6 / t / workers for t in seconds], '.2f')} | "
+                f"{_median_range([run['worker_cpu'] for run in runs], '.1f')} | "
+                f"{_median_range([first['read'] / run['worker_cpu'] for run in runs])} | "
+                f"{_median_range([first['tokens_read'] / run['worker_cpu'] for run in runs])} | "
+                f"{_median_range([run['worker_peak'] / 2**20 for run in runs])} | "
+                f"{_median_range([run['cpu'] for run in runs], '.1f')} |"
+            )
+        print()
+        for executor in ("local", "ray"):
+            values = [
+                one["seconds"] / two["seconds"]
+                for one, two in zip(results[(executor, 1)], results[(executor, 2)], strict=True)
+            ]
+            print(f"- {executor} w=2 / w=1: **{statistics.median(values):.2f}x** ({min(values):.2f}-{max(values):.2f})")
+        digests = {run["digest"] for runs in results.values() for run in runs}
+        print(
+            f"- mixture shards: {'identical in every run' if len(digests) == 1 else 'DIFFER'} ({len(digests)} distinct)"
+            f"; removed by reason: {dict(sorted(first['removed'].items()))}"
+        )
+
+
 def _median_range(values: list[float], fmt: str = ",.0f") -> str:
     return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
@@ -307,7 +620,7 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--documents", type=int, default=320_000)
+    parser.add_argument("--documents", type=int, help="default 320,000; with --mixture 40,000, over all sources")
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -325,9 +638,27 @@ def main() -> None:
         default=60,
         help="docstrings read for it: 4/5 train the tokenizer, 1/25 (none of those) is timed",
     )
+    parser.add_argument("--no-profile", action="store_true", help="skip the stage profile")
+    parser.add_argument(
+        "--mixture",
+        action="store_true",
+        help="instead: the Stage-5-shaped mixture (--documents in all, --files per source) with the real "
+        "tokenizer and a generated snapshot of --hosts hosts, local and Ray, 1 and 2 workers",
+    )
+    parser.add_argument("--hosts", type=int, default=20_000, help="hosts of the generated snapshot (--mixture)")
     args = parser.parse_args()
+    args.documents = args.documents or (40_000 if args.mixture else 320_000)
     os.environ[QUIET_ENV] = "1"
     logger.disable("datatrove")
+    if args.mixture:
+        print(
+            f"machine: {_machine()}, Python {platform.python_version()}, datatrove {version('datatrove')}, "
+            f"ray {version('ray')}; {subprocess.run(['date', '-u'], capture_output=True, text=True).stdout.strip()}"
+            f"; load average at start: {_load()}"
+        )
+        mixture_bench(args)
+        print(f"\nload average at the end: {_load()}")
+        return
     rebuild_module.run_stage = _timed_run_stage(rebuild_module.run_stage)
 
     print(
@@ -350,40 +681,41 @@ def main() -> None:
         )
 
         # ---- stage profile (before any cluster exists, one core)
-        profiles = [
-            profile_stages(recipe, root / f"profile-{repeat}", args.profile_share)
-            for repeat in range(args.profile_repeats)
-        ]
-        print(
-            f"\n### Stage profile: each step alone, one core, {profiles[0][1]['documents']:,} documents "
-            f"(1/{args.profile_share} of the files), median of {args.profile_repeats} (load {_load()})\n"
-        )
-        print("| step | documents in | us per document | docs/s per core | MB/s per core | tokens/s per core |")
-        print("|---|---|---|---|---|---|")
-        total_per_input = 0.0
-        read = profiles[0][1]["documents"]
-        for index, row in enumerate(profiles[0][:-1]):
-            seconds = statistics.median(profile[index]["seconds"] for profile in profiles)
-            if "documents" not in row:
-                print(f"| {row['step']} | | {seconds * 1000:,.0f} ms | | | |")
-                continue
-            total_per_input += seconds / read
-            docs = row["documents"]
+        if not args.no_profile:
+            profiles = [
+                profile_stages(recipe, root / f"profile-{repeat}", args.profile_share)
+                for repeat in range(args.profile_repeats)
+            ]
             print(
-                f"| {row['step']} | {docs:,} | {seconds / docs * 1e6:,.1f} | {docs / seconds:,.0f} | "
-                f"{row['bytes'] / 1e6 / seconds:,.1f} | {row['tokens'] / seconds:,.0f} |"
+                f"\n### Stage profile: each step alone, one core, {profiles[0][1]['documents']:,} documents "
+                f"(1/{args.profile_share} of the files), median of {args.profile_repeats} (load {_load()})\n"
             )
-        kept, kept_tokens = profiles[0][-1]["documents"], profiles[0][-1]["tokens"]
-        print(
-            f"| **all steps, per document read** | {read:,} | {total_per_input * 1e6:,.1f} | "
-            f"{1 / total_per_input:,.0f} | {profiles[0][1]['bytes'] / read / 1e6 / total_per_input:,.1f} | "
-            f"{profiles[0][1]['tokens'] / read / total_per_input:,.0f} |"
-        )
-        print(
-            f"\nkept {kept:,} of {read:,} documents ({kept / read:.1%}); kept tokens {kept_tokens:,} of "
-            f"{profiles[0][1]['tokens']:,} read: {profiles[0][1]['tokens'] / kept_tokens:.3f} tokens read per "
-            f"token kept; per kept token {total_per_input * read / kept_tokens * 1e6:.3f} us of one core"
-        )
+            print("| step | documents in | us per document | docs/s per core | MB/s per core | tokens/s per core |")
+            print("|---|---|---|---|---|---|")
+            total_per_input = 0.0
+            read = profiles[0][1]["documents"]
+            for index, row in enumerate(profiles[0][:-1]):
+                seconds = statistics.median(profile[index]["seconds"] for profile in profiles)
+                if "documents" not in row:
+                    print(f"| {row['step']} | | {seconds * 1000:,.0f} ms | | | |")
+                    continue
+                total_per_input += seconds / read
+                docs = row["documents"]
+                print(
+                    f"| {row['step']} | {docs:,} | {seconds / docs * 1e6:,.1f} | {docs / seconds:,.0f} | "
+                    f"{row['bytes'] / 1e6 / seconds:,.1f} | {row['tokens'] / seconds:,.0f} |"
+                )
+            kept, kept_tokens = profiles[0][-1]["documents"], profiles[0][-1]["tokens"]
+            print(
+                f"| **all steps, per document read** | {read:,} | {total_per_input * 1e6:,.1f} | "
+                f"{1 / total_per_input:,.0f} | {profiles[0][1]['bytes'] / read / 1e6 / total_per_input:,.1f} | "
+                f"{profiles[0][1]['tokens'] / read / total_per_input:,.0f} |"
+            )
+            print(
+                f"\nkept {kept:,} of {read:,} documents ({kept / read:.1%}); kept tokens {kept_tokens:,} of "
+                f"{profiles[0][1]['tokens']:,} read: {profiles[0][1]['tokens'] / kept_tokens:.3f} tokens read per "
+                f"token kept; per kept token {total_per_input * read / kept_tokens * 1e6:.3f} us of one core"
+            )
 
         # ---- end to end
         import ray
@@ -398,6 +730,13 @@ def main() -> None:
             runtime_env={"env_vars": {QUIET_ENV: "1"}},
         )
         print(f"\nray.init (local cluster, 2 CPUs): {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        workers = session_workers().take(2, reservation(1, 2))  # the recipe's defaults
+        ray.get([worker.peak_memory.remote() for worker in workers])
+        print(
+            f"2 long-lived Ray workers started (imports done) in {time.perf_counter() - started:.1f} s; every "
+            "rebuild below runs on them, as in one Ray session"
+        )
         configs = [("ray", 1), ("ray", 2)] + ([] if args.no_local else [("local", 1), ("local", 2)])
         results: dict[tuple[str, int], list[dict]] = {config: [] for config in configs}
         loads = []
@@ -412,7 +751,9 @@ def main() -> None:
                     f"{result['filter']:.2f} s), load {_load()}",
                     flush=True,
                 )
+        peaks = session_workers().peaks()
         ray.shutdown()
+        print(f"peak resident memory of the 2 Ray workers: {', '.join(f'{peak / 2**20:,.0f} MiB' for peak in peaks)}")
 
         documents = args.documents
         print(
@@ -446,7 +787,7 @@ def main() -> None:
                 continue
             for key, label in (("total", "whole rebuild()"), ("filter", "filter stage")):
                 values = ratios(key, executor)
-                target = " (target >= 1.7x)" if executor == "ray" else ""
+                target = " (target >= 1.9x)" if executor == "ray" else ""
                 print(
                     f"- {executor} w=2 / w=1, {label}: **{statistics.median(values):.2f}x** "
                     f"(per repeat {min(values):.2f}-{max(values):.2f}){target}"

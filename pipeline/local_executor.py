@@ -1,15 +1,21 @@
-"""datatrove's local executor, except that a worker that dies stops the stage instead of hanging it.
+"""datatrove's local executor, with worker processes that start once per rebuild, and a worker that
+dies stopping the stage instead of hanging it.
 
-``LocalPipelineExecutor`` runs tasks in a ``multiprocess.Pool``; when a worker process is killed
-(the OOM killer, a SIGKILL) the pool starts a new worker but the task it held never returns, and
-the rebuild waits forever. ``concurrent.futures`` notices the dead process and raises
-``BrokenProcessPool``; this executor runs the same tasks through it and turns that into an error
-that says what happened. Completed tasks stay completed, so running the command again resumes.
+``LocalPipelineExecutor`` runs each stage's tasks in a new ``multiprocess.Pool``: every stage of
+every source spawns its workers again (imports, tokenizer, snapshot: seconds per worker and stage),
+and when a worker process is killed (the OOM killer, a SIGKILL) the pool starts a new worker but
+the task it held never returns, and the rebuild waits forever. Here the tasks run on one
+``concurrent.futures`` pool that ``local_workers`` keeps for the whole rebuild, so the process-level
+caches stay loaded from one stage to the next; ``concurrent.futures`` notices a dead process and
+raises ``BrokenProcessPool``, which becomes an error that says what happened. Completed tasks stay
+completed, so running the command again resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -24,6 +30,44 @@ class WorkerDied(ApertusError, RuntimeError):
     """A worker process ended without finishing its task (killed, or crashed in native code)."""
 
 
+class LocalWorkers:
+    """The worker processes of one rebuild: started by the first stage that needs them, reused by
+    the next ones (same count and start method), shut down by ``close``."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.shape: tuple[int, str] | None = None
+        self.held = False
+        """True inside ``local_workers``: the pool outlives a stage."""
+
+    def take(self, workers: int, start_method: str) -> ProcessPoolExecutor:
+        if self.pool is None or self.shape != (workers, start_method):
+            self.close()
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method))
+            self.shape = (workers, start_method)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool, self.shape = None, None
+
+
+_SESSION = LocalWorkers()
+
+
+@contextlib.contextmanager
+def local_workers() -> Iterator[LocalWorkers]:
+    """Keep the local worker processes from one stage to the next until the block ends. Outside such
+    a block each stage starts and ends its own."""
+    _SESSION.held = True
+    try:
+        yield _SESSION
+    finally:
+        _SESSION.held = False
+        _SESSION.close()
+
+
 class WatchedLocalExecutor(LocalPipelineExecutor):
     def run(self) -> PipelineStats | None:
         if self.workers == 1:
@@ -36,20 +80,24 @@ class WatchedLocalExecutor(LocalPipelineExecutor):
         self.save_executor_as_json()
         executor = dill.dumps(self)  # dill, as datatrove's own pool would: pipelines may hold lambdas
         stats = PipelineStats()
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(self.start_method)) as pool:
+        pool = _SESSION.take(self.workers, self.start_method)
+        try:
             futures = [
                 pool.submit(_run_rank, executor, rank, index % self.workers) for index, rank in enumerate(to_run)
             ]
-            try:
-                for future in futures:
-                    stats += future.result()
-            except BrokenProcessPool as error:
-                missing = self.get_incomplete_ranks(ranks)
-                raise WorkerDied(
-                    f"a worker process died (killed, or out of memory?) with {len(missing)} task(s) "
-                    f"unfinished; completed tasks are kept in {self.logging_dir.path}: run the same "
-                    "command again to resume"
-                ) from error
+            for future in futures:
+                stats += future.result()
+        except BrokenProcessPool as error:
+            _SESSION.close()
+            missing = self.get_incomplete_ranks(ranks)
+            raise WorkerDied(
+                f"a worker process died (killed, or out of memory?) with {len(missing)} task(s) "
+                f"unfinished; completed tasks are kept in {self.logging_dir.path}: run the same "
+                "command again to resume"
+            ) from error
+        finally:
+            if not _SESSION.held:
+                _SESSION.close()
         with self.logging_dir.open("stats.json", "wt") as statsfile:
             stats.save_to_disk(statsfile)
         return stats

@@ -24,12 +24,10 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.paths import bundled_data
 from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, bundled_recipe, load_recipe, recipe_from_text
+from apertus_compliance.pipeline.shard_hashes import file_sha256, known_shard, recorded_shards
 from apertus_compliance.progress import QUIET, Progress
 
 LOCK_NAME = "rebuild.lock.json"
@@ -43,14 +41,6 @@ wherever the package is installed."""
 KEY_LIBRARIES = ("apertus-compliance", "datatrove", "pyarrow", "duckdb", "tokenizers")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in KEY_LIBRARIES:
@@ -61,14 +51,10 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _shard(path: Path, run_dir: Path) -> dict:
-    table = pq.read_table(path, columns=["tokens"])
-    return {
-        "path": path.relative_to(run_dir).as_posix(),
-        "sha256": file_sha256(path),
-        "documents": table.num_rows,
-        "tokens": int(pc.sum(table["tokens"]).as_py() or 0),
-    }
+def _shards(paths: list[Path], run_dir: Path, known: dict[str, list[dict]]) -> list[dict]:
+    """The lock entries of ``paths``: from the tasks' sidecars where they still describe the file,
+    else hashed here (see ``shard_hashes``)."""
+    return [known_shard(path, run_dir, known)[0] for path in paths]
 
 
 def _stat_total(logs: Path, name: str) -> int:
@@ -169,12 +155,15 @@ def write_lock(
 
     recipe = loaded.recipe
     outputs, removed, sources = [], [], {}
+    known = recorded_shards(run_dir)
     for plan in plans:
         source = plan.source
-        kept_shards = [_shard(path, run_dir) for path in sorted((run_dir / "mixture" / source.id).glob("*.parquet"))]
-        removed_shards = []
-        for path in sorted((run_dir / "removed").glob(f"*/{source.id}/*.parquet")):
-            removed_shards.append(_shard(path, run_dir) | {"reason": path.parent.parent.name})
+        kept_shards = _shards(sorted((run_dir / "mixture" / source.id).glob("*.parquet")), run_dir, known)
+        removed_paths = sorted((run_dir / "removed").glob(f"*/{source.id}/*.parquet"))
+        removed_shards = [
+            entry | {"reason": path.parent.parent.name}
+            for entry, path in zip(_shards(removed_paths, run_dir, known), removed_paths, strict=True)
+        ]
         removed_docs, removed_tokens = Counter(), Counter()
         for shard in removed_shards:
             removed_docs[shard["reason"]] += shard["documents"]

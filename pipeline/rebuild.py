@@ -31,7 +31,9 @@ import pyarrow.parquet as pq
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.folders import OutputExistsError, check_output_folder, output_folder
 from apertus_compliance.optout import Snapshot, SnapshotError
+from apertus_compliance.pipeline.local_executor import WatchedLocalExecutor, local_workers
 from apertus_compliance.pipeline.recipe import Executor, LoadedRecipe, RecipeError, Source
+from apertus_compliance.pipeline.shard_hashes import ShardHashes
 from apertus_compliance.pipeline.steps import (
     QUIET_ENV,
     BudgetSampler,
@@ -267,8 +269,11 @@ def check_deletion_list(loaded: LoadedRecipe) -> dict | None:
 
 
 def _load_snapshot(folder: Path) -> Snapshot:
+    """The run's snapshot, every file re-hashed once here on the driver (workers only map it)."""
     try:
-        return Snapshot(folder)
+        snapshot = Snapshot(folder)
+        snapshot.verify()
+        return snapshot
     except SnapshotError as error:
         raise RecipeError(f"optout: {error}") from error
 
@@ -278,11 +283,13 @@ def _load_snapshot(folder: Path) -> Snapshot:
 
 
 def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor) -> object:
-    """datatrove's executor for one stage: local processes, or Ray tasks (``settings.name``)."""
+    """datatrove's executor for one stage: local processes, or the Ray session's long-lived workers
+    (``settings.name``); either way a worker process runs many tasks and loads the snapshot and the
+    tokenizer once."""
     if settings.name == "ray":
-        from datatrove.executor import RayPipelineExecutor
+        from apertus_compliance.pipeline.ray_workers import ReusedWorkersExecutor
 
-        return RayPipelineExecutor(
+        return ReusedWorkersExecutor(
             pipeline=steps,
             tasks=tasks,
             workers=min(workers, tasks),
@@ -290,8 +297,6 @@ def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings
             cpus_per_task=settings.ray.cpus_per_task,
             mem_per_cpu_gb=settings.ray.mem_per_cpu_gb,
         )
-    from apertus_compliance.pipeline.local_executor import WatchedLocalExecutor
-
     return WatchedLocalExecutor(
         pipeline=steps,
         tasks=tasks,
@@ -341,10 +346,15 @@ def run_stage(
 @contextlib.contextmanager
 def ray_cluster(settings: Executor, workers: int) -> Iterator[None]:
     """Connect to the recipe's Ray cluster (or ``RAY_ADDRESS``), or start a local one with ``workers`` CPUs
-    for this run; datatrove's Ray executor expects ``ray.init`` to have been called."""
+    for this run; datatrove's Ray executor expects ``ray.init`` to have been called. The workers the
+    stages start live until the block ends (one start per worker for the whole run); in a session the
+    caller started, until the caller's ``ray.shutdown`` (``ray_workers.session_workers().close()``
+    frees them sooner)."""
     import ray
 
-    if ray.is_initialized():
+    from apertus_compliance.pipeline.ray_workers import session_workers
+
+    if ray.is_initialized():  # the caller's session: its workers stay for the caller's next rebuild
         yield
         return
     quiet = {QUIET_ENV: os.environ[QUIET_ENV]} if os.environ.get(QUIET_ENV) else {}
@@ -362,11 +372,13 @@ def ray_cluster(settings: Executor, workers: int) -> Iterator[None]:
     try:
         yield
     finally:
+        session_workers().close()
         ray.shutdown()
 
 
 def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | None, run_dir: Path) -> list:
-    """Read -> count -> validate -> opt-out -> mask -> recount -> recipe filters -> key -> staging shards.
+    """Read -> count -> validate -> opt-out -> mask -> recount -> recipe filters -> key -> staging shards
+    -> their hashes (``shard_hashes``).
 
     Every row's ``tokens`` is the count of its own ``text``: documents removed before masking are
     counted as read, the rest (kept ones, which the budget is cut on) as masked and redacted."""
@@ -388,7 +400,15 @@ def filter_pipeline(loaded: LoadedRecipe, plan: SourcePlan, snapshot: Path | Non
     steps.append(TokenCounter(loaded.recipe.tokenizer, str(loaded.folder), written=True))
     for extra in source.filters:
         steps.append(ReasonAs(extra.build(), extra.id, exclusion_writer=removed_writer(removed, source.id, extra.id)))
-    steps += [SampleKey(loaded.recipe.seed), mixture_writer(run_dir / "staging" / source.id)]
+    steps += [
+        SampleKey(loaded.recipe.seed),
+        mixture_writer(run_dir / "staging" / source.id),
+        ShardHashes(
+            str(run_dir),
+            str(run_dir / "logs" / source.id / "filter"),
+            [f"staging/{source.id}/{{rank}}.parquet", f"removed/*/{source.id}/{{rank}}.parquet"],
+        ),
+    ]
     return steps
 
 
@@ -458,6 +478,11 @@ def _apply_budget(
             exclusion_writer=removed_writer(run_dir / "removed", source.id, "budget"),
         ),
         mixture_writer(mixture),
+        ShardHashes(
+            str(run_dir),
+            str(run_dir / "logs" / source.id / "budget"),
+            [f"mixture/{source.id}/{{rank}}.parquet", f"removed/budget/{source.id}/{{rank}}.parquet"],
+        ),
     ]
     run_stage(
         steps,
@@ -532,7 +557,7 @@ def rebuild(
     prepared = prepare_run(loaded, run_dir, echo, progress)
     run_dir = prepared.run_dir
     decisions = {}
-    with ray_cluster(settings, workers) if settings.name == "ray" else contextlib.nullcontext():
+    with ray_cluster(settings, workers) if settings.name == "ray" else local_workers():
         for number, (plan, steps) in enumerate(zip(prepared.plans, prepared.pipelines, strict=True), start=1):
             source, of = plan.source, f"({number}/{len(prepared.plans)} sources)"
             echo(
@@ -554,7 +579,7 @@ def rebuild(
                 plan, run_dir, workers, settings, echo, progress, f"{stage_prefix} budget {source.id} {of}"
             )
     submitted = (run_dir / SLURM_JOBS).is_file()  # the filter stage ran as Slurm arrays; this is the finishing job
-    progress.update(f"{stage_prefix} lock (hashing the shards)")
+    progress.update(f"{stage_prefix} lock")
     lock = write_lock(
         loaded,
         prepared.plans,

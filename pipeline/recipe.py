@@ -264,7 +264,8 @@ class SlurmSettings(_Strict):
 
 
 class RaySettings(_Strict):
-    """Where the Ray cluster is and what one task reserves on it."""
+    """Where the Ray cluster is and what one long-lived worker reserves on it (once for the whole
+    rebuild: ``cpus_per_task`` CPUs and ``mem_per_cpu_gb`` GB per CPU; each worker runs many tasks)."""
 
     address: str | None = None
     """A running cluster (``ray://host:10001`` or ``host:6379``); None: ``RAY_ADDRESS``, else a local

@@ -2,11 +2,12 @@
 
 The run directory must be on a filesystem every node sees. Submission does the preflight here
 (recipe, inputs, run directory, opt-out snapshot), then submits, with datatrove's
-``SlurmPipelineExecutor``, each source's filter stage as a job array (one array task per datatrove
-task), and last one job that waits for all of them (``--dependency=afterok``) and finishes the run
-on one node: it runs the same ``rebuild`` with the local executor, which finds every filter task
-complete, decides the budget cuts, samples, and writes the lock (and the documents). The budget
-cut needs the whole candidate set of a source, so it cannot run inside the arrays.
+``SlurmPipelineExecutor``, each source's filter stage as a job array whose array tasks each run
+several datatrove tasks one after another in one process (``ranks_per_job``: the snapshot and the
+tokenizer are loaded once per array task, not once per datatrove task), and last one job that
+waits for all of them (``--dependency=afterok``) and finishes the run on one node: it runs the
+same ``rebuild`` with the local executor, which finds every filter task complete, decides the
+budget cuts, samples, and writes the lock (and the documents). The budget cut needs the whole candidate set of a source, so it cannot run inside the arrays.
 
 Re-submitting the same command resumes: complete filter tasks are not submitted again.
 """
@@ -24,6 +25,16 @@ from pathlib import Path
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.pipeline.rebuild import SLURM_JOBS, _echo, prepare_run
 from apertus_compliance.pipeline.recipe import LoadedRecipe, RecipeError, SlurmSettings
+
+RANKS_PER_JOB = 8
+"""datatrove tasks per array task when the submission does not say how many array tasks may run at
+once; the recipe's ``slurm.time`` must cover this many tasks."""
+
+
+def ranks_per_job(tasks: int, workers: int | None) -> int:
+    """With ``workers`` array tasks running at once, each runs its share of the ``tasks`` (one
+    start per worker, as on Ray); without, ``RANKS_PER_JOB``."""
+    return -(-tasks // workers) if workers else min(RANKS_PER_JOB, tasks)
 
 
 class SlurmError(ApertusError, RuntimeError):
@@ -100,7 +111,8 @@ def submit_slurm(
     """Submit the run; returns the job ids (``filter`` per source, -1 when already complete, and ``finish``).
 
     ``workers``: how many array tasks of a source run at once (default: as many as Slurm allows);
-    the finishing job uses the recipe's ``executor.workers`` cores.
+    the source's tasks are shared among them (``ranks_per_job``). The finishing job uses the
+    recipe's ``executor.workers`` cores.
     """
     from datatrove.executor import SlurmPipelineExecutor
 
@@ -118,6 +130,7 @@ def submit_slurm(
         executor = SlurmPipelineExecutor(
             pipeline=steps,
             tasks=plan.tasks,
+            tasks_per_job=ranks_per_job(plan.tasks, workers),
             workers=workers or -1,
             time=settings.time,
             partition=settings.partition,

@@ -366,14 +366,17 @@ class DocumentValidator(CountingFilter):
         return False, "invalid"
 
 
-_SNAPSHOTS: dict[str, Snapshot] = {}
+_SNAPSHOTS: dict[tuple[str, str], Snapshot] = {}
 
 
 def _snapshot(folder: str) -> Snapshot:
-    """One loaded snapshot per process and folder (tasks of one worker share it)."""
-    if folder not in _SNAPSHOTS:
-        _SNAPSHOTS[folder] = Snapshot(folder)
-    return _SNAPSHOTS[folder]
+    """One opened snapshot per process, folder and manifest (the tasks of a long-lived worker share
+    it); a snapshot compiled again into the same folder has another manifest, so it is opened anew."""
+    manifest = Path(folder, "manifest.json")
+    key = (str(Path(folder).resolve()), hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else "")
+    if key not in _SNAPSHOTS:
+        _SNAPSHOTS[key] = Snapshot(folder)
+    return _SNAPSHOTS[key]
 
 
 class OptOutFilter(CountingFilter):
@@ -386,12 +389,18 @@ class OptOutFilter(CountingFilter):
     def __init__(self, snapshot: str, exclusion_writer: ParquetWriter | None = None, batch_size: int = 1000) -> None:
         super().__init__(exclusion_writer, batch_size=batch_size)
         self.snapshot = str(snapshot)
+        self._opened: Snapshot | None = None
+
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"_opened": None}  # an opened snapshot stays in its process
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
-        reservations = _snapshot(self.snapshot).lookup([doc.metadata.get("url") or "" for doc in batch])
+        if self._opened is None:  # once per task (the step is unpickled fresh for each task)
+            self._opened = _snapshot(self.snapshot)
+        reservations = self._opened.lookup([doc.metadata.get("url") or "" for doc in batch])
         results: list[bool | tuple[bool, str]] = []
         for doc, reservation in zip(batch, reservations, strict=True):
             if reservation is None:

@@ -363,3 +363,18 @@ def test_a_deletion_list_reaches_the_training_text(kit):
     with pytest.raises(RecipeError, match="deletion_list: .*payload.bin"):
         kit.run(kit.write_recipe([web_source(optout=False)], "r2.yaml", deletion_list=listed), "tampered")
     assert not (kit.root / "tampered").exists()
+
+
+def test_a_snapshot_file_changed_in_place_stops_the_rebuild_before_any_work(kit, bundled_snapshot):
+    """Opening a mapped snapshot checks sizes only; the rebuild re-hashes every file once."""
+    changed = kit.root / "changed-snapshot"
+    shutil.copytree(bundled_snapshot, changed)
+    pattern = changed / "rules.pattern.utf8"
+    data = bytearray(pattern.read_bytes())
+    data[0] ^= 0x20  # same size, one byte different: a rule that no longer says what it said
+    pattern.write_bytes(bytes(data))
+    kit.write_parquet("a.parquet", kit.web_rows(20))
+    recipe = kit.write_recipe([web_source()], optout={"snapshot": str(changed)})
+    with pytest.raises(RecipeError, match="rules.pattern.utf8 does not match"):
+        kit.run(recipe)
+    assert not (kit.root / "run" / "mixture").exists()

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from apertus_compliance.pipeline.lock import compare_locks, conservation_errors
+from apertus_compliance.pipeline.ray_workers import session_workers
 from apertus_compliance.pipeline.rebuild import rebuild
 from apertus_compliance.pipeline.recipe import bundled_recipe, load_recipe
 from apertus_compliance.pipeline.steps import QUIET_ENV
@@ -52,6 +53,8 @@ def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_p
         log_to_driver=False,
         runtime_env={"env_vars": {QUIET_ENV: "1"}},
     )
+    workers = session_workers()
+    workers.peak_memory.clear()
     try:
         lock = rebuild(
             load_recipe(bundled_recipe("sample")),
@@ -60,9 +63,23 @@ def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_p
             executor="ray",
             echo=lambda message: None,
         )
+        started = [actor._actor_id for actor in workers.actors]
+        again = rebuild(  # in a session the caller started, the next rebuild finds the same workers
+            load_recipe(bundled_recipe("sample")),
+            tmp_path / "again",
+            workers=2,
+            executor="ray",
+            echo=lambda message: None,
+        )
+        assert [actor._actor_id for actor in workers.actors] == started
+        workers.close()
     finally:
         ray.shutdown()
     assert lock["executor"] == {"name": "ray", "workers": 2}
+    assert compare_locks(lock, again) == [] and hashes(tmp_path / "again") == hashes(sample_run.dir)
+    tasks = sum(source["tasks"] for source in lock["sources"].values())
+    assert tasks > 2 and len(workers.peak_memory) == 2  # every task of every source ran on the same 2 workers
+    assert all(peak > 50 * 2**20 for peak in workers.peak_memory)
     assert hashes(tmp_path / "ray") == hashes(sample_run.dir)
     assert compare_locks(sample_run.lock, lock) == []
     assert conservation_errors(lock) == []
@@ -132,6 +149,91 @@ def test_a_worker_killed_mid_run_stops_with_an_error_and_the_rerun_resumes(kit, 
     assert lock["sources"]["web"]["documents"]["read"] == 2000 and conservation_errors(lock) == []
 
 
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_ray_worker_killed_mid_task_is_replaced_and_the_task_run_again(kit, hashes, monkeypatch):
+    """A long-lived worker dying takes its task with it; a new worker runs the task again, the other
+    tasks are not repeated, and the bytes are those of an undisturbed local run."""
+    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
+    rows = kit.web_rows(900, seed=6)
+    for part in range(3):
+        kit.write_parquet(f"part-{part}.parquet", rows[part::3])
+    plugins = kit.root / "plugins"
+    plugins.mkdir()
+    (plugins / "killer.py").write_text(textwrap.dedent(KILLER))
+    monkeypatch.syspath_prepend(str(plugins))
+    killed = kit.root / "killed.marker"
+    kill_filter = {"id": "kill-once", "step": "killer.KillOnce", "args": {"marker": str(killed), "victim": "doc-00004"}}
+    recipe = kit.write_recipe([web_source(filters=[kill_filter])])
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=256 * 1024 * 1024,
+        log_to_driver=False,
+        runtime_env={"env_vars": {QUIET_ENV: "1", "PYTHONPATH": str(plugins)}},
+    )
+    workers = session_workers()
+    workers.peak_memory.clear()
+    try:
+        lock = rebuild(load_recipe(recipe), kit.root / "ray", workers=2, executor="ray", echo=lambda message: None)
+        workers.close()
+    finally:
+        ray.shutdown()
+    assert killed.exists() and len(workers.peak_memory) == 2  # the dead worker has no figure; its replacement has
+    assert conservation_errors(lock) == [] and lock["sources"]["web"]["documents"]["read"] == 900
+    local = kit.run(recipe, out="local")
+    assert hashes(kit.root / "ray") == hashes(kit.root / "local")
+    assert compare_locks(local, lock) == []
+
+
+PID_RECORDER = '''
+"""A recipe filter that keeps every document and notes the process it ran in (a file named by its pid)."""
+import os
+from pathlib import Path
+
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+
+class RecordPid(BaseFilter):
+    name = "record-pid"
+
+    def __init__(self, folder: str, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.folder = folder
+
+    def filter(self, doc):
+        Path(self.folder, str(os.getpid())).touch()
+        return True
+'''
+
+
+@pytest.mark.slow
+def test_local_workers_start_once_for_every_stage_of_every_source(kit, monkeypatch):
+    """Two sources with binding budgets: both filter stages (3 tasks each, the first source's budget
+    stage between them) run in the same 2 worker processes; a pool per stage would show 4."""
+    rows = kit.web_rows(600, seed=8)
+    for part in range(3):
+        kit.write_parquet(f"a/part-{part}.parquet", rows[part::3])
+        kit.write_parquet(f"b/part-{part}.parquet", rows[part::3])
+    plugins, pids = kit.root / "plugins", kit.root / "pids"
+    plugins.mkdir()
+    pids.mkdir()
+    (plugins / "recorder.py").write_text(textwrap.dedent(PID_RECORDER))
+    monkeypatch.syspath_prepend(str(plugins))
+    recorder = {"id": "record-pid", "step": "recorder.RecordPid", "args": {"folder": str(pids)}}
+    recipe = kit.write_recipe(
+        [
+            web_source(id=name, location=f"sources/{name}/*.parquet", target_tokens=3000, filters=[recorder])
+            for name in ("a", "b")
+        ]
+    )
+    lock = kit.run(recipe, workers=2)
+    assert all(entry["budget"]["binding"] for entry in lock["sources"].values())
+    assert conservation_errors(lock) == []
+    workers = {int(path.name) for path in pids.iterdir()}
+    assert len(workers) == 2 and os.getpid() not in workers
+
+
 def test_a_truncated_parquet_input_is_a_clear_error_before_any_work(kit):
     kit.write_parquet("good.parquet", kit.web_rows(50))
     broken = kit.write_parquet("broken.parquet", kit.web_rows(50, seed=2, prefix="b"))
@@ -186,7 +288,7 @@ def test_a_corrupt_robots_txt_is_reported_and_the_run_stays_whole(kit, tmp_path)
     robots = tmp_path / "robots" / "2025-01-15"
     robots.mkdir(parents=True)
     (robots / "good.example.txt").write_text("User-agent: GPTBot\nDisallow: /\n")
-    (robots / "garbage.example.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    (robots / "garbage.example.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + random.Random(0).randbytes(2000))
     registry = tmp_path / "registry.duckdb"
     ingest = run_cli("optout", "ingest", "--registry", str(registry), str(robots))
     assert "garbage.example" in ingest.stdout + ingest.stderr and "unparsable" in ingest.stdout + ingest.stderr

@@ -122,8 +122,10 @@ def test_slurm_rebuild_writes_the_local_executors_bytes(slurm, sample_run, tmp_p
     assert lock["executor"]["name"] == "slurm"
     assert hashes(run_dir) == hashes(sample_run.dir)
     script = (run_dir / "logs" / "fineweb2-hq" / "filter" / "launch_script.slurm").read_text()
-    assert "#SBATCH --partition=debug" in script and "#SBATCH --array=0-2" in script
-    assert "launch_pickled_pipeline" in script
+    assert "#SBATCH --partition=debug" in script and "launch_pickled_pipeline" in script
+    assert "#SBATCH --array=0-0" in script  # one array task runs the source's 3 tasks in one process
+    assert len(list((run_dir / "logs" / "fineweb2-hq" / "filter" / "completions").iterdir())) == 3
+    assert len(list((run_dir / "logs" / "fineweb2-hq" / "filter" / "shards").iterdir())) == 3
     finish = (run_dir / "logs" / "slurm" / "finish.slurm").read_text()
     assert "--executor local" in finish and "#SBATCH --cpus-per-task=2" in finish
 
