@@ -4,10 +4,12 @@ A snapshot is memory-mapped, not loaded (see ``optout.mapped``): opening reads t
 maps the column files, so every worker process on a node shares one copy through the page
 cache, and a worker's own memory holds only what its batches looked at (bounded caches of
 planned hosts and decoded rule sets). Batch lookups split hosts out of all URLs with Arrow
-compute, find the batch's new hosts at once (hashes searched in the sorted index, then each
-key compared, so a hash collision never answers for another host), and decide once per host:
-most hosts reserve nothing or every path, and only the URLs of hosts with path rules are
-matched rule by rule.
+compute, find the batch's new hosts at once (hashes searched in the sorted index, then the
+keys' bytes compared with numpy, so a hash collision never answers for another host), and
+decide once per distinct authority: most hosts reserve nothing or every path, and their answers
+reach the URLs through one numpy take. Only the URLs of hosts with path rules are read in
+Python, and a path is walked rule by rule only when it starts, ends or equals what some
+reserving rule needs (most paths match none).
 """
 
 from __future__ import annotations
@@ -109,11 +111,8 @@ class Reservation:
 INVALID_URL = Reservation("invalid-url", -1, None)
 """Returned for a URL whose host cannot be read: it cannot be checked, so it is not allowed."""
 
-
-INVALID_URL = Reservation("invalid-url", -1, None)
-"""Returned for a URL whose host cannot be read: it cannot be checked, so it is not allowed."""
-
-_RuleSet = tuple  # (signal, first evidence row, whole, kinds, offsets, patterns): see ruleset_record
+_RuleSet = tuple
+"""(signal, first evidence row, then the rule set as ``_decode`` gives it)."""
 _PLANNED_AUTHORITIES = 200_000
 """Hosts planned and kept per process; past this the cache starts again (memory stays bounded)."""
 _DECODED_RULESETS = 100_000
@@ -222,33 +221,44 @@ class Snapshot:
                 gc.enable()
 
     def _lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
-        if isinstance(urls, pa.Array):
-            array, urls = urls, urls.to_pylist()
-        else:
-            array = pa.array(urls, pa.string())
-        authorities, path_starts = _split_urls(array)
+        """Once per distinct authority: its plan; once per URL only where the plan depends on the path.
+
+        Most URLs' hosts reserve nothing or every path: their answers are spread to the URLs by
+        numpy (one object array taken at the authorities' codes), with no Python per URL.
+        """
+        array = urls if isinstance(urls, pa.Array) else pa.array(urls, pa.string())
+        if array.type != pa.string():  # large_string: one type for the kernels below (a batch is < 2 GiB)
+            array = array.cast(pa.string())
+        authorities = pc.struct_field(pc.extract_regex(array, _AUTHORITY), "authority")
+        encoded = pc.dictionary_encode(pc.utf8_lower(authorities), null_encoding="encode")
+        distinct = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
         plans = self._plans
-        unplanned = set(authorities).difference(plans)
-        if unplanned:
-            if len(plans) + len(unplanned) > _PLANNED_AUTHORITIES:
-                plans.clear()
-            self._plan_authorities(unplanned)
-        results = []
-        append = results.append
-        for url, authority, path_start in zip(urls, authorities, path_starts, strict=True):
-            plan = plans[authority]
-            if plan.__class__ is tuple:  # rule sets that depend on the path
-                path = url[path_start:].partition("#")[0]  # what url_path gives, without its search
-                if path[:1] != "/":
-                    path = "/" + path
-                found = None
-                for signal, first_row, _, kinds, offsets, patterns in plan:
-                    rule = _first_match(kinds, patterns, path)
+        unplanned = [authority not in plans for authority in distinct]
+        if any(unplanned):
+            if len(plans) + sum(unplanned) > _PLANNED_AUTHORITIES:
+                plans.clear()  # every authority of this batch is planned again
+                unplanned = [True] * len(distinct)
+            self._plan_authorities(encoded.dictionary.filter(pa.array(unplanned, pa.bool_())))
+        answers = [plans[authority] for authority in distinct]
+        by_path = [code for code, plan in enumerate(answers) if plan.__class__ is tuple]
+        fixed = np.fromiter((None if plan.__class__ is tuple else plan for plan in answers), object, len(answers))
+        results = fixed[codes].tolist()
+        if not by_path:
+            return results
+        depends = np.zeros(len(answers), bool)
+        depends[by_path] = True
+        rows = np.nonzero(depends[codes])[0]
+        paths = _paths(array.take(pa.array(rows))).to_pylist()
+        for row, code, path in zip(rows.tolist(), codes[rows].tolist(), paths, strict=True):
+            if path[:1] != "/":  # what url_path gives, without its search
+                path = "/" + path
+            for signal, first_row, _, kinds, offsets, tests, starts, ends, full in answers[code]:
+                if path.startswith(starts) or path.endswith(ends) or path in full:  # a reserving rule may match
+                    rule = _first_match(kinds, tests, path)
                     if rule >= 0 and kinds[rule].islower():
-                        found = Reservation(signal, first_row + int(offsets.split(",")[rule]), self)
+                        results[row] = Reservation(signal, first_row + int(offsets.split(",")[rule]), self)
                         break
-                plan = found
-            append(plan)
         return results
 
     def check(self, url: str) -> Reservation | None:
@@ -256,58 +266,72 @@ class Snapshot:
 
     def explain(self, url: str) -> list[Reservation]:
         """Every reservation that applies to ``url`` (one per rule set), for evidence."""
-        host = _host(_split_urls(pa.array([url], pa.string()))[0][0])
-        if host is None:
+        authority = pc.struct_field(pc.extract_regex(pa.array([url], pa.string()), _AUTHORITY), "authority")
+        hosts = _hosts(pc.utf8_lower(authority))
+        if not hosts.is_valid().to_pylist()[0]:
             return [INVALID_URL]
         path = url_path(url)
         found = []
-        for signal, first_row, _, kinds, offsets, patterns in self._rule_sets([host])[host]:
-            rule = _first_match(kinds, patterns, path)
+        for signal, first_row, _, kinds, offsets, tests, *_ in self._rule_sets(hosts).get(0, []):
+            rule = _first_match(kinds, tests, path)
             if rule >= 0 and kinds[rule].islower():
                 found.append(Reservation(signal, first_row + int(offsets.split(",")[rule]), self))
         return found
 
-    def _plan_authorities(self, authorities: set[str | None]) -> None:
+    def _plan_authorities(self, authorities: pa.Array) -> None:
         """Plan authorities as written in URLs (``user@Host.:80``) through their hosts, all at once.
 
         A plan is None (free), a Reservation (every path reserved) or a tuple of rule sets. A
         rule set that reserves every path is reported before the others; otherwise the first
-        reserving rule set in SIGNALS order is.
+        reserving rule set in SIGNALS order is. Most hosts have no entry: they are planned free
+        in bulk, and only hosts with rule sets are planned one by one.
         """
-        hosts = {authority: _host(authority) for authority in authorities}
-        rule_sets = self._rule_sets(sorted({host for host in hosts.values() if host is not None}))
-        for authority, host in hosts.items():
-            if host is None:
-                self._plans[authority] = INVALID_URL
-                continue
-            found = rule_sets[host]
-            plan: object = tuple(found) or None
-            for signal, first_row, whole, _, offsets, _ in found:
+        hosts = _hosts(authorities)
+        listed = authorities.to_pylist()
+        plans = self._plans
+        plans.update(dict.fromkeys(listed))
+        for position in np.nonzero(~hosts.is_valid().to_numpy(zero_copy_only=False))[0].tolist():
+            plans[listed[position]] = INVALID_URL
+        for position, found in self._rule_sets(hosts).items():
+            plan: object = tuple(found)
+            for signal, first_row, whole, _, offsets, *_ in found:
                 if whole >= 0:
                     plan = Reservation(signal, first_row + int(offsets.split(",")[whole]), self)
                     break
-            self._plans[authority] = plan
+            plans[listed[position]] = plan
 
-    def _rule_sets(self, hosts: list[str]) -> dict[str, list[_RuleSet]]:
-        """The reserving rule sets recorded for each host and for each domain above it, in SIGNALS order."""
+    def _rule_sets(self, hosts: pa.Array) -> dict[int, list[_RuleSet]]:
+        """The reserving rule sets recorded for each host and for each domain above it, in SIGNALS
+        order, by the host's position in ``hosts``; hosts with none (and null hosts) are left out."""
+        present = np.nonzero(hosts.is_valid().to_numpy(zero_copy_only=False))[0]
+        if not len(present):
+            return {}
+        valid = hosts.take(pa.array(present))
         if not self._has_domains:
-            return dict(zip(hosts, self._groups(self._find([f"h/{host}" for host in hosts])), strict=True))
-        keys = [[f"h/{host}"] + [f"d/{host.split('.', i)[-1]}" for i in range(host.count(".") + 1)] for host in hosts]
-        flat = [key for host_keys in keys for key in host_keys]
-        groups = self._groups(self._find(flat))
+            keys = pc.binary_join_element_wise("h/", valid, "")
+            entries = self._find(keys)
+            hits = np.nonzero(entries >= 0)[0]
+            return dict(zip(present[hits].tolist(), self._groups(entries[hits]), strict=True))
+        keys = [
+            [f"h/{host}"] + [f"d/{host.split('.', i)[-1]}" for i in range(host.count(".") + 1)]
+            for host in valid.to_pylist()
+        ]
+        groups = self._groups(self._find(pa.array([key for host_keys in keys for key in host_keys], pa.string())))
         found, position = {}, 0
-        for host, host_keys in zip(hosts, keys, strict=True):
+        for host, host_keys in zip(present.tolist(), keys, strict=True):
             rule_sets = [rule_set for key in range(position, position + len(host_keys)) for rule_set in groups[key]]
             position += len(host_keys)
             if len(host_keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
                 rule_sets.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set[0]])
-            found[host] = rule_sets
+            if rule_sets:
+                found[host] = rule_sets
         return found
 
-    def _find(self, keys: list[str]) -> np.ndarray:
-        """The entry of each key, or -1: hashes searched in the sorted index, then key texts compared."""
+    def _find(self, keys: pa.Array) -> np.ndarray:
+        """The entry of each key, or -1: hashes searched in the sorted index, then key texts compared
+        (all at once; one by one only past a hash collision)."""
         entries = np.full(len(keys), -1, np.int64)
-        if not keys or not len(self._index_hash):
+        if not len(keys) or not len(self._index_hash):
             return entries
         hashes = key_hashes(keys)
         order = np.argsort(hashes)  # ascending probes walk the index in one direction
@@ -319,17 +343,11 @@ class Snapshot:
         if not len(hits):
             return entries
         candidates = self._index_entry[positions[hits]].astype(np.int64)
-        for key, hit, candidate, text in zip(
-            (keys[h] for h in hits.tolist()),
-            hits.tolist(),
-            candidates.tolist(),
-            self._entry_keys.slices(candidates),
-            strict=True,
-        ):
-            if text == key:
-                entries[hit] = candidate
-                continue
-            position = int(positions[hit]) + 1  # a hash collision: the key may be further on
+        same = self._entry_keys.equal(candidates, keys.take(pa.array(hits)))
+        entries[hits[same]] = candidates[same]
+        for hit in hits[~same].tolist():  # a hash collision: the key may be further on
+            key = keys[hit].as_py()
+            position = int(positions[hit]) + 1
             while position < len(self._index_hash) and self._index_hash[position] == hashes[hit]:
                 entry = int(self._index_entry[position])
                 if self._entry_keys[entry] == key:
@@ -357,15 +375,8 @@ class Snapshot:
         if missing:
             if len(decoded) + len(missing) > _DECODED_RULESETS:
                 decoded.clear()
-            for ruleset, record in zip(missing, self._records.slices(np.array(missing, np.int64)), strict=True):
-                whole, kinds, offsets, *patterns = record.split("\0")
-                tests = tuple(patterns)
-                if not _GLOB_KINDS.isdisjoint(kinds):
-                    tests = tuple(
-                        pattern if kind in "pPfF" else _pattern_test(pattern)[1:]
-                        for kind, pattern in zip(kinds, patterns, strict=True)
-                    )
-                decoded[ruleset] = (-1 if whole == "-" else int(whole), kinds, offsets, tests)
+            records = self._records.slices(np.array(missing, np.int64))
+            decoded.update(zip(missing, map(_decode, records), strict=True))
         group = 0
         for index, count in zip(found.tolist(), lengths.tolist(), strict=True):
             result[index] = [
@@ -373,6 +384,31 @@ class Snapshot:
             ]
             group += count
         return result
+
+
+def _decode(record: str) -> tuple:
+    """A rule set record (see ``snapshot.ruleset_record``) as lookups use it: (whole, kinds,
+    offsets, one test per rule, then what a path must start with, end with or equal for some
+    reserving rule to match it). Most paths match no reserving rule, which those three tell in
+    two string calls and a set lookup, without walking the rules."""
+    whole, kinds, offsets, *patterns = record.split("\0")
+    starts, ends, full = [], [], []
+    tests = []
+    for kind, pattern in zip(kinds, patterns, strict=True):
+        if kind in "pPfF":
+            tests.append(pattern)
+            if kind == "p":
+                starts.append(pattern)
+            elif kind == "f":
+                full.append(pattern)
+            continue
+        test = _pattern_test(pattern)[1:]  # a glob: its literal start and the pieces after each *
+        tests.append(test)
+        if kind == "a" and test[1][-1]:
+            ends.append(test[1][-1])
+        elif kind in "ga":
+            starts.append(test[0])
+    return -1 if whole == "-" else int(whole), kinds, offsets, tuple(tests), tuple(starts), tuple(ends), tuple(full)
 
 
 def _first_match(kinds: str, tests: tuple, path: str) -> int:
@@ -393,16 +429,26 @@ def _first_match(kinds: str, tests: tuple, path: str) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1)
-_GLOB_KINDS = frozenset("gGaA")
 _SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
-def _split_urls(urls: pa.Array) -> tuple[list[str | None], list[int | None]]:
-    """Lower-cased authorities (``user@host:port``; None where there is no scheme) and where each
-    URL's path starts: after ``scheme://`` (ASCII, so bytes and characters agree) and the authority."""
-    authority = pc.struct_field(pc.extract_regex(urls, _AUTHORITY), "authority")
-    path_starts = pc.add(pc.add(pc.find_substring(urls, "://"), 3), pc.utf8_length(authority))
-    return pc.utf8_lower(authority).to_pylist(), path_starts.to_pylist()
+def _paths(urls: pa.Array) -> pa.Array:
+    """What follows the authority of each URL (that has one), up to the fragment: two scans
+    without captures, which RE2 runs faster than one that captures the path."""
+    after_authority = pc.replace_substring_regex(urls, _AUTHORITY, "", max_replacements=1)
+    return pc.replace_substring_regex(after_authority, r"#(?s:.*)", "", max_replacements=1)
+
+
+def _hosts(authorities: pa.Array) -> pa.Array:
+    """The host of each authority (see ``_host``). Most authorities are their host already: one
+    scan finds those that are not (a user, a port, brackets, a trailing dot, nothing), and only
+    they are read in Python."""
+    odd = pc.fill_null(pc.match_substring_regex(authorities, r"[@:\[]|\.$|^$"), True)
+    positions = np.nonzero(odd.to_numpy(zero_copy_only=False))[0]
+    if not len(positions):
+        return authorities
+    hosts = [_host(authority) for authority in authorities.take(pa.array(positions)).to_pylist()]
+    return pc.replace_with_mask(authorities, odd, pa.array(hosts, authorities.type))
 
 
 def _host(authority: str | None) -> str | None:

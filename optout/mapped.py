@@ -114,6 +114,26 @@ class MappedText:
         data = self.data
         return [data[start:end].decode("utf-8", "surrogatepass") for start, end in zip(starts, ends, strict=True)]
 
+    def equal(self, indices: np.ndarray, texts: pa.Array) -> np.ndarray:
+        """Whether value ``indices[i]`` is ``texts[i]``, for all at once: lengths, then bytes, compared
+        with numpy (no string is made)."""
+        starts, ends = self.offsets[indices], self.offsets[np.asarray(indices) + 1]
+        theirs, their_data = _offsets_and_bytes(texts)
+        lengths = (ends - starts).astype(np.int64)
+        same = lengths == np.diff(theirs)
+        candidates = np.nonzero(same & (lengths > 0))[0]
+        if not len(candidates):
+            return same
+        ours = np.frombuffer(self.data, np.uint8)
+        spans = lengths[candidates]
+        within = np.arange(int(spans.sum()), dtype=np.int64) - np.repeat(np.cumsum(spans) - spans, spans)
+        equal_bytes = (
+            ours[np.repeat(starts[candidates], spans) + within]
+            == their_data[np.repeat(theirs[candidates], spans) + within]
+        )
+        same[candidates] = np.logical_and.reduceat(equal_bytes, np.cumsum(spans) - spans)
+        return same
+
 
 _PRIME = np.uint64(0x100000001B3)
 _POWERS = np.ones(1, np.uint64)
@@ -127,13 +147,9 @@ def key_hashes(keys: Sequence[str] | pa.Array) -> np.ndarray:
     (Python's ``hash`` is not), and the same whether keys come as a list or an Arrow array.
     """
     global _POWERS
-    array = keys.cast(pa.large_string()) if isinstance(keys, pa.Array) else pa.array(keys, pa.large_string())
-    if len(array) == 0:
+    if len(keys) == 0:
         return np.empty(0, np.uint64)
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]].astype(np.uint64)
-    offsets = offsets - offsets[0]
+    offsets, data = _offsets_and_bytes(keys)
     lengths = np.diff(offsets)
     if lengths.min() == 0:
         raise ValueError("key_hashes: empty keys cannot be hashed")
@@ -141,8 +157,20 @@ def key_hashes(keys: Sequence[str] | pa.Array) -> np.ndarray:
     if len(_POWERS) < longest:
         _POWERS = np.cumprod(np.concatenate([[1], np.full(longest + 64, _PRIME)]).astype(np.uint64), dtype=np.uint64)
     from_end = np.repeat(offsets[1:], lengths) - 1 - np.arange(len(data), dtype=np.int64)
-    hashed = np.add.reduceat(data * _POWERS[from_end], offsets[:-1]) + lengths.astype(np.uint64)
+    hashed = np.add.reduceat(data.astype(np.uint64) * _POWERS[from_end], offsets[:-1]) + lengths.astype(np.uint64)
     hashed ^= hashed >> np.uint64(31)
     hashed *= np.uint64(0x9E3779B97F4A7C15)
     hashed ^= hashed >> np.uint64(29)
     return hashed
+
+
+def _offsets_and_bytes(texts: Sequence[str] | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of ``texts`` end to end and where each starts (one more offset than texts,
+    the first 0), read from Arrow's buffers without copying where they allow."""
+    array = texts.cast(pa.large_string()) if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
+    if len(array) == 0:
+        return np.zeros(1, np.int64), np.empty(0, np.uint8)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]] if data_buffer else np.empty(0, np.uint8)
+    return offsets - offsets[0], data
