@@ -323,19 +323,11 @@ class LockError(ApertusError, ValueError):
 
 
 def read_lock(run_dir: Path) -> dict:
-    path = Path(run_dir) / LOCK_NAME
-    if not path.is_file():
-        raise LockError(f"{run_dir}: no {LOCK_NAME} (not a finished rebuild)")
-    try:
-        lock = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise LockError(f"{path}: not valid JSON ({error})") from error
-    if lock.get("format") != LOCK_FORMAT or lock.get("format_version") not in READABLE_VERSIONS:
-        raise LockError(
-            f"{path}: format {lock.get('format')!r} v{lock.get('format_version')}, "
-            f"expected {LOCK_FORMAT} v{' or v'.join(map(str, READABLE_VERSIONS))}"
-        )
-    return lock
+    """The run's lock as JSON data, for the checks that compare it key by key; read through the
+    typed lock, so a malformed one is refused naming the file and every wrong field."""
+    from apertus_compliance.pipeline.lock_schema import RunLock
+
+    return RunLock.read(run_dir).to_dict()
 
 
 def check_run_files(lock: dict, run_dir: Path, progress: Progress = QUIET) -> list[str]:

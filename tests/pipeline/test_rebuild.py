@@ -378,3 +378,15 @@ def test_a_snapshot_file_changed_in_place_stops_the_rebuild_before_any_work(kit,
     with pytest.raises(RecipeError, match="rules.pattern.utf8 does not match"):
         kit.run(recipe)
     assert not (kit.root / "run" / "mixture").exists()
+
+
+def test_verify_names_every_wrong_field_of_a_malformed_lock(sample_run, tmp_path):
+    from apertus_compliance.pipeline.lock import LOCK_NAME, LockError
+
+    lock = json.loads((sample_run.dir / LOCK_NAME).read_text())
+    lock["sources"]["wikipedia"]["documents"]["kept"] = "many"
+    del lock["sources"]["starcoder"]["tokens"]
+    (tmp_path / LOCK_NAME).write_text(json.dumps(lock))
+    with pytest.raises(LockError) as raised:
+        verify_run(tmp_path, echo=lambda message: None)
+    assert "sources.wikipedia.documents.kept" in str(raised.value) and "sources.starcoder.tokens" in str(raised.value)
