@@ -505,7 +505,8 @@ class BudgetSampler(CountingFilter):
 # writing
 
 
-def _mixture_row(self: ParquetWriter, document: Document) -> dict:
+def _document_columns(document: Document) -> dict:
+    """The columns a mixture row and a removed row share."""
     metadata = document.metadata
     return {
         "id": document.id,
@@ -515,6 +516,12 @@ def _mixture_row(self: ParquetWriter, document: Document) -> dict:
         "language": metadata.get("language"),
         "source": metadata.get("source"),
         "tokens": metadata.get("tokens"),
+    }
+
+
+def _mixture_row(self: ParquetWriter, document: Document) -> dict:
+    metadata = document.metadata
+    return _document_columns(document) | {
         "sample_key": metadata.get("sample_key"),
         "pii_email": metadata.get("pii_email", 0),
         "pii_ip": metadata.get("pii_ip", 0),
@@ -523,17 +530,10 @@ def _mixture_row(self: ParquetWriter, document: Document) -> dict:
 
 
 def _removed_row(self: ParquetWriter, document: Document) -> dict:
-    metadata = document.metadata
-    return {
-        "id": document.id,
-        "text": document.text,
-        "url": metadata.get("url"),
-        "date": metadata.get("date"),
-        "language": metadata.get("language"),
-        "source": metadata.get("source"),
-        "tokens": metadata.get("tokens"),
-        "reason": metadata.get("filter_reason"),
-        "detail": metadata.get("detail") or json.dumps({"reason": metadata.get("filter_reason")}),
+    reason = document.metadata.get("filter_reason")
+    return _document_columns(document) | {
+        "reason": reason,
+        "detail": document.metadata.get("detail") or json.dumps({"reason": reason}),
     }
 
 
