@@ -1,7 +1,7 @@
 """A one-line progress display for long work, shown on a terminal and nowhere else.
 
 Long work (ingest, the rebuild's stages, verify) says what it is doing with
-``progress.update("rebuild: filter web (1/6 sources) 3/8 tasks")``. When standard error is a
+``progress.update("rebuild: filter 6 sources 3/11 tasks")``. When standard error is a
 terminal and ``CI`` is not set, that line is rewritten in place with ``\\r`` and erased when the
 work ends or before any other output; in a pipe, a log file or CI nothing at all is written, so
 what scripts read stays exactly what it was. Plain writes, no dependency.

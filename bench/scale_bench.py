@@ -8,7 +8,10 @@ before the runs, and serve every Ray rebuild (as in one Ray session).
 proportions, the real ``apertus`` tokenizer, an opt-out snapshot of ``--hosts`` generated hosts
 from ``robots_corpus``) and runs it locally and on Ray with 1 and 2 workers, each run starting its
 own workers: per-core throughput (per wall second and per CPU-second of the workers themselves,
-which holds on a shared machine), peak memory per worker, and the scaling.
+which holds on a shared machine), peak memory per worker, and the scaling. The seven sources' filter
+tasks run as one executor run (``pipeline/source_tasks.py``). ``--snapshot DIR`` uses a snapshot
+compiled before (``bench/snapshot_scale_bench.py --keep``, e.g. 10M hosts) instead of generating and
+compiling one; ``--hosts`` must then say how many hosts it has (the URLs are drawn over them).
 
 The input is ``rebuild_bench``'s: synthetic web text of ~1 KB per document on the bundled sample's
 hosts (the opt-out filter removes its realistic share), PII in 5% of documents, here in 8 parquet
@@ -26,10 +29,12 @@ docstrings of the standard library and the installed packages, and times ``Token
 document (as ``TokenCounter`` calls it) and ``encode_batch_fast`` on one thread, on held-out
 docstrings and on the bundled sample's web text: the token counter's cost with a real tokenizer
 instead of the fallback ``ceil(bytes / 4)``. The filter stage's time per run is measured around
-``run_stage`` (patched in this process only).
+``run_stage`` (patched in this process only; all sources' filter tasks run in one call).
 
     python bench/scale_bench.py [--documents 320000] [--files 8] [--repeats 3] [--tokenizer] [--no-profile]
     python bench/scale_bench.py --mixture --files 4 --hosts 1000000 --repeats 2   # the run in BENCHMARKS.md
+    python bench/snapshot_scale_bench.py --hosts 10000000 --keep /data/snapshots   # once: compile and keep
+    python bench/scale_bench.py --mixture --hosts 10000000 --snapshot /data/snapshots/snapshot-10000000/snapshot
 """
 
 from __future__ import annotations
@@ -368,9 +373,10 @@ def _mixture_text(rng: random.Random, kind: str, characters: int) -> str:
     return text
 
 
-def write_mixture(root: Path, documents: int, hosts: int, files_per_source: int) -> dict:
-    """Parquet files per source (bytes of text in Table 6's proportions), URLs on the snapshot's hosts,
-    and a recipe with the real tokenizer; returns what was written, per source."""
+def write_mixture(root: Path, documents: int, hosts: int, files_per_source: int, snapshot: Path) -> dict:
+    """Parquet files per source (bytes of text in Table 6's proportions), URLs on the snapshot's hosts
+    (``robots_corpus.host_name(n)``, ``n < hosts``), and a recipe with the real tokenizer and ``snapshot``;
+    returns what was written, per source."""
     import yaml
     from robots_corpus import host_name, url_for
 
@@ -412,7 +418,7 @@ def write_mixture(root: Path, documents: int, hosts: int, files_per_source: int)
         "name": "scale-mixture",
         "seed": 1,
         "tokenizer": "apertus",
-        "optout": {"snapshot": str(root / "snapshot")},
+        "optout": {"snapshot": str(snapshot)},
         "sources": sources,
     }
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
@@ -439,6 +445,23 @@ def write_snapshot(root: Path, hosts: int) -> dict:
     (root / "registry.duckdb").unlink()
     size = sum(path.stat().st_size for path in (root / "snapshot").rglob("*") if path.is_file())
     return {"generate_s": generated, "compile_s": compiled, "bytes": size}
+
+
+def existing_snapshot(folder: Path, hosts: int) -> dict:
+    """A snapshot compiled before (``snapshot_scale_bench.py --keep``); its robots.txt observations must
+    number ``hosts``, or the URLs would be drawn over hosts it does not have (or over a part of it)."""
+    import json
+
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.is_file():
+        raise SystemExit(f"--snapshot {folder}: no manifest.json there (not a compiled snapshot)")
+    manifest = json.loads(manifest_file.read_text())
+    observations = manifest.get("counts", {}).get("observations", {})
+    robots = sum(count for kind, count in observations.items() if kind.startswith("robots:"))
+    if observations and robots != hosts:
+        raise SystemExit(f"--snapshot {folder}: {robots:,} robots.txt observations, but --hosts says {hosts:,}")
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    return {"bytes": size, "as_of": manifest.get("as_of"), "agent_list": manifest.get("agent_list", {})}
 
 
 def _local_mixture_run(recipe: str, run_dir: str, workers: int) -> dict:
@@ -500,20 +523,28 @@ def mixture_bench(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="scale-mixture-") as scratch:
         root = Path(scratch)
-        snapshot = write_snapshot(root, args.hosts)
         from apertus_compliance.optout import Snapshot
 
+        snapshot_folder = args.snapshot.resolve() if args.snapshot else root / "snapshot"
+        snapshot = existing_snapshot(snapshot_folder, args.hosts) if args.snapshot else write_snapshot(root, args.hosts)
         started = time.perf_counter()
-        opened = Snapshot(root / "snapshot")
+        opened = Snapshot(snapshot_folder)
         open_seconds = time.perf_counter() - started
         del opened
-        print(
-            f"snapshot: {args.hosts:,} generated hosts (bench/robots_corpus.py), registry written in "
-            f"{snapshot['generate_s']:.1f} s, compiled in {snapshot['compile_s']:.1f} s, "
-            f"{snapshot['bytes'] / 1e6:,.1f} MB on disk, opened in {open_seconds:.2f} s"
-        )
+        if args.snapshot:
+            print(
+                f"snapshot: {snapshot_folder}, compiled before, {args.hosts:,} generated hosts "
+                f"(bench/robots_corpus.py), as of {snapshot['as_of']}, "
+                f"{snapshot['bytes'] / 1e6:,.1f} MB on disk, opened in {open_seconds:.2f} s"
+            )
+        else:
+            print(
+                f"snapshot: {args.hosts:,} generated hosts (bench/robots_corpus.py), registry written in "
+                f"{snapshot['generate_s']:.1f} s, compiled in {snapshot['compile_s']:.1f} s, "
+                f"{snapshot['bytes'] / 1e6:,.1f} MB on disk, opened in {open_seconds:.2f} s"
+            )
         started = time.perf_counter()
-        written = write_mixture(root, args.documents, args.hosts, args.files)
+        written = write_mixture(root, args.documents, args.hosts, args.files, snapshot_folder)
         text_bytes = sum(item["bytes"] for item in written.values())
         print(
             f"mixture: {sum(item['documents'] for item in written.values()):,} documents, "
@@ -643,10 +674,23 @@ def main() -> None:
         "--mixture",
         action="store_true",
         help="instead: the Stage-5-shaped mixture (--documents in all, --files per source) with the real "
-        "tokenizer and a generated snapshot of --hosts hosts, local and Ray, 1 and 2 workers",
+        "tokenizer and a generated snapshot of --hosts hosts (or --snapshot), local and Ray, 1 and 2 workers",
     )
-    parser.add_argument("--hosts", type=int, default=20_000, help="hosts of the generated snapshot (--mixture)")
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=20_000,
+        help="hosts of the generated snapshot, or of --snapshot's (--mixture); the URLs are drawn over them",
+    )
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        help="with --mixture: a snapshot compiled before (snapshot_scale_bench.py --keep DIR gives "
+        "DIR/snapshot-N/snapshot) of --hosts generated hosts, used instead of generating and compiling one",
+    )
     args = parser.parse_args()
+    if args.snapshot and not args.mixture:
+        parser.error("--snapshot goes with --mixture")
     args.documents = args.documents or (40_000 if args.mixture else 320_000)
     os.environ[QUIET_ENV] = "1"
     logger.disable("datatrove")
@@ -659,7 +703,7 @@ def main() -> None:
         mixture_bench(args)
         print(f"\nload average at the end: {_load()}")
         return
-    rebuild_module.run_stage = _timed_run_stage(rebuild_module.run_stage)
+    rebuild_module.run_stage = _timed_run_stage(rebuild_module.run_stage)  # the filter stage, then budget stages
 
     print(
         f"machine: {_machine()}, Python {platform.python_version()}, datatrove {version('datatrove')}, "

@@ -2,6 +2,7 @@
 
     python bench/snapshot_scale_bench.py [--hosts 100000 10000000] [--urls 300000] [--workdir DIR]
     python bench/snapshot_scale_bench.py --hosts N --snapshot DIR   # lookups only, on a kept snapshot
+    python bench/snapshot_scale_bench.py --hosts 10000000 --keep DIR  # keeps DIR/snapshot-10000000/snapshot
 
 For each size: a registry of N generated robots.txt observations (``robots_corpus``: rules that
 differ per host the way real files do, a minority of CMS defaults), written straight into the
@@ -13,7 +14,9 @@ machine), measured with ``/proc/self/smaps_rollup``: ``Anonymous`` is a worker's
 shares between workers. URLs: 80% on snapshot hosts drawn uniformly (at 10M hosts nearly every
 URL is a host the worker has not seen: the first pass pays for finding and decoding each host),
 20% on hosts the snapshot does not name; the second pass answers the same URLs again (hosts
-planned). Prints a Markdown table for BENCHMARKS.md.
+planned). Prints a Markdown table for BENCHMARKS.md. ``--keep DIR`` writes each size into
+``DIR/snapshot-N`` and keeps the compiled snapshot there (``DIR/snapshot-N/snapshot``; the registry
+is deleted), for ``--snapshot`` here and ``scale_bench.py --mixture --snapshot``.
 """
 
 from __future__ import annotations
@@ -184,6 +187,12 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=300_000)
     parser.add_argument("--workdir", type=Path, default=None, help="where to write (default: a temporary folder)")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="write each size into KEEP/snapshot-N and keep its snapshot (KEEP/snapshot-N/snapshot; the "
+        "registry is deleted) instead of deleting everything; instead of --workdir",
+    )
+    parser.add_argument(
         "--snapshot",
         type=Path,
         help="measure lookups only, on this snapshot of --hosts generated hosts (kept from a run)",
@@ -192,13 +201,26 @@ def main() -> None:
     if args.snapshot:
         print("\n".join(f"| {' | '.join(row)} |" for row in measure_lookups(args.snapshot, args.hosts[0], args.urls)))
         return
+    if args.keep and args.workdir:
+        parser.error("--keep and --workdir: give one (--keep writes into KEEP/snapshot-N)")
     rows = []
     for hosts in args.hosts:
-        root = Path(tempfile.mkdtemp(prefix=f"snapshot-{hosts}-", dir=args.workdir))
+        if args.keep:
+            root = args.keep / f"snapshot-{hosts}"
+            if root.exists() and any(root.iterdir()):
+                parser.error(f"--keep: {root} exists and is not empty")
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix=f"snapshot-{hosts}-", dir=args.workdir))
         try:
             rows += run(root, hosts, args.urls)
         finally:
-            shutil.rmtree(root)
+            if args.keep:
+                (root / "registry.duckdb").unlink(missing_ok=True)  # run deletes it once compiled; not on failure
+            else:
+                shutil.rmtree(root)
+        if args.keep:
+            print(f"kept: {root / 'snapshot'} ({hosts:,} hosts)", flush=True)
         print("\n".join(f"| {' | '.join(row)} |" for row in rows[-7:]), flush=True)  # as each size ends
     print("\n| size | measure | result |\n|---|---|---|")
     for row in rows:

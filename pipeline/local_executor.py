@@ -18,6 +18,7 @@ import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from copy import deepcopy
 
 import dill
 from datatrove.executor import LocalPipelineExecutor
@@ -69,15 +70,31 @@ def local_workers() -> Iterator[LocalWorkers]:
 
 
 class WatchedLocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor on the rebuild's worker pool (``local_workers``); one worker runs the
+    tasks in this process, one after another, each on a fresh copy of the pipeline (as datatrove does)."""
+
     def run(self) -> PipelineStats | None:
-        if self.workers == 1:
-            return super().run()
         ranks = range(self.local_rank_offset, self.local_rank_offset + self.local_tasks)
         to_run = self.get_incomplete_ranks(ranks)
         if not to_run:
             return None
         self._launched = True
         self.save_executor_as_json()
+        stats = self._run_here(to_run) if self.workers == 1 else self._run_in_pool(to_run, ranks)
+        self.save_stats(stats)
+        return stats
+
+    def _run_here(self, to_run: list[int]) -> PipelineStats:
+        pipeline, stats = self.pipeline, PipelineStats()
+        try:
+            for rank in to_run:
+                self.pipeline = deepcopy(pipeline)
+                stats += self._run_for_rank(rank)
+        finally:
+            self.pipeline = pipeline
+        return stats
+
+    def _run_in_pool(self, to_run: list[int], ranks: range) -> PipelineStats:
         executor = dill.dumps(self)  # dill, as datatrove's own pool would: pipelines may hold lambdas
         stats = PipelineStats()
         pool = _SESSION.take(self.workers, self.start_method)
@@ -98,9 +115,12 @@ class WatchedLocalExecutor(LocalPipelineExecutor):
         finally:
             if not _SESSION.held:
                 _SESSION.close()
+        return stats
+
+    def save_stats(self, stats: PipelineStats) -> None:
+        """``stats.json``: the stats of the tasks this run ran, merged (datatrove's local executor's)."""
         with self.logging_dir.open("stats.json", "wt") as statsfile:
             stats.save_to_disk(statsfile)
-        return stats
 
 
 def _run_rank(executor: bytes, rank: int, local_rank: int) -> PipelineStats:

@@ -165,9 +165,13 @@ class ReusedWorkersExecutor(RayPipelineExecutor):
                     if attempts[rank] < ATTEMPTS:
                         pending.append(rank)
         if not self.get_incomplete_ranks(range(self.world_size), skip_completed=True):
-            total = PipelineStats()
-            for rank in range(self.world_size):
-                with self.logging_dir.open(f"stats/{rank:05d}.json", "r") as handle:
-                    total += PipelineStats.from_json(json.load(handle))
-            with self.logging_dir.open("stats.json", "wt") as handle:
-                total.save_to_disk(handle)
+            self.save_stats()
+
+    def save_stats(self, stats: PipelineStats | None = None) -> None:
+        """``stats.json``: every task's stats merged, once all tasks are complete."""
+        total = PipelineStats()
+        for rank in range(self.world_size):
+            with self.logging_dir.open(f"stats/{rank:05d}.json", "r") as handle:
+                total += PipelineStats.from_json(json.load(handle))
+        with self.logging_dir.open("stats.json", "wt") as handle:
+            total.save_to_disk(handle)

@@ -1,5 +1,6 @@
-"""Run a recipe: per source, one datatrove pass (read, opt-out, PII, filters) into staging, one
-exact budget cut, then the lock file that makes the run verifiable.
+"""Run a recipe: one datatrove pass per source (read, opt-out, PII, filters) into staging, the tasks
+of all sources in one executor run, then one exact budget cut per source, then the lock file that
+makes the run verifiable.
 
 Run directory::
 
@@ -31,9 +32,10 @@ import pyarrow.parquet as pq
 from apertus_compliance.errors import ApertusError
 from apertus_compliance.folders import OutputExistsError, check_output_folder, output_folder
 from apertus_compliance.optout import Snapshot, SnapshotError
-from apertus_compliance.pipeline.local_executor import WatchedLocalExecutor, local_workers
+from apertus_compliance.pipeline.local_executor import local_workers
 from apertus_compliance.pipeline.recipe import Executor, LoadedRecipe, RecipeError, Source
 from apertus_compliance.pipeline.shard_hashes import ShardHashes
+from apertus_compliance.pipeline.source_tasks import LocalSourcesExecutor, RaySourcesExecutor, SourceStage
 from apertus_compliance.pipeline.steps import (
     QUIET_ENV,
     BudgetSampler,
@@ -282,64 +284,55 @@ def _load_snapshot(folder: Path) -> Snapshot:
 # running
 
 
-def _executor(steps: list, tasks: int, workers: int, logging_dir: Path, settings: Executor) -> object:
-    """datatrove's executor for one stage: local processes, or the Ray session's long-lived workers
-    (``settings.name``); either way a worker process runs many tasks and loads the snapshot and the
-    tokenizer once."""
-    if settings.name == "ray":
-        from apertus_compliance.pipeline.ray_workers import ReusedWorkersExecutor
-
-        return ReusedWorkersExecutor(
-            pipeline=steps,
-            tasks=tasks,
-            workers=min(workers, tasks),
-            logging_dir=str(logging_dir),
-            cpus_per_task=settings.ray.cpus_per_task,
-            mem_per_cpu_gb=settings.ray.mem_per_cpu_gb,
-        )
-    return WatchedLocalExecutor(
-        pipeline=steps,
-        tasks=tasks,
-        workers=min(workers, tasks),
-        logging_dir=str(logging_dir),
-        start_method="spawn" if workers > 1 else "forkserver",
-    )
-
-
 class IncompleteStage(ApertusError, RuntimeError):
     """A stage whose tasks did not all complete; running the same command again resumes it."""
 
 
 def run_stage(
-    steps: list,
-    tasks: int,
+    stages: list[SourceStage],
     workers: int,
-    logging_dir: Path,
     settings: Executor,
     what: str,
     progress: Progress = QUIET,
     label: str | None = None,
 ) -> None:
-    """Run one stage (resuming: completed tasks are skipped) and insist that every task completed.
+    """Run the stages of one or more sources as one executor run (``source_tasks``), resuming
+    (completed tasks are skipped), and insist that every task of every source completed.
 
-    datatrove's Ray executor gives up on a task after three attempts with a warning only; a stage
-    with a task missing must stop the rebuild here, before the budget or the lock read its output.
-    ``progress`` shows ``label`` and the tasks completed so far (datatrove's completion markers).
+    Every worker takes the next task of any source, so none waits for the last task of a source
+    before the next source starts. datatrove's Ray executor gives up on a task after three attempts
+    with a warning only; a stage with a task missing must stop the rebuild here, before the budget
+    or the lock read its output, naming the sources and their ranks. ``progress`` shows ``label``
+    and the tasks completed so far (datatrove's completion markers).
     """
-    completions = Path(logging_dir) / "completions"
+    tasks = sum(stage.tasks for stage in stages)
+    options = {
+        "workers": min(workers, tasks),
+        "logging_dir": os.path.commonpath([stage.logging_dir for stage in stages]),  # nothing is written there
+    }
+    if settings.name == "ray":
+        executor = RaySourcesExecutor(
+            stages, cpus_per_task=settings.ray.cpus_per_task, mem_per_cpu_gb=settings.ray.mem_per_cpu_gb, **options
+        )
+    else:
+        executor = LocalSourcesExecutor(stages, start_method="spawn" if workers > 1 else "forkserver", **options)
 
     def tasks_done() -> str:
-        done = sum(1 for _ in completions.iterdir()) if completions.is_dir() else 0
-        return f"{label or what} {min(done, tasks)}/{tasks} tasks"
+        return f"{label or what} {len(executor.completed())}/{tasks} tasks"
 
-    executor = _executor(steps, tasks, workers, logging_dir, settings)
     with progress.watch(tasks_done):
         executor.run()
-    if missing := executor.get_incomplete_ranks(range(tasks), skip_completed=True):
+    if missing := executor.incomplete():
+        folders = {stage.source: stage.logging_dir for stage in stages}
+        named = "; ".join(
+            f"{source} rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks[:10]))}"
+            + (f" and {len(ranks) - 10} more" if len(ranks) > 10 else "")
+            + f", logs in {folders[source]}/logs"
+            for source, ranks in missing.items()
+        )
         raise IncompleteStage(
-            f"{what}: {len(missing)} of {tasks} task(s) did not complete (ranks "
-            f"{', '.join(map(str, missing[:10]))}); see {logging_dir}/logs, then run the same "
-            "command again to resume"
+            f"{what}: {sum(map(len, missing.values()))} of {tasks} task(s) did not complete ({named}); "
+            "run the same command again to resume"
         )
 
 
@@ -484,16 +477,8 @@ def _apply_budget(
             [f"mixture/{source.id}/{{rank}}.parquet", f"removed/budget/{source.id}/{{rank}}.parquet"],
         ),
     ]
-    run_stage(
-        steps,
-        plan.tasks,
-        workers,
-        run_dir / "logs" / source.id / "budget",
-        settings,
-        f"{source.id}: budget sampling",
-        progress,
-        label,
-    )
+    stage = SourceStage(source.id, steps, plan.tasks, str(run_dir / "logs" / source.id / "budget"))
+    run_stage([stage], workers, settings, f"{source.id}: budget sampling", progress, label)
     return decision
 
 
@@ -542,7 +527,8 @@ def rebuild(
     ``workers`` and ``executor`` (local or ray) override the recipe's; neither changes the output.
     Slurm runs are submitted with ``pipeline.slurm.submit_slurm`` and finish with this function.
     ``provider_file``: documents follow, so the lock marks the run incomplete until
-    ``lock.record_documents``. ``progress`` shows each stage (``rebuild: filter web (1/6 sources) 3/8 tasks``).
+    ``lock.record_documents``. ``progress`` shows each stage (``rebuild: filter 6 sources 3/11 tasks``, then
+    ``rebuild: budget web (1/6 sources)``).
     """
     from apertus_compliance.pipeline.lock import conservation_errors, write_lock
 
@@ -557,23 +543,21 @@ def rebuild(
     prepared = prepare_run(loaded, run_dir, echo, progress)
     run_dir = prepared.run_dir
     decisions = {}
+    stages = [
+        SourceStage(plan.source.id, steps, plan.tasks, str(run_dir / "logs" / plan.source.id / "filter"))
+        for plan, steps in zip(prepared.plans, prepared.pipelines, strict=True)
+    ]
+    tasks = sum(stage.tasks for stage in stages)
+    for plan in prepared.plans:
+        echo(f"{plan.source.id}: {len(plan.files)} file(s), {plan.tasks} task(s)")
+    echo(
+        f"filter stage: {tasks} task(s) of {len(stages)} source(s) in one run, {min(workers, tasks)} "
+        f"worker(s){' on Ray' if settings.name == 'ray' else ''}"
+    )
     with ray_cluster(settings, workers) if settings.name == "ray" else local_workers():
-        for number, (plan, steps) in enumerate(zip(prepared.plans, prepared.pipelines, strict=True), start=1):
+        run_stage(stages, workers, settings, "filtering", progress, f"{stage_prefix} filter {_sources_label(stages)}")
+        for number, plan in enumerate(prepared.plans, start=1):
             source, of = plan.source, f"({number}/{len(prepared.plans)} sources)"
-            echo(
-                f"{source.id}: {len(plan.files)} file(s), {plan.tasks} task(s), {min(workers, plan.tasks)} "
-                f"worker(s){' on Ray' if settings.name == 'ray' else ''}"
-            )
-            run_stage(
-                steps,
-                plan.tasks,
-                workers,
-                run_dir / "logs" / source.id / "filter",
-                settings,
-                f"{source.id}: filtering",
-                progress,
-                f"{stage_prefix} filter {source.id} {of}",
-            )
             progress.update(f"{stage_prefix} budget {source.id} {of}")
             decisions[source.id] = _apply_budget(
                 plan, run_dir, workers, settings, echo, progress, f"{stage_prefix} budget {source.id} {of}"
@@ -595,6 +579,11 @@ def rebuild(
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)
     return lock
+
+
+def _sources_label(stages: list[SourceStage]) -> str:
+    """``web`` for one source, ``3 sources`` for several (the progress line of the filter stage)."""
+    return stages[0].source if len(stages) == 1 else f"{len(stages)} sources"
 
 
 def _claim_run_dir(loaded: LoadedRecipe, run_dir: Path) -> None:

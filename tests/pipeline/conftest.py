@@ -80,7 +80,12 @@ def kit(tmp_path, bundled_snapshot):
         return rebuild(load_recipe(recipe), tmp_path / out, workers=workers, echo=lambda message: None)
 
     return SimpleNamespace(
-        root=tmp_path, write_parquet=write_parquet, write_recipe=write_recipe, run=run, web_rows=web_rows
+        root=tmp_path,
+        write_parquet=write_parquet,
+        write_recipe=write_recipe,
+        run=run,
+        web_rows=web_rows,
+        planted_filter=lambda action, victim: planted_filter(tmp_path, action, victim),
     )
 
 
@@ -110,3 +115,42 @@ def shard_hashes(run_dir: Path) -> dict[str, str]:
 @pytest.fixture
 def hashes():
     return shard_hashes
+
+
+PLANTED = '''
+"""A recipe filter that, at document ``victim``, once (``marker`` says it happened), raises or
+SIGKILLs its own worker process (``action``)."""
+import os
+import signal
+from pathlib import Path
+
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+
+class PlantedOnce(BaseFilter):
+    name = "planted-once"
+
+    def __init__(self, marker: str, victim: str, action: str, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.marker, self.victim, self.action = marker, victim, action
+
+    def filter(self, doc):
+        if doc.id == self.victim and not Path(self.marker).exists():
+            Path(self.marker).touch()
+            if self.action == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError(f"planted failure at {doc.id}")
+        return True
+'''
+
+
+def planted_filter(folder: Path, action: str, victim: str) -> tuple[dict, Path]:
+    """A recipe filter entry that raises (``action="raise"``) or kills its worker (``"kill"``) at
+    document ``victim``, once; its module is written to ``folder/plugins`` (put that on the
+    path, for spawned workers too). Returns the entry and the marker file that says it happened."""
+    plugins = folder / "plugins"
+    plugins.mkdir(exist_ok=True)
+    (plugins / "planted.py").write_text(PLANTED)
+    marker = folder / f"{action}.marker"
+    args = {"marker": str(marker), "victim": victim, "action": action}
+    return {"id": f"{action}-once", "step": "planted.PlantedOnce", "args": args}, marker

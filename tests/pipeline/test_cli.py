@@ -181,7 +181,7 @@ def test_progress_shows_on_a_terminal_only(tmp_path):
         ["rebuild", "--recipe", "sample", "--out", "a"], tmp_path, environment
     )
     assert status == 0, stdout + terminal
-    assert "\rrebuild: filter fineweb2-hq (1/6 sources)" in terminal and "tasks" in terminal
+    assert "\rrebuild: filter 6 sources " in terminal and "/11 tasks" in terminal  # one stage for all sources
     assert "rebuild: budget parallel (6/6 sources)" in terminal and "ingest: " in terminal
     assert "tokens kept / target" in stdout and "\r" not in stdout  # the summary table stays, on stdout
 

@@ -85,54 +85,15 @@ def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_p
     assert conservation_errors(lock) == []
 
 
-KILLER = '''
-"""A recipe filter that SIGKILLs its worker at document ``victim``, once (the marker file says it happened)."""
-import os
-import signal
-from pathlib import Path
-
-from datatrove.pipeline.filters.base_filter import BaseFilter
-
-
-class KillOnce(BaseFilter):
-    name = "kill-once"
-
-    def __init__(self, marker: str, victim: str, exclusion_writer=None):
-        super().__init__(exclusion_writer)
-        self.marker, self.victim = marker, victim
-
-    def filter(self, doc):
-        if doc.id == self.victim and not Path(self.marker).exists():
-            Path(self.marker).touch()
-            os.kill(os.getpid(), signal.SIGKILL)
-        return True
-'''
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_stops_with_an_error_and_the_rerun_resumes(kit, hashes):
     """datatrove's local pool would wait forever for the task of a killed worker; ours stops and says so."""
     rows = kit.web_rows(2000, seed=5)
     for part in range(6):
         kit.write_parquet(f"part-{part}.parquet", rows[part::6])
-    plugins = kit.root / "plugins"
-    plugins.mkdir()
-    (plugins / "killer.py").write_text(textwrap.dedent(KILLER))
-    env = {"PYTHONPATH": str(plugins), QUIET_ENV: "1"}
-    killed = kit.root / "killed.marker"
-    recipe = kit.write_recipe(
-        [
-            web_source(
-                filters=[
-                    {
-                        "id": "kill-once",
-                        "step": "killer.KillOnce",
-                        "args": {"marker": str(killed), "victim": "doc-00003"},
-                    }
-                ]
-            )
-        ]
-    )
+    kill_filter, killed = kit.planted_filter("kill", "doc-00003")
+    env = {"PYTHONPATH": str(kit.root / "plugins"), QUIET_ENV: "1"}
+    recipe = kit.write_recipe([web_source(filters=[kill_filter])])
 
     first = run_cli("rebuild", "--recipe", str(recipe), "--out", str(kit.root / "run"), "--workers", "2", env=env)
     assert first.returncode == 1 and killed.exists()
@@ -158,19 +119,15 @@ def test_a_ray_worker_killed_mid_task_is_replaced_and_the_task_run_again(kit, ha
     rows = kit.web_rows(900, seed=6)
     for part in range(3):
         kit.write_parquet(f"part-{part}.parquet", rows[part::3])
-    plugins = kit.root / "plugins"
-    plugins.mkdir()
-    (plugins / "killer.py").write_text(textwrap.dedent(KILLER))
-    monkeypatch.syspath_prepend(str(plugins))
-    killed = kit.root / "killed.marker"
-    kill_filter = {"id": "kill-once", "step": "killer.KillOnce", "args": {"marker": str(killed), "victim": "doc-00004"}}
+    kill_filter, killed = kit.planted_filter("kill", "doc-00004")
+    monkeypatch.syspath_prepend(str(kit.root / "plugins"))
     recipe = kit.write_recipe([web_source(filters=[kill_filter])])
     ray.init(
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=256 * 1024 * 1024,
         log_to_driver=False,
-        runtime_env={"env_vars": {QUIET_ENV: "1", "PYTHONPATH": str(plugins)}},
+        runtime_env={"env_vars": {QUIET_ENV: "1", "PYTHONPATH": str(kit.root / "plugins")}},
     )
     workers = session_workers()
     workers.peak_memory.clear()
@@ -209,8 +166,8 @@ class RecordPid(BaseFilter):
 
 @pytest.mark.slow
 def test_local_workers_start_once_for_every_stage_of_every_source(kit, monkeypatch):
-    """Two sources with binding budgets: both filter stages (3 tasks each, the first source's budget
-    stage between them) run in the same 2 worker processes; a pool per stage would show 4."""
+    """Two sources with binding budgets: the filter tasks of both sources (3 each, one executor run) run
+    in the same 2 worker processes; a pool per source would show 4."""
     rows = kit.web_rows(600, seed=8)
     for part in range(3):
         kit.write_parquet(f"a/part-{part}.parquet", rows[part::3])
