@@ -208,7 +208,7 @@ def snapshot(
 @click.argument("new", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace NEW if it exists.")
 def migrate_snapshot(old: Path, new: Path, force: bool) -> None:
-    """Rewrite a format 1 snapshot OLD (parquet, loaded) as format 2 NEW (memory-mapped).
+    """Rewrite a snapshot OLD of format 1 (parquet, loaded) or 2 (rule sets as text records) as format 3 NEW.
 
     NEW is the folder, and has the snapshot id, that compiling the same registry content gives now.
     """
@@ -217,7 +217,9 @@ def migrate_snapshot(old: Path, new: Path, force: bool) -> None:
 
     with output_folder(new, force) as staging:
         manifest = migrate(old, staging)
-    click.echo(f"snapshot {manifest['snapshot_id'][:16]} as of {manifest['as_of']} (format 2) -> {new}")
+    click.echo(
+        f"snapshot {manifest['snapshot_id'][:16]} as of {manifest['as_of']} (format {manifest['format_version']}) -> {new}"
+    )
 
 
 @optout.command()

@@ -2,33 +2,42 @@
 
 A snapshot is memory-mapped, not loaded (see ``optout.mapped``): opening reads the manifest and
 maps the column files, so every worker process on a node shares one copy through the page
-cache, and a worker's own memory holds only what its batches looked at (bounded caches of
-planned hosts and decoded rule sets). Batch lookups split hosts out of all URLs with Arrow
-compute, find the batch's new hosts at once (hashes searched in the sorted index, then the
-keys' bytes compared with numpy, so a hash collision never answers for another host), and
-decide once per distinct authority: most hosts reserve nothing or every path, and their answers
-reach the URLs through one numpy take. Only the URLs of hosts with path rules are read in
-Python, and a path is walked rule by rule only when it starts, ends or equals what some
-reserving rule needs (most paths match none).
+cache, and a worker's own memory holds only the batch it is answering. A batch is answered with
+Arrow compute and numpy, without a Python step per URL or per host: authorities are split out
+of all URLs and their distinct hosts found in the index at once (hashes searched in the sorted
+index, then the keys' bytes compared, so a hash collision never answers for another host);
+hosts that reserve nothing or every path are answered per host; for the others every (URL,
+rule) pair is matched in one pass, 8 bytes at a time (prefixes, full paths, ``/*.pdf$``-style
+globs), and only the few pairs with other globs that get past their literal start are matched
+in Python.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from apertus_compliance.optout.mapped import MappedText, key_hashes, map_fixed
+from apertus_compliance.optout.mapped import (
+    PADDING,
+    MappedText,
+    equal_spans,
+    key_hashes,
+    map_fixed,
+    offsets_and_bytes,
+    ranges,
+    words,
+)
 from apertus_compliance.optout.registry import sha256_hex
-from apertus_compliance.optout.rules import Rule, _glob_matches, _pattern_test, url_path
+from apertus_compliance.optout.rules import Rule, _glob_matches
 from apertus_compliance.optout.snapshot import (
     FORMAT,
     FORMAT_VERSION,
@@ -38,7 +47,7 @@ from apertus_compliance.optout.snapshot import (
     SnapshotError,
 )
 
-_AUTHORITY = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<authority>[^/?;#]*)"
+_AUTHORITY = r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authority>[^/?;#]*)"
 """Scheme, then the authority up to the first ``/ ? ; #`` (where Google's reference starts the path)."""
 
 __all__ = ["INVALID_URL", "Reservation", "Snapshot", "SnapshotError", "diff_snapshots"]
@@ -111,11 +120,11 @@ class Reservation:
 INVALID_URL = Reservation("invalid-url", -1, None)
 """Returned for a URL whose host cannot be read: it cannot be checked, so it is not allowed."""
 
-_RuleSet = tuple
-"""(signal, first evidence row, then the rule set as ``_decode`` gives it)."""
-_PLANNED_AUTHORITIES = 200_000
-"""Hosts planned and kept per process; past this the cache starts again (memory stays bounded)."""
-_DECODED_RULESETS = 100_000
+_BATCH = 65_536
+"""URLs answered at once: a batch's (URL, rule) pairs are a few numpy arrays of ten or so entries
+per URL, so a worker's memory stays bounded whatever the caller passes."""
+_GLOB_TESTS = 100_000
+"""Glob patterns a worker keeps split into pieces (they repeat across hosts: ``/*?``, CMS defaults)."""
 
 
 class Snapshot:
@@ -128,10 +137,10 @@ class Snapshot:
             raise SnapshotError(f"snapshot {self.folder}: no manifest.json (compile one with 'optout snapshot')")
         self.manifest = json.loads(manifest_path.read_text())
         found = (self.manifest.get("format"), self.manifest.get("format_version"))
-        if found == (FORMAT, MIGRATES_FROM):
+        if found[0] == FORMAT and found[1] in MIGRATES_FROM:
             raise SnapshotError(
-                f"snapshot {self.folder}: format v{MIGRATES_FROM} (loaded, not mapped); rewrite it with "
-                f"'apertus-compliance optout migrate-snapshot {self.folder} NEW'"
+                f"snapshot {self.folder}: format v{found[1]}, which this version no longer reads; rewrite it "
+                f"with 'apertus-compliance optout migrate-snapshot {self.folder} NEW'"
             )
         if found != (FORMAT, FORMAT_VERSION):
             raise SnapshotError(
@@ -150,10 +159,14 @@ class Snapshot:
         self._group_signal = self._fixed("groups.signal.u8")
         self._group_ruleset = self._fixed("groups.ruleset.u32")
         self._group_first_row = self._fixed("groups.first_row.i64")
-        self._records = MappedText(self.folder, "rulesets.record")
+        self._rules_end = self._fixed("rulesets.rules_end.i64")
+        self._whole = self._fixed("rulesets.whole.i32")
+        self._rule_kind = self._fixed("ruleset_rules.kind.u8")
+        self._rule_row = self._fixed("ruleset_rules.row.u32")
+        self._rule_literal = self._fixed("ruleset_rules.literal.u32")
+        self._rule_patterns = MappedText(self.folder, "ruleset_rules.pattern")
         self._has_domains = len(self._entry_keys) > 0 and self._entry_keys[len(self._entry_keys) - 1][0] == "d"
-        self._plans: dict[str | None, object] = {}
-        self._decoded: dict[int, tuple] = {}
+        self._glob_tests: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def _fixed(self, name: str) -> np.ndarray:
         return map_fixed(self.folder / name)
@@ -205,60 +218,17 @@ class Snapshot:
         return self.manifest["as_of"]
 
     def lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
-        """For each URL, the reservation that applies (see ``_plan_authorities`` for which) or None
-        when it may be used.
+        """For each URL, the reservation that applies or None when it may be used.
 
-        The cyclic garbage collector is paused meanwhile: a batch makes hundreds of thousands of
-        tuples and lists, none in a cycle, and collections triggered by them walked every object of
-        the process again and again (a third of the time of a batch of new hosts).
-        """
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._lookup(urls)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _lookup(self, urls: Sequence[str] | pa.Array) -> list[Reservation | None]:
-        """Once per distinct authority: its plan; once per URL only where the plan depends on the path.
-
-        Most URLs' hosts reserve nothing or every path: their answers are spread to the URLs by
-        numpy (one object array taken at the authorities' codes), with no Python per URL.
+        A rule set that reserves every path is reported before the others; otherwise the first
+        rule set (in SIGNALS order) whose deciding rule for the path reserves it is.
         """
         array = urls if isinstance(urls, pa.Array) else pa.array(urls, pa.string())
-        if array.type != pa.string():  # large_string: one type for the kernels below (a batch is < 2 GiB)
+        if array.type != pa.string():  # large_string: one type for the kernels below
             array = array.cast(pa.string())
-        authorities = pc.struct_field(pc.extract_regex(array, _AUTHORITY), "authority")
-        encoded = pc.dictionary_encode(pc.utf8_lower(authorities), null_encoding="encode")
-        distinct = encoded.dictionary.to_pylist()
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        plans = self._plans
-        unplanned = [authority not in plans for authority in distinct]
-        if any(unplanned):
-            if len(plans) + sum(unplanned) > _PLANNED_AUTHORITIES:
-                plans.clear()  # every authority of this batch is planned again
-                unplanned = [True] * len(distinct)
-            self._plan_authorities(encoded.dictionary.filter(pa.array(unplanned, pa.bool_())))
-        answers = [plans[authority] for authority in distinct]
-        by_path = [code for code, plan in enumerate(answers) if plan.__class__ is tuple]
-        fixed = np.fromiter((None if plan.__class__ is tuple else plan for plan in answers), object, len(answers))
-        results = fixed[codes].tolist()
-        if not by_path:
-            return results
-        depends = np.zeros(len(answers), bool)
-        depends[by_path] = True
-        rows = np.nonzero(depends[codes])[0]
-        paths = _paths(array.take(pa.array(rows))).to_pylist()
-        for row, code, path in zip(rows.tolist(), codes[rows].tolist(), paths, strict=True):
-            if path[:1] != "/":  # what url_path gives, without its search
-                path = "/" + path
-            for signal, first_row, _, kinds, offsets, tests, starts, ends, full in answers[code]:
-                if path.startswith(starts) or path.endswith(ends) or path in full:  # a reserving rule may match
-                    rule = _first_match(kinds, tests, path)
-                    if rule >= 0 and kinds[rule].islower():
-                        results[row] = Reservation(signal, first_row + int(offsets.split(",")[rule]), self)
-                        break
+        results: list[Reservation | None] = []
+        for start in range(0, len(array), _BATCH):
+            results += self._lookup(array.slice(start, _BATCH))
         return results
 
     def check(self, url: str) -> Reservation | None:
@@ -266,65 +236,148 @@ class Snapshot:
 
     def explain(self, url: str) -> list[Reservation]:
         """Every reservation that applies to ``url`` (one per rule set), for evidence."""
-        authority = pc.struct_field(pc.extract_regex(pa.array([url], pa.string()), _AUTHORITY), "authority")
-        hosts = _hosts(pc.utf8_lower(authority))
+        array = pa.array([url], pa.string())
+        found = pc.extract_regex(array, _AUTHORITY)
+        hosts = _hosts(pc.utf8_lower(pc.struct_field(found, "authority")))
         if not hosts.is_valid().to_pylist()[0]:
             return [INVALID_URL]
-        path = url_path(url)
-        found = []
-        for signal, first_row, _, kinds, offsets, tests, *_ in self._rule_sets(hosts).get(0, []):
-            rule = _first_match(kinds, tests, path)
-            if rule >= 0 and kinds[rule].islower():
-                found.append(Reservation(signal, first_row + int(offsets.split(",")[rule]), self))
-        return found
+        _, groups, rules = self._reserving(_path_spans(array, found, np.zeros(1, np.int64)), *self._host_groups(hosts))
+        return self._reservations(groups, rules)
 
-    def _plan_authorities(self, authorities: pa.Array) -> None:
-        """Plan authorities as written in URLs (``user@Host.:80``) through their hosts, all at once.
+    def _lookup(self, array: pa.Array) -> list[Reservation | None]:
+        """Per distinct host: free, invalid, every path reserved, or depends on the path; then the
+        URLs of the last kind matched against their hosts' rules, all at once."""
+        found = pc.extract_regex(array, _AUTHORITY)
+        encoded = pc.dictionary_encode(pc.utf8_lower(pc.struct_field(found, "authority")), null_encoding="encode")
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        hosts = _hosts(encoded.dictionary)
+        starts, counts, groups = self._host_groups(hosts)
+        answers = np.full(len(hosts), None, object)
+        answers[~hosts.is_valid().to_numpy(zero_copy_only=False)] = INVALID_URL
+        owners = np.repeat(np.arange(len(hosts)), counts)
+        wholes = np.nonzero(self._whole[self._group_ruleset[groups]] >= 0)[0]
+        wholes = wholes[_first_of_runs(owners[wholes])]  # a host's first rule set that reserves every path
+        rulesets = self._group_ruleset[groups[wholes]].astype(np.int64)
+        answers[owners[wholes]] = self._reservations(groups[wholes], self._rule_start(rulesets) + self._whole[rulesets])
+        depends = counts > 0
+        depends[owners[wholes]] = False
+        results = answers[codes]
+        rows = np.nonzero(depends[codes])[0]
+        if len(rows):
+            url_codes = codes[rows]
+            url_of, found_groups, found_rules = self._reserving(
+                _path_spans(array, found, rows), starts[url_codes], counts[url_codes], groups
+            )
+            first = _first_of_runs(url_of)  # the first reserving rule set of each URL
+            results[rows[url_of[first]]] = self._reservations(found_groups[first], found_rules[first])
+        return results.tolist()
 
-        A plan is None (free), a Reservation (every path reserved) or a tuple of rule sets. A
-        rule set that reserves every path is reported before the others; otherwise the first
-        reserving rule set in SIGNALS order is. Most hosts have no entry: they are planned free
-        in bulk, and only hosts with rule sets are planned one by one.
-        """
-        hosts = _hosts(authorities)
-        listed = authorities.to_pylist()
-        plans = self._plans
-        plans.update(dict.fromkeys(listed))
-        for position in np.nonzero(~hosts.is_valid().to_numpy(zero_copy_only=False))[0].tolist():
-            plans[listed[position]] = INVALID_URL
-        for position, found in self._rule_sets(hosts).items():
-            plan: object = tuple(found)
-            for signal, first_row, whole, _, offsets, *_ in found:
-                if whole >= 0:
-                    plan = Reservation(signal, first_row + int(offsets.split(",")[whole]), self)
-                    break
-            plans[listed[position]] = plan
+    def _reservations(self, groups: np.ndarray, rules: np.ndarray) -> list[Reservation]:
+        """The reservation of each stored rule ``rules[i]`` in group ``groups[i]`` (its evidence row)."""
+        signals = self._group_signal[groups].tolist()
+        rows = (self._group_first_row[groups] + self._rule_row[rules]).tolist()
+        return [Reservation(SIGNALS[signal], row, self) for signal, row in zip(signals, rows, strict=True)]
 
-    def _rule_sets(self, hosts: pa.Array) -> dict[int, list[_RuleSet]]:
-        """The reserving rule sets recorded for each host and for each domain above it, in SIGNALS
-        order, by the host's position in ``hosts``; hosts with none (and null hosts) are left out."""
+    def _rule_start(self, rulesets: np.ndarray) -> np.ndarray:
+        """Where each rule set's rules start in ``ruleset_rules.*``."""
+        return np.where(rulesets > 0, self._rules_end[np.maximum(rulesets - 1, 0)], 0).astype(np.int64)
+
+    def _host_groups(self, hosts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The reserving groups of each host (``groups.*`` rows), host and domain entries together
+        in SIGNALS order: ``groups[starts[i] : starts[i] + counts[i]]`` for host ``i``; none for a
+        null host or one without an entry."""
+        counts = np.zeros(len(hosts), np.int64)
         present = np.nonzero(hosts.is_valid().to_numpy(zero_copy_only=False))[0]
         if not len(present):
-            return {}
+            return counts.copy(), counts, np.empty(0, np.int64)
         valid = hosts.take(pa.array(present))
-        if not self._has_domains:
-            keys = pc.binary_join_element_wise("h/", valid, "")
-            entries = self._find(keys)
-            hits = np.nonzero(entries >= 0)[0]
-            return dict(zip(present[hits].tolist(), self._groups(entries[hits]), strict=True))
-        keys = [
-            [f"h/{host}"] + [f"d/{host.split('.', i)[-1]}" for i in range(host.count(".") + 1)]
-            for host in valid.to_pylist()
-        ]
-        groups = self._groups(self._find(pa.array([key for host_keys in keys for key in host_keys], pa.string())))
-        found, position = {}, 0
-        for host, host_keys in zip(present.tolist(), keys, strict=True):
-            rule_sets = [rule_set for key in range(position, position + len(host_keys)) for rule_set in groups[key]]
-            position += len(host_keys)
-            if len(host_keys) > 1:  # host and domain groups interleave; each part is in SIGNALS order already
-                rule_sets.sort(key=lambda rule_set: _SIGNAL_RANK[rule_set[0]])
-            if rule_sets:
-                found[host] = rule_sets
+        if self._has_domains:  # the host's own entry, then one per domain above it, from the longest
+            keys, owners = [], []
+            for position, host in zip(present.tolist(), valid.to_pylist(), strict=True):
+                host_keys = [f"h/{host}"] + [f"d/{host.split('.', i)[-1]}" for i in range(host.count(".") + 1)]
+                keys += host_keys
+                owners += [position] * len(host_keys)
+            keys, owners = pa.array(keys, pa.string()), np.array(owners, np.int64)
+        else:
+            keys, owners = pc.binary_join_element_wise("h/", valid, ""), present
+        entries = self._find(keys)
+        hits = np.nonzero(entries >= 0)[0]
+        entries, owners = entries[hits], owners[hits]
+        ends = self._entry_groups_end[entries].astype(np.int64)
+        begins = np.where(entries > 0, self._entry_groups_end[np.maximum(entries - 1, 0)], 0).astype(np.int64)
+        groups = ranges(begins, ends - begins)
+        owners = np.repeat(owners, ends - begins)
+        if self._has_domains:  # host and domain groups interleave; each entry's are in SIGNALS order already
+            order = np.lexsort((np.arange(len(groups)), self._group_signal[groups], owners))
+            groups, owners = groups[order], owners[order]
+        counts += np.bincount(owners, minlength=len(hosts))
+        return np.cumsum(counts) - counts, counts, groups
+
+    def _reserving(
+        self, paths: _Paths, starts: np.ndarray, counts: np.ndarray, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For path ``i`` (see ``_path_spans``) and its groups
+        ``groups[starts[i] : starts[i] + counts[i]]``: each group whose deciding rule for the path
+        reserves it, as (path, group, rule) arrays, in path then group order.
+
+        Every (path, rule) pair of those groups is matched in one pass; a group's deciding rule is
+        its first rule (they are stored in priority order) that matches.
+        """
+        pair_path = np.repeat(np.arange(len(counts)), counts)
+        pair_group = groups[ranges(starts, counts)]
+        rulesets = self._group_ruleset[pair_group].astype(np.int64)
+        rule_begins = self._rule_start(rulesets)
+        rule_counts = self._rules_end[rulesets] - rule_begins
+        pair = np.repeat(np.arange(len(pair_group)), rule_counts)
+        rule = ranges(rule_begins, rule_counts)
+        path = pair_path[pair]
+        path_start, path_length = paths.starts[path], paths.lengths[path]
+        kind, literal = self._rule_kind[rule], self._rule_literal[rule].astype(np.int64)
+        patterns = self._rule_patterns
+        pattern_start = patterns.offsets[rule]
+        pattern_length = patterns.offsets[rule + 1] - pattern_start
+        path_words, pattern_words = words(paths.data), patterns.words
+        matched = np.zeros(len(rule), bool)
+        fits = np.nonzero(path_length >= literal)[0]
+        fits = fits[equal_spans(path_words, path_start[fits], pattern_words, pattern_start[fits], literal[fits])]
+        lower = kind[fits] | 0x20
+        matched[fits[lower == ord("p")]] = True
+        full = fits[lower == ord("f")]
+        matched[full[path_length[full] == literal[full]]] = True
+        ends = fits[lower == ord("s")]  # literal * tail $
+        tail = pattern_length[ends] - literal[ends] - 1
+        long_enough = path_length[ends] >= literal[ends] + tail
+        ends, tail = ends[long_enough], tail[long_enough]
+        matched[ends] = equal_spans(
+            path_words,
+            path_start[ends] + path_length[ends] - tail,
+            pattern_words,
+            pattern_start[ends] + pattern_length[ends] - tail,
+            tail,
+        )
+        globs = fits[(lower == ord("g")) | (lower == ord("a"))]
+        if len(globs):
+            matched[globs] = self._globs_match(paths, path[globs], rule[globs], kind[globs])
+        hits = np.nonzero(matched)[0]
+        deciding = hits[_first_of_runs(pair[hits])]
+        reserving = deciding[kind[deciding] >= ord("a")]  # lower case: the rule reserves
+        return pair_path[pair[reserving]], pair_group[pair[reserving]], rule[reserving]
+
+    def _globs_match(self, paths: _Paths, path: np.ndarray, rule: np.ndarray, kind: np.ndarray) -> np.ndarray:
+        """Whether each path matches each glob (``g``/``a`` rules whose literal start it has), in Python."""
+        tests = self._glob_tests
+        patterns = self._rule_patterns.slices(rule)
+        if len(tests) + len(patterns) > _GLOB_TESTS:
+            tests.clear()
+        texts = paths.texts(path)
+        anchored = ((kind | 0x20) == ord("a")).tolist()
+        found = np.empty(len(rule), bool)
+        for position, (text, pattern, is_anchored) in enumerate(zip(texts, patterns, anchored, strict=True)):
+            test = tests.get(pattern)
+            if test is None:
+                first, *pieces = pattern.split("*")
+                test = tests[pattern] = (first, tuple(pieces))
+            found[position] = _glob_matches(text, test[0], test[1], is_anchored)
         return found
 
     def _find(self, keys: pa.Array) -> np.ndarray:
@@ -356,87 +409,58 @@ class Snapshot:
                 position += 1
         return entries
 
-    def _groups(self, entries: np.ndarray) -> list[list[_RuleSet]]:
-        """The rule sets of each entry (none for -1), their records decoded once per process."""
-        result: list[list[_RuleSet]] = [[] for _ in range(len(entries))]
-        found = np.nonzero(entries >= 0)[0]
-        if not len(found):
-            return result
-        chosen = entries[found]
-        ends = self._entry_groups_end[chosen].astype(np.int64)
-        starts = np.where(chosen > 0, self._entry_groups_end[np.maximum(chosen - 1, 0)], 0).astype(np.int64)
-        lengths = ends - starts
-        groups = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        signals = self._group_signal[groups].tolist()
-        first_rows = self._group_first_row[groups].tolist()
-        rulesets = self._group_ruleset[groups].tolist()
-        decoded = self._decoded
-        missing = sorted(set(rulesets).difference(decoded))
-        if missing:
-            if len(decoded) + len(missing) > _DECODED_RULESETS:
-                decoded.clear()
-            records = self._records.slices(np.array(missing, np.int64))
-            decoded.update(zip(missing, map(_decode, records), strict=True))
-        group = 0
-        for index, count in zip(found.tolist(), lengths.tolist(), strict=True):
-            result[index] = [
-                (SIGNALS[signals[g]], first_rows[g], *decoded[rulesets[g]]) for g in range(group, group + count)
-            ]
-            group += count
-        return result
 
-
-def _decode(record: str) -> tuple:
-    """A rule set record (see ``snapshot.ruleset_record``) as lookups use it: (whole, kinds,
-    offsets, one test per rule, then what a path must start with, end with or equal for some
-    reserving rule to match it). Most paths match no reserving rule, which those three tell in
-    two string calls and a set lookup, without walking the rules."""
-    whole, kinds, offsets, *patterns = record.split("\0")
-    starts, ends, full = [], [], []
-    tests = []
-    for kind, pattern in zip(kinds, patterns, strict=True):
-        if kind in "pPfF":
-            tests.append(pattern)
-            if kind == "p":
-                starts.append(pattern)
-            elif kind == "f":
-                full.append(pattern)
-            continue
-        test = _pattern_test(pattern)[1:]  # a glob: its literal start and the pieces after each *
-        tests.append(test)
-        if kind == "a" and test[1][-1]:
-            ends.append(test[1][-1])
-        elif kind in "ga":
-            starts.append(test[0])
-    return -1 if whole == "-" else int(whole), kinds, offsets, tuple(tests), tuple(starts), tuple(ends), tuple(full)
-
-
-def _first_match(kinds: str, tests: tuple, path: str) -> int:
-    """The first rule (they are in priority order) that matches ``path``, or -1: RFC 9309 matching
-    as ``rules.CompiledRules`` does it, one string test per rule (a glob's pieces are split once,
-    when its rule set is decoded)."""
-    for rule, test in enumerate(tests):
-        kind = kinds[rule]
-        if kind == "p" or kind == "P":
-            if path.startswith(test):
-                return rule
-        elif kind == "f" or kind == "F":
-            if path == test:
-                return rule
-        elif _glob_matches(path, test[0], test[1], kind == "a" or kind == "A"):
-            return rule
-    return -1
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts (``values`` holds each value in one run)."""
+    first = np.ones(len(values), bool)
+    first[1:] = values[1:] != values[:-1]
+    return np.nonzero(first)[0]
 
 
 _EPOCH = datetime(1970, 1, 1)
-_SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
 
 
-def _paths(urls: pa.Array) -> pa.Array:
-    """What follows the authority of each URL (that has one), up to the fragment: two scans
-    without captures, which RE2 runs faster than one that captures the path."""
-    after_authority = pc.replace_substring_regex(urls, _AUTHORITY, "", max_replacements=1)
-    return pc.replace_substring_regex(after_authority, r"#(?s:.*)", "", max_replacements=1)
+class _Paths(NamedTuple):
+    """Paths as byte spans of one buffer (padded for ``mapped.words``): path ``i`` is
+    ``data[starts[i] : starts[i] + lengths[i]]``."""
+
+    data: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    def texts(self, which: np.ndarray) -> list[str]:
+        data, starts, ends = self.data, self.starts[which].tolist(), (self.starts + self.lengths)[which].tolist()
+        return [
+            data[start:end].tobytes().decode("utf-8", "surrogatepass") for start, end in zip(starts, ends, strict=True)
+        ]
+
+
+def _path_spans(urls: pa.Array, found: pa.Array, rows: np.ndarray) -> _Paths:
+    """The path robots rules match for the URLs at ``rows`` (``found``: their ``_AUTHORITY``
+    matches): what follows the authority up to the fragment, with a ``/`` in front when it does
+    not start with one (``url_path`` gives the same for every URL with an authority).
+
+    Found from lengths and one scan for ``#`` and copied once, with the byte before each path
+    (the authority's last, or the ``//``) turned into ``/``, so a path that starts without one
+    starts there instead.
+    """
+    offsets, data = offsets_and_bytes(urls)
+    skipped = sum(_lengths(pc.struct_field(found, name)) for name in ("scheme", "authority")) + 3
+    begins = offsets[rows] + skipped[rows]
+    fragments = np.nonzero(data == ord("#"))[0]
+    after = np.append(fragments, len(data))[np.searchsorted(fragments, begins)]
+    lengths = np.minimum(offsets[rows + 1], after) - begins
+    slots = np.cumsum(lengths + 1) - (lengths + 1)
+    copied = np.concatenate([data[ranges(begins - 1, lengths + 1)], np.zeros(PADDING, np.uint8)])
+    copied[slots] = ord("/")
+    slashed = lengths > 0
+    slashed[slashed] = data[begins[slashed]] == ord("/")
+    return _Paths(copied, slots + slashed, lengths + 1 - slashed)
+
+
+def _lengths(strings: pa.Array) -> np.ndarray:
+    """The UTF-8 length of each string (0 for null)."""
+    return pc.fill_null(pc.binary_length(strings), 0).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _hosts(authorities: pa.Array) -> pa.Array:

@@ -1,13 +1,14 @@
 """Compile the registry, as of a date and for an agent list, into an immutable snapshot.
 
-A snapshot is a folder of column files that workers memory-map (format 2, docs/snapshot.md):
+A snapshot is a folder of column files that workers memory-map (format 3, docs/snapshot.md):
 every rule that can reserve a URL with the observation it came from (``rules.*``, ``origins.*``),
-a lookup index (``entries.*``, ``groups.*``, ``rulesets.*``: which rule sets each host has, each
-distinct rule set once; ``index.*``: the hosts' key hashes, sorted), ``observations.parquet``
-(every observation that counted as of the date, reserving or not) and ``manifest.json`` (as-of
-date, agent list, granularity, counts per signal, file hashes and sizes, and ``snapshot_id``, the
-sha256 of the rest of the manifest). The same registry content, date and options give the same
-bytes, so the id pins a rebuild's opt-outs. ``migrate_snapshot`` rewrites a format 1 folder.
+a lookup index (``entries.*``, ``groups.*``, ``rulesets.*``, ``ruleset_rules.*``: which rule
+sets each host has, each distinct rule set once, its rules as columns a batch matches with
+numpy; ``index.*``: the hosts' key hashes, sorted), ``observations.parquet`` (every observation
+that counted as of the date, reserving or not) and ``manifest.json`` (as-of date, agent list,
+granularity, counts per signal, file hashes and sizes, and ``snapshot_id``, the sha256 of the
+rest of the manifest). The same registry content, date and options give the same
+bytes, so the id pins a rebuild's opt-outs. ``migrate_snapshot`` rewrites a folder of format 1 or 2.
 
 Retroactive by construction: a snapshot has no notion of crawl date. Whatever the latest
 observation before the as-of date says applies to documents of every crawl.
@@ -39,7 +40,7 @@ from apertus_compliance.optout.aipref import (
 )
 from apertus_compliance.optout.domains import registered_domain
 from apertus_compliance.optout.ingest import decode_page_evidence
-from apertus_compliance.optout.mapped import FixedWriter, TextWriter, key_hashes
+from apertus_compliance.optout.mapped import FixedWriter, MappedText, TextWriter, key_hashes, map_fixed
 from apertus_compliance.optout.page_signals import signals_from_headers, signals_from_html
 from apertus_compliance.optout.registry import Registry, sha256_hex
 from apertus_compliance.optout.robots import RobotsTxt, parse_robots
@@ -48,8 +49,8 @@ from apertus_compliance.optout.settings import GRANULARITIES
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 
 FORMAT = "apertus-compliance/optout-snapshot"
-FORMAT_VERSION = 2
-MIGRATES_FROM = 1
+FORMAT_VERSION = 3
+MIGRATES_FROM = (1, 2)
 SIGNALS = ("rightsholder", "robots", "aipref", "content-signal", "tdmrep", "noai", "robots-unavailable")
 """Every reservation signal, in the order a lookup reports them when several apply."""
 
@@ -107,7 +108,8 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
 
 
 def migrate_snapshot(old: Path, out: Path) -> dict:
-    """Rewrite a format 1 snapshot folder (parquet, loaded) as format 2 (mapped); returns the manifest.
+    """Rewrite a snapshot folder of an earlier format (1: parquet, loaded; 2: mapped, rule sets as
+    text records) as the current one; returns the manifest.
 
     The old rule rows are fed to the writer host by host as a compile feeds them, so the result
     is the folder, and the snapshot id, that compiling the same registry content now gives.
@@ -117,33 +119,67 @@ def migrate_snapshot(old: Path, out: Path) -> dict:
     if not manifest_path.is_file():
         raise SnapshotError(f"snapshot {old}: no manifest.json")
     manifest = json.loads(manifest_path.read_text())
-    if (manifest.get("format"), manifest.get("format_version")) != (FORMAT, MIGRATES_FROM):
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version not in MIGRATES_FROM:
         raise SnapshotError(
-            f"snapshot {old}: format {manifest.get('format')!r} v{manifest.get('format_version')}, "
-            f"only {FORMAT} v{MIGRATES_FROM} is migrated"
+            f"snapshot {old}: format {manifest.get('format')!r} v{version}, only {FORMAT} "
+            f"{' and '.join(f'v{v}' for v in MIGRATES_FROM)} are migrated"
         )
-    for name, digest in manifest["files"].items():
+    for name, recorded in manifest["files"].items():
+        digest = recorded if version == 1 else recorded["sha256"]
         if not (old / name).is_file() or sha256_hex((old / name).read_bytes()) != digest:
             raise SnapshotError(f"snapshot {old}: {name} is missing or does not match the hash in its manifest")
     check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     writer = _RuleWriter(out)
     host, host_rows = None, []
-    for batch in pq.ParquetFile(old / "rules.parquet").iter_batches(batch_size=50_000):
-        for row in batch.to_pylist():
-            if row["scope"] == "domain":
-                writer.domain_rows.append(row)
-                continue
-            if row["host"] != host:
-                writer.add_host(host_rows, "url")
-                host, host_rows = row["host"], []
-            host_rows.append(row)
+    for row in _v1_rows(old) if version == 1 else _v2_rows(old):
+        if row["scope"] == "domain":
+            writer.domain_rows.append(row)
+            continue
+        if row["host"] != host:
+            writer.add_host(host_rows, "url")
+            host, host_rows = row["host"], []
+        host_rows.append(row)
     writer.add_host(host_rows, "url")
     shutil.copyfile(old / "observations.parquet", out / "observations.parquet")
     seen = pq.read_table(out / "observations.parquet", columns=["kind", "status"])
     statuses = Counter(f"{kind}:{status}" for kind, status in zip(*seen.to_pydict().values(), strict=True))
     settings = {name: manifest[name] for name in ("as_of", "agent_list", "granularity", "strict")}
     return _write_manifest(out, settings, statuses, *writer.finish())
+
+
+def _v1_rows(old: Path) -> Iterator[dict]:
+    for batch in pq.ParquetFile(old / "rules.parquet").iter_batches(batch_size=50_000):
+        yield from batch.to_pylist()
+
+
+def _v2_rows(old: Path, chunk: int = 50_000) -> Iterator[dict]:
+    """The evidence rows of a format 2 folder (``rules.*`` and ``origins.*``, which format 3 keeps as they were)."""
+    texts = {name: MappedText(old, name) for name in ("rules.pattern", "rules.text", "agents.text", *_ORIGIN_TEXTS)}
+    fixed = {name.rsplit(".", 1)[0]: map_fixed(old / name) for name in _V2_FIXED}
+    for start in range(0, len(texts["rules.pattern"]), chunk):
+        rows = np.arange(start, min(start + chunk, len(texts["rules.pattern"])))
+        origins = fixed["rules.origin"][rows]
+        agents = fixed["rules.agents"][rows]
+        columns = {
+            "scope": [SCOPES[value] for value in fixed["rules.scope"][rows].tolist()],
+            "host": texts["origins.host"].slices(origins),
+            "signal": [SIGNALS[value] for value in fixed["rules.signal"][rows].tolist()],
+            "agents": texts["agents.text"].slices(agents),
+            "pattern": texts["rules.pattern"].slices(rows),
+            "allow": fixed["rules.allow"][rows].astype(bool).tolist(),
+            "exact": fixed["rules.exact"][rows].astype(bool).tolist(),
+            "line": [None if line < 0 else line for line in fixed["rules.line"][rows].tolist()],
+            "text": texts["rules.text"].slices(rows),
+            "observed_at": [
+                _EPOCH + timedelta(microseconds=value) for value in fixed["origins.observed_at"][origins].tolist()
+            ],
+            "source": texts["origins.source"].slices(origins),
+            "evidence_sha256": texts["origins.evidence_sha256"].slices(origins),
+            "status": texts["origins.status"].slices(origins),
+        }
+        yield from (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
 
 
 class SnapshotError(ApertusError, ValueError):
@@ -283,8 +319,9 @@ class _RuleWriter:
         self.buffers: dict[str, list] = {name: [] for name in _COLUMNS}
         self.rows = 0
         self.groups = 0
-        self.rulesets: dict[str, list[int]] = {}  # record -> [id, uses]
+        self.rulesets: dict[tuple, list[int]] = {}  # ruleset_rules(...) -> [id, uses]
         self.ruleset_count = 0
+        self.stored_rules = 0
         self.agents: dict[str, int] = {}
         self.origins = 0
         self.hashes: list[np.ndarray] = []
@@ -389,7 +426,7 @@ class _RuleWriter:
 
     def _ruleset(self, rules: list[Rule]) -> int | None:
         """The id of the stored rule set with these rules, or None when it reserves no path."""
-        record = ruleset_record(rules)
+        record = ruleset_rules(rules)
         if record is None:
             return None
         known = self.rulesets.get(record)
@@ -401,7 +438,14 @@ class _RuleWriter:
         ruleset = self.ruleset_count
         self.ruleset_count += 1
         self.rulesets[record] = [ruleset, 1]
-        self.buffers["rulesets.record"].append(record)
+        whole, kinds, rows, patterns, literals = record
+        self.stored_rules += len(kinds)
+        self.buffers["rulesets.rules_end.i64"].append(self.stored_rules)
+        self.buffers["rulesets.whole.i32"].append(whole)
+        self.buffers["ruleset_rules.kind.u8"].extend(kinds.encode("ascii"))
+        self.buffers["ruleset_rules.row.u32"].extend(rows)
+        self.buffers["ruleset_rules.pattern"].extend(patterns)
+        self.buffers["ruleset_rules.literal.u32"].extend(literals)
         return ruleset
 
     def _flush(self) -> None:
@@ -436,14 +480,10 @@ class _RuleWriter:
         return counts, dict(sorted(files.items()))
 
 
-def ruleset_record(rules: list[Rule]) -> str | None:
-    """A rule set as lookups read it, or None when it reserves no path.
-
-    Fields separated by NUL: the rule (by priority, from 0) that reserves every path or ``-``;
-    one letter per rule in priority order (``p`` prefix, ``f`` full path with ``$``, ``g`` glob,
-    ``a`` glob with ``$``; upper case when it allows); the row of each rule in its group,
-    comma-separated; then each rule's pattern (without the ``$`` of a full-path rule).
-    """
+def ruleset_rules(rules: list[Rule]) -> tuple | None:
+    """A rule set as lookups match it, or None when it reserves no path: (the rule, by priority
+    from 0, that reserves every path or -1; then per rule in priority order its kind, its row in
+    its group, its pattern and the bytes of its literal start). See ``RULE_KINDS``."""
     compiled = CompiledRules(rules)
     if all(rule.allow for rule in compiled.rules):
         return None
@@ -451,24 +491,37 @@ def ruleset_record(rules: list[Rule]) -> str | None:
     for offset, rule in enumerate(rules):
         offsets.setdefault(rule, offset)
     whole = blocks_every_path(rules)
-    kinds, patterns = [], []
+    kinds, patterns, literals = [], [], []
     for rule in compiled.rules:
         anchored = rule.pattern.endswith("$")
-        glob = "*" in (rule.pattern[:-1] if anchored else rule.pattern)
-        kind = ("a" if anchored else "g") if glob else ("f" if anchored else "p")
-        if "\0" in rule.pattern:
-            raise ValueError(f"rule pattern {rule.pattern!r} holds a NUL character, which snapshots cannot store")
+        body = rule.pattern[:-1] if anchored else rule.pattern
+        literal, *pieces = body.split("*")
+        if not any(pieces):  # no star, or only stars after the literal start (``/a*``, ``/a*$``)
+            kind, pattern = ("f" if anchored and not pieces else "p"), literal
+        else:
+            kind = ("s" if len(pieces) == 1 else "a") if anchored else "g"
+            pattern = body
         kinds.append(kind.upper() if rule.allow else kind)
-        patterns.append(rule.pattern[:-1] if kind == "f" else rule.pattern)
-    return "\0".join(
-        [
-            "-" if whole is None else str(compiled.rules.index(whole)),
-            "".join(kinds),
-            ",".join(str(offsets[rule]) for rule in compiled.rules),
-            *patterns,
-        ]
+        patterns.append(pattern)
+        literals.append(len(literal.encode("utf-8", "surrogatepass")))
+    return (
+        -1 if whole is None else compiled.rules.index(whole),
+        "".join(kinds),
+        tuple(offsets[rule] for rule in compiled.rules),
+        tuple(patterns),
+        tuple(literals),
     )
 
+
+RULE_KINDS = {
+    "p": "prefix: the path starts with the pattern",
+    "f": "full path (the pattern ended in $): the path is the pattern",
+    "s": "one * then $: the path starts with what is before the *, ends with what is after it, "
+    "and is at least as long as both",
+    "g": "any other glob (* without $)",
+    "a": "any other glob with $ (the pattern is stored without it)",
+}
+"""Kinds of stored rules (``ruleset_rules.kind.u8``, an ASCII letter; upper case when the rule allows)."""
 
 SCOPES = ("host", "domain")
 _SIGNAL_RANK = {signal: rank for rank, signal in enumerate(SIGNALS)}
@@ -479,6 +532,17 @@ _ORIGIN_COLUMNS = (
     "origins.evidence_sha256",
     "origins.status",
 )
+_V2_FIXED = (
+    "rules.signal.u8",
+    "rules.scope.u8",
+    "rules.agents.u32",
+    "rules.allow.u8",
+    "rules.exact.u8",
+    "rules.line.i32",
+    "rules.origin.i64",
+    "origins.observed_at.i64",
+)
+_ORIGIN_TEXTS = ("origins.host", "origins.source", "origins.evidence_sha256", "origins.status")
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 _TEXT_COLUMNS = {
@@ -489,7 +553,7 @@ _TEXT_COLUMNS = {
     "origins.evidence_sha256",
     "origins.status",
     "agents.text",
-    "rulesets.record",
+    "ruleset_rules.pattern",
     "entries.key",
 }
 _COLUMNS = (
@@ -511,7 +575,12 @@ _COLUMNS = (
     "groups.signal.u8",
     "groups.ruleset.u32",
     "groups.first_row.i64",
-    "rulesets.record",
+    "rulesets.rules_end.i64",
+    "rulesets.whole.i32",
+    "ruleset_rules.kind.u8",
+    "ruleset_rules.row.u32",
+    "ruleset_rules.pattern",
+    "ruleset_rules.literal.u32",
     "entries.key",
     "entries.groups_end.i64",
     "index.hash.u64",

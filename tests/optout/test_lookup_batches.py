@@ -1,21 +1,24 @@
 """Batch lookups that group URLs by authority: the vectorised parts answer as the per-URL code did."""
 
 import importlib.util
-import re
 import sys
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apertus_compliance.optout import lookup
 from apertus_compliance.optout.agents import load_agent_list
 from apertus_compliance.optout.ingest import ingest_bundled_sample
 from apertus_compliance.optout.lookup import Snapshot
-from apertus_compliance.optout.mapped import MappedText, TextWriter, key_hashes
+from apertus_compliance.optout.mapped import MappedText, TextWriter, equal_spans, key_hashes, words
 from apertus_compliance.optout.registry import Registry
+from apertus_compliance.optout.rules import url_path
 from apertus_compliance.optout.snapshot import SnapshotOptions, compile_snapshot
 
 _spec = importlib.util.spec_from_file_location(
@@ -28,7 +31,7 @@ if not hasattr(v1, "_host"):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    """The bundled sample compiled once (format 2), and URLs on its hosts written in many ways."""
+    """The bundled sample compiled once, and URLs on its hosts written in many ways."""
     folder = tmp_path_factory.mktemp("sample")
     with Registry(folder / "registry.duckdb") as registry:
         ingest_bundled_sample(registry)
@@ -60,14 +63,39 @@ def test_a_batch_answers_as_its_urls_one_by_one(sample):
     assert {answer.signal for answer in batch if answer is not None} >= {"invalid-url", "robots"}
 
 
-def test_batches_past_the_plan_cache_are_answered_whole(sample, monkeypatch):
+def test_a_long_batch_is_answered_in_pieces_with_the_same_answers(sample, monkeypatch):
     folder, urls = sample
     expected = Snapshot(folder).lookup(urls)
-    monkeypatch.setattr(lookup, "_PLANNED_AUTHORITIES", 5)
-    small = Snapshot(folder)
-    assert small.lookup(urls[:40]) == expected[:40]
-    assert small.lookup(urls) == expected  # planned authorities of the last batch are dropped, not lost
-    assert len(small._plans) <= len(set(urls))
+    monkeypatch.setattr(lookup, "_BATCH", 7)
+    assert Snapshot(folder).lookup(urls) == expected
+    monkeypatch.setattr(lookup, "_GLOB_TESTS", 1)  # the split globs are forgotten as the batch goes
+    assert Snapshot(folder).lookup(urls) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.text(alphabet="ab/é\x00", max_size=20), st.text(alphabet="ab/é\x00", max_size=20)),
+        min_size=1,
+        max_size=30,
+    ),
+    cut=st.integers(0, 20),
+)
+def test_spans_compare_as_python_compares_prefixes_and_suffixes(pairs, cut):
+    """8 bytes a step: spans of any length, at any offset, multi-byte characters, NUL bytes."""
+    left = [a.encode() for a, _ in pairs]
+    right = [b.encode() for _, b in pairs]
+    a_offsets = np.cumsum([0] + [len(a) for a in left])
+    b_offsets = np.cumsum([0] + [len(b) for b in right])
+    a = words(np.frombuffer(b"".join(left) + bytes(8), np.uint8))
+    b = words(np.frombuffer(b"".join(right) + bytes(8), np.uint8))
+    lengths = np.array([min(len(x), len(y), cut) for x, y in zip(left, right, strict=True)])
+    prefixes = equal_spans(a, a_offsets[:-1], b, b_offsets[:-1], lengths)
+    assert prefixes.tolist() == [x[:n] == y[:n] for x, y, n in zip(left, right, lengths, strict=True)]
+    suffixes = equal_spans(a, a_offsets[1:] - lengths, b, b_offsets[1:] - lengths, lengths)
+    assert suffixes.tolist() == [
+        x[len(x) - n :] == y[len(y) - n :] for x, y, n in zip(left, right, lengths, strict=True)
+    ]
 
 
 def test_mapped_text_compares_values_in_bulk(tmp_path):
@@ -82,14 +110,41 @@ def test_mapped_text_compares_values_in_bulk(tmp_path):
 def test_key_hashes_are_those_snapshots_were_written_with():
     """Snapshot ids hash the index: reading keys through Arrow's buffers keeps the recorded values."""
     short = ["h/a.com", "d/é.example"]
-    recorded = [6808239822116001282, 12957999070101584655]
+    recorded = [5053726112526444081, 9849715593959695294]
     assert key_hashes(short).tolist() == recorded
     long_key = "h/" + "x" * 300
-    assert key_hashes([*short, long_key]).tolist() == [*recorded, 17475984305275068575]
+    assert key_hashes([*short, long_key]).tolist() == [*recorded, 5548107007981300189]
+    assert (
+        key_hashes(pa.array(["", *short], pa.string()).slice(1)).tolist() == recorded
+    )  # an offset into Arrow's buffers
+
+
+def _reference_hash(key: str) -> int:
+    """docs/snapshot.md's key hash, one key at a time with Python integers."""
+    data = key.encode()
+    mask = 2**64 - 1
+    value = 0
+    for start in range(0, len(data), 8):
+        value = (value * 0x100000001B3 + int.from_bytes(data[start : start + 8], "little")) & mask
+    value = (value + len(data)) & mask
+    value ^= value >> 31
+    value = (value * 0x9E3779B97F4A7C15) & mask
+    return value ^ (value >> 29)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=20))
+def test_key_hashes_are_the_documented_hash(keys):
+    assert key_hashes(keys).tolist() == [_reference_hash(key) for key in keys]
 
 
 def test_paths_are_what_follows_the_authority_up_to_the_fragment():
     urls = ["https://a.b/x\ny#z", "http://a\nb/c", "HTTP://Ü.de/ä?q#f#g", "http://h", "http://h?q;r#s", "ftp://u@h:1;p"]
-    expected = [url[re.match(lookup._AUTHORITY, url).end() :].partition("#")[0] for url in urls]
-    assert lookup._paths(pa.array(urls, pa.string())).to_pylist() == expected
-    assert expected[0] == "/x\ny" and expected[2] == "/ä?q"
+    urls += ["https://h.example#/frag", "https://h.example//two", "https://é.example/ü/#", "https://h.example/"]
+    expected = [url_path(url) for url in urls]
+    assert expected[:4] == ["/x\ny", "/c", "/ä?q", "/"] and expected[5] == "/;p"
+    array = pa.array(["nonsense", *urls], pa.string()).slice(1)  # an offset into Arrow's buffers
+    rows = np.arange(len(urls))
+    paths = lookup._path_spans(array, pc.extract_regex(array, lookup._AUTHORITY), rows)
+    assert paths.texts(rows) == expected
+    assert paths.texts(rows[::-3]) == expected[::-3]

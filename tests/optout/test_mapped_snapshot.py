@@ -1,4 +1,4 @@
-"""The mapped snapshot (format 2) against the loaded one it replaces (format 1, kept as an oracle
+"""The mapped snapshot (format 3) against the loaded one it replaces (format 1, kept as an oracle
 in snapshot_v1_reference.py): same decisions and evidence, migration, shared pages, stable ids."""
 
 import importlib.util
@@ -98,12 +98,24 @@ def test_format_1_is_refused_with_the_migration_command_and_migrated_by_the_cli(
     assert migrated.snapshot_id == Snapshot(new).snapshot_id
     assert migrated.snapshot_id[:16] in capsys.readouterr().out
     assert run(["optout", "migrate-snapshot", str(new), str(tmp_path / "again")]) != 0
-    assert "only apertus-compliance/optout-snapshot v1 is migrated" in capsys.readouterr().err
+    assert "format 'apertus-compliance/optout-snapshot' v3, only" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
 
 
+def test_format_2_is_refused_and_migrated_to_the_folder_a_compile_gives(bundled, tmp_path):
+    """A real format 2 folder (tests/data/snapshot-v2, written by the last commit that wrote format 2)."""
+    _, new = bundled[0]["2025-01-31-apertus-2025-01-url-False"]
+    old = Path(__file__).parents[1] / "data" / "snapshot-v2" / "sample"
+    with pytest.raises(SnapshotError, match=r"format v2, .*optout migrate-snapshot"):
+        Snapshot(old)
+    manifest = migrate_snapshot(old, tmp_path / "migrated")
+    assert manifest == json.loads((new / "manifest.json").read_text())
+    for file in manifest["files"]:
+        assert (tmp_path / "migrated" / file).read_bytes() == (new / file).read_bytes(), file
+
+
 AGENTS = ["*", "GPTBot", "CCBot", "Googlebot", "ClaudeBot", "Google-Extended"]
-PATTERN = st.text(alphabet="ab/*$.%", max_size=5).map(lambda tail: "/" + tail)
+PATTERN = st.text(alphabet="ab/*$.%é", max_size=12).map(lambda tail: "/" + tail)
 GROUP = st.tuples(
     st.lists(st.sampled_from(AGENTS), min_size=1, max_size=2),
     st.lists(st.tuples(st.sampled_from(["Allow", "Disallow"]), st.one_of(PATTERN, st.just(""))), max_size=4),
@@ -120,7 +132,7 @@ ROBOTS = st.lists(GROUP, max_size=3).map(
 @given(
     files=st.lists(ROBOTS, min_size=1, max_size=4),
     reserved_domain=st.booleans(),
-    paths=st.lists(st.text(alphabet="ab/.$*%?", max_size=6), min_size=1, max_size=6),
+    paths=st.lists(st.text(alphabet="ab/.$*%?é", max_size=14), min_size=1, max_size=6),
 )
 def test_generated_robots_give_the_same_decisions_and_evidence(tmp_path_factory, files, reserved_domain, paths):
     folder = tmp_path_factory.mktemp("generated")
@@ -230,9 +242,10 @@ def test_two_workers_share_the_mapped_pages(tmp_path):
 
 
 def test_hosts_whose_hashes_collide_are_told_apart_by_their_keys(tmp_path):
-    """Thue-Morse strings and their complements have equal polynomial hashes modulo 2**64 for any
-    odd base (from 1,024 characters): the index finds them under one hash, the key text decides."""
-    first = "".join("ab"[bin(i).count("1") % 2] for i in range(1024))
+    """Thue-Morse sequences and their complements have equal polynomial hashes modulo 2**64 for any
+    odd base (from 1,024 terms): keys whose 8-byte words follow one (after ``h/xxxxxx``, a word of
+    its own) collide. The index finds both under one hash, the key text decides."""
+    first = "xxxxxx" + "".join(("aaaaaaaa", "bbbbbbbb")[bin(i).count("1") % 2] for i in range(1024))
     second = first.translate(str.maketrans("ab", "ba"))
     assert key_hashes([f"h/{first}", f"h/{second}"]).tolist()[0] == key_hashes([f"h/{second}"]).tolist()[0]
     files = {first: b"User-agent: *\nDisallow: /\n", second: b"User-agent: *\nDisallow: /private/\n"}
