@@ -123,6 +123,8 @@ INVALID_URL = Reservation("invalid-url", -1, None)
 _BATCH = 65_536
 """URLs answered at once: a batch's (URL, rule) pairs are a few numpy arrays of ten or so entries
 per URL, so a worker's memory stays bounded whatever the caller passes."""
+_PAIRED_RULES = 1_000_000
+"""(path, rule) pairs matched at once: some 60 bytes of numpy arrays each."""
 _GLOB_TESTS = 100_000
 """Glob patterns a worker keeps split into pieces (they repeat across hosts: ``/*?``, CMS defaults)."""
 
@@ -320,15 +322,37 @@ class Snapshot:
         ``groups[starts[i] : starts[i] + counts[i]]``: each group whose deciding rule for the path
         reserves it, as (path, group, rule) arrays, in path then group order.
 
-        Every (path, rule) pair of those groups is matched in one pass; a group's deciding rule is
-        its first rule (they are stored in priority order) that matches.
+        (path, group) pairs are matched against their rules ``_PAIRED_RULES`` (path, rule) pairs
+        at a time, so a host with thousands of rules and many URLs in a batch stays in bounds.
         """
         pair_path = np.repeat(np.arange(len(counts)), counts)
         pair_group = groups[ranges(starts, counts)]
         rulesets = self._group_ruleset[pair_group].astype(np.int64)
         rule_begins = self._rule_start(rulesets)
         rule_counts = self._rules_end[rulesets] - rule_begins
-        pair = np.repeat(np.arange(len(pair_group)), rule_counts)
+        ends = np.cumsum(rule_counts)
+        found_pairs, found_rules = [], []
+        start = 0
+        while start < len(ends):
+            done = int(ends[start - 1]) if start else 0
+            stop = max(int(np.searchsorted(ends, done + _PAIRED_RULES, "right")), start + 1)
+            pairs, rules = self._deciding(
+                paths, pair_path[start:stop], rule_begins[start:stop], rule_counts[start:stop]
+            )
+            found_pairs.append(pairs + start)
+            found_rules.append(rules)
+            start = stop
+        found = np.concatenate(found_pairs) if found_pairs else np.empty(0, np.int64)
+        rules = np.concatenate(found_rules) if found_rules else np.empty(0, np.int64)
+        return pair_path[found], pair_group[found], rules
+
+    def _deciding(
+        self, paths: _Paths, pair_path: np.ndarray, rule_begins: np.ndarray, rule_counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs (of path ``pair_path[i]`` and the rules from ``rule_begins[i]``) whose deciding
+        rule reserves the path, and that rule: the first of the pair's rules (they are stored in
+        priority order) that matches. Every (path, rule) pair is matched in one pass."""
+        pair = np.repeat(np.arange(len(pair_path)), rule_counts)
         rule = ranges(rule_begins, rule_counts)
         path = pair_path[pair]
         path_start, path_length = paths.starts[path], paths.lengths[path]
@@ -361,7 +385,7 @@ class Snapshot:
         hits = np.nonzero(matched)[0]
         deciding = hits[_first_of_runs(pair[hits])]
         reserving = deciding[kind[deciding] >= ord("a")]  # lower case: the rule reserves
-        return pair_path[pair[reserving]], pair_group[pair[reserving]], rule[reserving]
+        return pair[reserving], rule[reserving]
 
     def _globs_match(self, paths: _Paths, path: np.ndarray, rule: np.ndarray, kind: np.ndarray) -> np.ndarray:
         """Whether each path matches each glob (``g``/``a`` rules whose literal start it has), in Python."""

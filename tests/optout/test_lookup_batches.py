@@ -2,7 +2,7 @@
 
 import importlib.util
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from apertus_compliance.optout.agents import load_agent_list
 from apertus_compliance.optout.ingest import ingest_bundled_sample
 from apertus_compliance.optout.lookup import Snapshot
 from apertus_compliance.optout.mapped import MappedText, TextWriter, equal_spans, key_hashes, words
-from apertus_compliance.optout.registry import Registry
+from apertus_compliance.optout.registry import Observation, Registry, sha256_hex
 from apertus_compliance.optout.rules import url_path
 from apertus_compliance.optout.snapshot import SnapshotOptions, compile_snapshot
 
@@ -70,6 +70,37 @@ def test_a_long_batch_is_answered_in_pieces_with_the_same_answers(sample, monkey
     assert Snapshot(folder).lookup(urls) == expected
     monkeypatch.setattr(lookup, "_GLOB_TESTS", 1)  # the split globs are forgotten as the batch goes
     assert Snapshot(folder).lookup(urls) == expected
+    monkeypatch.setattr(lookup, "_PAIRED_RULES", 3)  # (URL, rule) pairs matched a few at a time
+    assert Snapshot(folder).lookup(urls) == expected
+
+
+def test_a_host_with_thousands_of_rules_and_thousands_of_urls_is_matched_in_bounded_pieces(tmp_path, monkeypatch):
+    """A big robots.txt (5,000 rules) and a batch of 20,000 URLs on its host: 100M (URL, rule)
+    pairs if matched at once; in pieces, the answers are those of the rules themselves."""
+    lines = ["User-agent: *"] + [f"Disallow: /section{n}/" for n in range(5000)] + ["Allow: /section7/open/"]
+    content = "\n".join(lines).encode()
+    observed = datetime(2025, 1, 15)
+    with Registry(tmp_path / "registry.duckdb") as registry:
+        registry.add(
+            [Observation("robots", "big.example", "", observed, "ok", sha256_hex(content), "big.txt")],
+            {sha256_hex(content): content},
+        )
+        compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list()), tmp_path / "snapshot")
+    urls = [f"https://big.example/section{n % 6000}/page{n}" for n in range(20_000)]
+    urls += ["https://big.example/section7/open/x", "https://big.example/section7/closed"]
+    sizes = []
+    original = Snapshot._deciding
+
+    def recorded(self, paths, pair_path, rule_begins, rule_counts):
+        sizes.append(int(rule_counts.sum()))
+        return original(self, paths, pair_path, rule_begins, rule_counts)
+
+    monkeypatch.setattr(Snapshot, "_deciding", recorded)
+    found = Snapshot(tmp_path / "snapshot").lookup(urls)
+    assert max(sizes) <= lookup._PAIRED_RULES and sum(sizes) == 20_002 * 5001
+    expected = [int(url.split("/")[3][len("section") :]) < 5000 for url in urls[:-2]] + [False, True]
+    assert [answer is not None for answer in found] == expected
+    assert found[-1].rule.text == "Disallow: /section7/"
 
 
 @settings(max_examples=300, deadline=None)
