@@ -470,12 +470,15 @@ def _local_mixture_run(recipe: str, run_dir: str, workers: int) -> dict:
 
     os.environ[QUIET_ENV] = "1"
     logger.disable("datatrove")
+    rebuild_module.run_stage = _timed_run_stage(rebuild_module.run_stage)
+    STAGE_TIMES.clear()
     started = time.perf_counter()
     lock = rebuild_module.rebuild(load_recipe(recipe), run_dir, workers=workers, echo=lambda message: None)
     seconds = time.perf_counter() - started
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": seconds,
+        "filter_seconds": STAGE_TIMES[0],  # all sources' filter tasks, one run_stage call
         "lock": lock,
         "peaks": [own.ru_maxrss * 1024, children.ru_maxrss * 1024],
         "worker_cpu": (own.ru_utime + own.ru_stime) if workers == 1 else (children.ru_utime + children.ru_stime),
@@ -496,11 +499,16 @@ def mixture_run(recipe: Path, run_dir: Path, executor: str, workers: int) -> dic
         result["worker_peak"] = driver if workers == 1 else children  # w=1: the tasks run in the driver
     else:
         session_workers().close()  # workers start within the run, as in one `rebuild --executor ray`
+        original, rebuild_module.run_stage = rebuild_module.run_stage, _timed_run_stage(rebuild_module.run_stage)
+        STAGE_TIMES.clear()
         started = time.perf_counter()
-        lock = rebuild_module.rebuild(
-            load_recipe(recipe), run_dir, workers=workers, executor="ray", echo=lambda message: None
-        )
-        result = {"seconds": time.perf_counter() - started, "lock": lock}
+        try:
+            lock = rebuild_module.rebuild(
+                load_recipe(recipe), run_dir, workers=workers, executor="ray", echo=lambda message: None
+            )
+        finally:
+            rebuild_module.run_stage = original
+        result = {"seconds": time.perf_counter() - started, "filter_seconds": STAGE_TIMES[0], "lock": lock}
         result["worker_peak"] = max(session_workers().peaks())
         result["worker_cpu"] = sum(ray.get([actor.cpu_seconds.remote() for actor in session_workers().actors]))
         result["worker_private"] = max(ray.get([actor.private_memory.remote() for actor in session_workers().actors]))
@@ -578,10 +586,11 @@ def mixture_bench(args: argparse.Namespace) -> None:
                 result = mixture_run(recipe, root / f"run-{executor}-{workers}-{repeat}", executor, workers)
                 results[(executor, workers)].append(result)
                 print(
-                    f"  repeat {repeat} {executor} w={workers}: {result['seconds']:.1f} s, machine CPU "
+                    f"  repeat {repeat} {executor} w={workers}: {result['seconds']:.1f} s (filter stage "
+                    f"{result['filter_seconds']:.1f} s), machine CPU "
                     f"{result['cpu']:.1f} s, worker peak {result['worker_peak'] / 2**20:,.0f} MiB"
                     + (
-                        f" (private at the end {result['worker_private'] / 2**20:,.0f} MiB)"
+                        f" (anonymous at the end {result['worker_private'] / 2**20:,.0f} MiB)"
                         if "worker_private" in result
                         else ""
                     )
@@ -597,15 +606,16 @@ def mixture_bench(args: argparse.Namespace) -> None:
             f"median (range) of {args.repeats}; load average 1 min during the runs {min(loads):.2f}-{max(loads):.2f}\n"
         )
         print(
-            "| executor | workers | whole rebuild s | docs/s | docs/s per core | tokens/s per core | MB/s per core | "
-            "workers' CPU-s | docs per worker CPU-s | tokens per worker CPU-s | peak memory per worker MiB | "
-            "machine CPU-s |"
+            "| executor | workers | whole rebuild s | filter stage s | docs/s | docs/s per core | tokens/s per core | "
+            "MB/s per core | workers' CPU-s | docs per worker CPU-s | tokens per worker CPU-s | "
+            "peak RSS per worker MiB | machine CPU-s |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for (executor, workers), runs in results.items():
             seconds = [run["seconds"] for run in runs]
             print(
                 f"| {executor} | {workers} | {_median_range(seconds, '.1f')} | "
+                f"{_median_range([run['filter_seconds'] for run in runs], '.1f')} | "
                 f"{_median_range([first['read'] / t for t in seconds])} | "
                 f"{_median_range([first['read'] / t / workers for t in seconds])} | "
                 f"{_median_range([first['tokens_read'] / t / workers for t in seconds])} | "
@@ -618,11 +628,14 @@ def mixture_bench(args: argparse.Namespace) -> None:
             )
         print()
         for executor in ("local", "ray"):
-            values = [
-                one["seconds"] / two["seconds"]
-                for one, two in zip(results[(executor, 1)], results[(executor, 2)], strict=True)
-            ]
-            print(f"- {executor} w=2 / w=1: **{statistics.median(values):.2f}x** ({min(values):.2f}-{max(values):.2f})")
+            for key, what in (("seconds", "whole rebuild"), ("filter_seconds", "filter stage")):
+                values = [
+                    one[key] / two[key] for one, two in zip(results[(executor, 1)], results[(executor, 2)], strict=True)
+                ]
+                print(
+                    f"- {executor} w=2 / w=1, {what}: **{statistics.median(values):.2f}x** "
+                    f"({min(values):.2f}-{max(values):.2f})"
+                )
         digests = {run["digest"] for runs in results.values() for run in runs}
         print(
             f"- mixture shards: {'identical in every run' if len(digests) == 1 else 'DIFFER'} ({len(digests)} distinct)"

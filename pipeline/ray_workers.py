@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import resource
 from collections import Counter, deque
+from pathlib import Path
 
 from datatrove.executor import RayPipelineExecutor
 from datatrove.utils.logging import logger
@@ -50,10 +51,16 @@ class RankWorker:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def private_memory(self) -> int:
-        """Memory only this process holds, in bytes (USS: without shared pages such as a mapped snapshot's)."""
-        import psutil
+        """Memory of this process that no file backs, in bytes (``Anonymous`` in Linux's smaps): USS
+        would also count the mapped snapshot pages only this worker happened to touch, which are
+        page cache that any other worker would share."""
+        rollup = Path("/proc/self/smaps_rollup")
+        if not rollup.is_file():  # not Linux: USS, an upper bound
+            import psutil
 
-        return psutil.Process().memory_full_info().uss
+            return psutil.Process().memory_full_info().uss
+        fields = dict(line.split(":", 1) for line in rollup.read_text().splitlines()[1:])
+        return int(fields["Anonymous"].split()[0]) * 1024
 
     def cpu_seconds(self) -> float:
         """CPU time the process has used (user + system), for per-core throughput under other load."""
