@@ -21,6 +21,7 @@ import platform
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -69,10 +70,15 @@ def _stat_total(logs: Path, name: str) -> int:
 
 
 def tree_sha256(folder: Path) -> str:
-    """A folder's sha256: over its files' relative paths and sha256, in sorted order."""
+    """A folder's sha256: over its files' relative paths and sha256, in sorted order. The files are
+    hashed on as many threads as there are cores (hashlib lets go of the GIL): an opt-out snapshot
+    of 10M hosts is some 40 files and 4.7 GB."""
+    paths = sorted(item for item in Path(folder).rglob("*") if item.is_file())
+    with ThreadPoolExecutor(max(1, min(len(paths), os.cpu_count() or 1))) as pool:
+        hashes = list(pool.map(file_sha256, paths))
     digest = hashlib.sha256()
-    for path in sorted(item for item in Path(folder).rglob("*") if item.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
+    for path, file_hash in zip(paths, hashes, strict=True):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_hash}\n".encode())
     return digest.hexdigest()
 
 
