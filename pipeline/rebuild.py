@@ -544,7 +544,9 @@ def rebuild(
     run_dir = prepared.run_dir
     decisions = {}
     stages = [
-        SourceStage(plan.source.id, steps, plan.tasks, str(run_dir / "logs" / plan.source.id / "filter"))
+        SourceStage(
+            plan.source.id, steps, plan.tasks, str(run_dir / "logs" / plan.source.id / "filter"), _task_bytes(plan)
+        )
         for plan, steps in zip(prepared.plans, prepared.pipelines, strict=True)
     ]
     tasks = sum(stage.tasks for stage in stages)
@@ -579,6 +581,16 @@ def rebuild(
         raise RuntimeError("documents unaccounted for: " + "; ".join(problems))
     shutil.rmtree(run_dir / "staging", ignore_errors=True)
     return lock
+
+
+def _task_bytes(plan: SourcePlan) -> tuple[int, ...]:
+    """The bytes of input of each filter task (``SourceReader``: task ``r`` reads ``files[r::tasks]``);
+    none for a hub source, whose files are not here yet."""
+    if plan.source.hub:
+        return ()
+    root = Path(plan.data_folder)
+    sizes = [(root / name).stat().st_size for name in plan.files]
+    return tuple(sum(sizes[rank :: plan.tasks]) for rank in range(plan.tasks))
 
 
 def _sources_label(stages: list[SourceStage]) -> str:

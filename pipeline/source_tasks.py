@@ -28,12 +28,14 @@ from apertus_compliance.pipeline.ray_workers import ReusedWorkersExecutor
 
 @dataclass(frozen=True)
 class SourceStage:
-    """One source's stage: its pipeline, its task count and its logging folder (completions, stats, logs)."""
+    """One source's stage: its pipeline, its task count and its logging folder (completions, stats,
+    logs); ``weights``: the bytes of input of each of its tasks, when known (local files)."""
 
     source: str
     pipeline: list
     tasks: int
     logging_dir: str
+    weights: tuple[int, ...] = ()
 
 
 class StageTasks(PipelineExecutor):
@@ -58,6 +60,10 @@ class StageTasks(PipelineExecutor):
 
 class SourceTasks:
     """Mixin for a datatrove executor whose ranks are the tasks of ``stages``, one source after another.
+
+    Tasks are handed out largest first (tasks of unknown size, hub files, before all others): a
+    stage ends when its last task does, and a large task started last would leave every other
+    worker idle meanwhile. The order changes when a task runs, never what it writes.
 
     It answers datatrove's questions per rank from the source's own folder (``is_rank_completed``,
     ``get_incomplete_ranks``) and runs rank ``r`` as the source's local rank (``_run_for_rank``), so
@@ -84,7 +90,7 @@ class SourceTasks:
         Returns empty stats: the stats of different pipelines do not add up; each source's are in its
         folder (``stats/<rank>.json``, merged by ``save_stats``)."""
         stage, local = self.locate(rank)
-        fresh = SourceStage(stage.source, deepcopy(stage.pipeline), stage.tasks, stage.logging_dir)
+        fresh = SourceStage(stage.source, deepcopy(stage.pipeline), stage.tasks, stage.logging_dir, stage.weights)
         StageTasks(fresh, self.get_distributed_env(node_rank))._run_for_rank(local, local_rank, node_rank)
         return PipelineStats()
 
@@ -110,7 +116,13 @@ class SourceTasks:
         skip_completed = self.skip_completed if skip_completed is None else skip_completed
         ranks = range(self.offsets[-1]) if ranks is None else ranks
         done = self.completed() if skip_completed else set()
-        return [rank for rank in ranks if rank not in done]
+        return sorted((rank for rank in ranks if rank not in done), key=self._largest_first)
+
+    def _largest_first(self, rank: int) -> tuple[bool, int, int]:
+        stage, local = self.locate(rank)
+        if not stage.weights:
+            return (False, 0, rank)
+        return (True, -stage.weights[local], rank)
 
     def incomplete(self) -> dict[str, list[int]]:
         """The source-local ranks without a completion marker, per source (sources with none left out)."""

@@ -76,13 +76,27 @@ def test_ranks_map_to_each_sources_own_ranks_and_completion_markers(tmp_path):
     assert (tmp_path / "a" / "filter" / "completions" / "00000").is_file()
 
 
+def test_tasks_start_largest_first_and_those_of_unknown_size_before_all(tmp_path):
+    stages = [
+        SourceStage("hub", [], 2, str(tmp_path / "hub")),  # ranks 0, 1: sizes unknown
+        SourceStage("a", [], 3, str(tmp_path / "a"), (10, 300, 20)),  # ranks 2, 3, 4
+        SourceStage("b", [], 2, str(tmp_path / "b"), (200, 5)),  # ranks 5, 6
+    ]
+    executor = LocalSourcesExecutor(stages, workers=2, logging_dir=str(tmp_path))
+    assert executor.get_incomplete_ranks() == [0, 1, 3, 5, 4, 2, 6]
+    (tmp_path / "a" / "completions").mkdir(parents=True)
+    (tmp_path / "a" / "completions" / "00001").touch()
+    assert executor.get_incomplete_ranks() == [0, 1, 5, 4, 2, 6]
+
+
 @pytest.mark.slow
 def test_three_sources_on_one_and_two_workers_give_identical_bytes_in_one_executor_run(kit, hashes, monkeypatch):
-    runs = []
+    runs, weights = [], []
     original = LocalSourcesExecutor.run
 
     def counted(executor):
         runs.append([(stage.source, stage.tasks) for stage in executor.stages])
+        weights.append([stage.weights for stage in executor.stages])
         return original(executor)
 
     monkeypatch.setattr(LocalSourcesExecutor, "run", counted)
@@ -99,6 +113,9 @@ def test_three_sources_on_one_and_two_workers_give_identical_bytes_in_one_execut
 
     filtering, budget = [("a", 1), ("b", 2), ("c", 3)], [("b", 2)]  # b's budget binds: its stage runs after
     assert runs == [filtering, budget] * 2  # one executor run for every source's filter tasks, per rebuild
+    inputs = {name: sorted(path.stat().st_size for path in (kit.root / "sources" / name).iterdir()) for name in FILES}
+    assert [sorted(task_bytes) for task_bytes in weights[0]] == list(inputs.values())  # one file per task
+    assert weights[1] == [()]  # the budget stage's tasks read staging shards: no sizes, source order
     assert len(pools) == 1  # w=2: one pool for the filter stage and b's budget stage after it
     assert hashes(kit.root / "one") == hashes(kit.root / "two") and len(hashes(kit.root / "one")) > 10
     assert without_executor(one) == without_executor(two) and conservation_errors(two) == []
