@@ -170,6 +170,11 @@ _strict_option = click.option(
 @_agents_option
 @_granularity_option
 @_strict_option
+@click.option(
+    "--memory-limit",
+    help="What DuckDB may hold while reading the registry before it spills to disk (such as 4GB; "
+    "default: 80%% of the machine's memory).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def snapshot(
     registry_path: Path,
@@ -179,6 +184,7 @@ def snapshot(
     agents: str,
     granularity: str,
     strict: bool,
+    memory_limit: str | None,
     as_json: bool,
 ) -> None:
     """Compile an immutable, content-addressed snapshot of the registry as of a date."""
@@ -189,7 +195,10 @@ def snapshot(
     progress = Progress()  # one line on a terminal's standard error; nothing in pipes or CI
     progress.update(f"snapshot: compiling as of {options.as_of}")
     try:  # written beside --out, swapped in when complete: never a half-written snapshot folder
-        with output_folder(out, force) as staging, Registry(registry_path, read_only=True) as registry:
+        with (
+            output_folder(out, force) as staging,
+            Registry(registry_path, read_only=True, memory_limit=memory_limit) as registry,
+        ):
             manifest = compile_snapshot(registry, options, staging)
     finally:
         progress.clear()

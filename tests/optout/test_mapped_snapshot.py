@@ -264,3 +264,20 @@ def test_hosts_whose_hashes_collide_are_told_apart_by_their_keys(tmp_path):
     assert found[1] is None
     assert found[2].host == second and found[2].rule.text == "Disallow: /private/"
     assert first_only.lookup(urls)[1:] == [None, None]  # the colliding host is not in this snapshot
+
+
+def test_a_memory_limit_bounds_duckdb_and_changes_no_byte(tmp_path, registry, capsys):
+    options = SnapshotOptions(date(2025, 1, 31), load_agent_list())
+    plain = compile_snapshot(registry, options, tmp_path / "plain")
+    path = str(registry.path)
+    registry.close()
+    with Registry(path, read_only=True, memory_limit="64MB") as limited:
+        (setting,) = limited.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert setting.endswith("MiB") and float(setting.split()[0]) <= 64, setting
+    args = ["optout", "snapshot", "--registry", path, "--as-of", "2025-01-31", "--out"]
+    assert run([*args, str(tmp_path / "limited"), "--memory-limit", "64MB"]) == 0
+    assert Snapshot(tmp_path / "limited").snapshot_id == plain["snapshot_id"]
+    capsys.readouterr()
+    assert run([*args, str(tmp_path / "refused"), "--memory-limit", "lots"]) != 0
+    assert "memory limit 'lots': expected a number and a unit, such as 512MB or 4GB" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
