@@ -56,14 +56,14 @@ def one_core(core: int) -> None:
     pa.set_io_thread_count(1)
 
 
-def compile_worker(registry_path: Path, out: Path) -> dict:
+def compile_worker(registry_path: Path, out: Path, workers: int = 1) -> dict:
     from apertus_compliance.optout.agents import load_agent_list
     from apertus_compliance.optout.registry import Registry
     from apertus_compliance.optout.snapshot import SnapshotOptions, compile_snapshot
 
     start = time.perf_counter()
     with Registry(registry_path, read_only=True) as registry:
-        manifest = compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list()), out)
+        manifest = compile_snapshot(registry, SnapshotOptions(date(2025, 1, 31), load_agent_list()), out, workers)
     return {
         "seconds": time.perf_counter() - start,
         "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -116,12 +116,12 @@ def two_workers(snapshot_folder: Path, urls_file: Path) -> list[dict]:
         return pool.starmap(lookup_worker, [(snapshot_folder, urls_file, core) for core in (0, 1)])
 
 
-def run(root: Path, hosts: int, url_count: int) -> list[tuple[str, str, str]]:
+def run(root: Path, hosts: int, url_count: int, compile_workers: int = 1) -> list[tuple[str, str, str]]:
     registry_path = root / "registry.duckdb"
     start = time.perf_counter()
     robots_corpus.write_registry(registry_path, hosts, datetime(2025, 1, 15))
     written = time.perf_counter() - start
-    compiled = in_fresh_process(compile_worker, registry_path, root / "snapshot")
+    compiled = in_fresh_process(compile_worker, registry_path, root / "snapshot", compile_workers)
     registry_path.unlink()
     counts = compiled["counts"]
     size = f"{hosts:,} hosts"
@@ -129,7 +129,7 @@ def run(root: Path, hosts: int, url_count: int) -> list[tuple[str, str, str]]:
         (size, "generate the registry (direct writer)", f"{written:.0f} s"),
         (
             size,
-            "compile snapshot",
+            f"compile snapshot ({compile_workers} parsing process{'es' if compile_workers > 1 else ''})",
             f"{compiled['seconds']:.0f} s ({hosts / compiled['seconds']:,.0f} hosts/s), peak {compiled['peak'] / 2**20:,.0f} MiB;"
             f" {counts['rules']:,} rules, {counts['rule_sets']:,} distinct rule sets, "
             f"{counts['reserving_hosts']:,} reserving hosts, {compiled['bytes'] / 2**30:.2f} GiB on disk",
@@ -185,6 +185,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[100_000, 10_000_000])
     parser.add_argument("--urls", type=int, default=300_000)
+    parser.add_argument(
+        "--compile-workers", type=int, default=1, help="processes that parse while one writes (compile_snapshot)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where to write (default: a temporary folder)")
     parser.add_argument(
         "--keep",
@@ -213,7 +216,7 @@ def main() -> None:
         else:
             root = Path(tempfile.mkdtemp(prefix=f"snapshot-{hosts}-", dir=args.workdir))
         try:
-            rows += run(root, hosts, args.urls)
+            rows += run(root, hosts, args.urls, args.compile_workers)
         finally:
             if args.keep:
                 (root / "registry.duckdb").unlink(missing_ok=True)  # run deletes it once compiled; not on failure

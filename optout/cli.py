@@ -175,6 +175,13 @@ _strict_option = click.option(
     help="What DuckDB may hold while reading the registry before it spills to disk (such as 4GB; "
     "default: 80%% of the machine's memory).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes that parse the observations while one writes (the same bytes for any number).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def snapshot(
     registry_path: Path,
@@ -185,6 +192,7 @@ def snapshot(
     granularity: str,
     strict: bool,
     memory_limit: str | None,
+    workers: int,
     as_json: bool,
 ) -> None:
     """Compile an immutable, content-addressed snapshot of the registry as of a date."""
@@ -199,7 +207,7 @@ def snapshot(
             output_folder(out, force) as staging,
             Registry(registry_path, read_only=True, memory_limit=memory_limit) as registry,
         ):
-            manifest = compile_snapshot(registry, options, staging)
+            manifest = compile_snapshot(registry, options, staging, workers)
     finally:
         progress.clear()
     if as_json:

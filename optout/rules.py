@@ -98,6 +98,11 @@ many URLs (snapshot lookups, a crawler's cached file) does, once.
 """
 
 
+def by_priority(rules: Sequence[Rule]) -> tuple[Rule, ...]:
+    """Rules with a pattern, highest priority first (``Rule.priority``; equal ones keep their order)."""
+    return tuple(sorted((r for r in rules if r.pattern), key=lambda r: r.priority, reverse=True))
+
+
 class CompiledRules:
     """Rules sorted by priority, so the first rule that matches a path is the one that decides.
 
@@ -110,7 +115,7 @@ class CompiledRules:
     __slots__ = ("rules", "_tests", "_match", "_paths")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.rules = tuple(sorted((r for r in rules if r.pattern), key=lambda r: r.priority, reverse=True))
+        self.rules = by_priority(rules)
         self._tests = tuple((*_pattern_test(rule.pattern), rule) for rule in self.rules)
         self._match: Callable[[str], re.Match | None] | None = None
         self._paths = 0

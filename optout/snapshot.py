@@ -17,9 +17,12 @@ observation before the as-of date says applies to documents of every crawl.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -44,7 +47,7 @@ from apertus_compliance.optout.mapped import FixedWriter, MappedText, TextWriter
 from apertus_compliance.optout.page_signals import signals_from_headers, signals_from_html
 from apertus_compliance.optout.registry import Registry, sha256_hex
 from apertus_compliance.optout.robots import RobotsTxt, parse_robots
-from apertus_compliance.optout.rules import CompiledRules, Rule, blocks_every_path, escape_pattern, url_path
+from apertus_compliance.optout.rules import Rule, blocks_every_path, by_priority, escape_pattern, url_path
 from apertus_compliance.optout.settings import GRANULARITIES
 from apertus_compliance.optout.tdmrep import TdmRepError, parse_tdmrep
 
@@ -67,31 +70,34 @@ class SnapshotOptions:
             raise ValueError(f"granularity {self.granularity!r}: expected one of {', '.join(GRANULARITIES)}")
 
 
-def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) -> dict:
+def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path, workers: int = 1) -> dict:
     """Write the snapshot of ``registry`` for ``options`` into ``out``; returns its manifest.
 
     Observations stream from DuckDB host by host and rules are written as they are made, so
-    memory follows one host and the index, not the whole registry. ``out`` must be new or empty:
-    files of another snapshot left in it would be read as part of this one (``folders.output_folder``
-    replaces a folder safely).
+    memory follows one host and the index, not the whole registry. With ``workers`` > 1, batches
+    of observations are parsed into rule rows by that many processes while this one writes; the
+    rows come back in the registry's order, so the bytes are the same for any number of workers.
+    ``out`` must be new or empty: files of another snapshot left in it would be read as part of
+    this one (``folders.output_folder`` replaces a folder safely).
     """
-    tokens = options.agent_list.tokens
-    parse = lru_cache(maxsize=10_000)(parse_robots)  # many hosts serve byte-identical robots.txt files
     out = Path(out)
     check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     writer = _RuleWriter(out)
     statuses: Counter[str] = Counter()
     host, host_rows = None, []
-    with pq.ParquetWriter(out / "observations.parquet", registry.observations_schema(), compression="zstd") as seen:
-        for batch in registry.current(options.as_of):
+    with (
+        pq.ParquetWriter(out / "observations.parquet", registry.observations_schema(), compression="zstd") as seen,
+        _row_maker(options, workers) as rows_of,
+    ):
+        for batch, observations in rows_of(registry.current(options.as_of)):
             seen.write_table(pa.Table.from_batches([batch]).drop_columns(["evidence"]).cast(seen.schema))
-            for observation in batch.to_pylist():
-                statuses[f"{observation['kind']}:{observation['status']}"] += 1
-                if observation["host"] != host:
+            for observed_host, status, rows in observations:
+                statuses[status] += 1
+                if observed_host != host:
                     writer.add_host(host_rows, options.granularity)
-                    host, host_rows = observation["host"], []
-                host_rows.extend(_reservation_rows(observation, options, tokens, parse))
+                    host, host_rows = observed_host, []
+                host_rows.extend(dict(zip(_ROW_FIELDS, row, strict=True)) for row in rows)
     writer.add_host(host_rows, options.granularity)
     settings = {
         "as_of": options.as_of.isoformat(),
@@ -105,6 +111,46 @@ def compile_snapshot(registry: Registry, options: SnapshotOptions, out: Path) ->
         "strict": options.strict,
     }
     return _write_manifest(out, settings, statuses, *writer.finish())
+
+
+@contextmanager
+def _row_maker(options: SnapshotOptions, workers: int) -> Iterator[Callable]:
+    """A function from record batches of observations to (batch, [(host, kind:status, rule rows as
+    tuples)]) in the same order: made here, or by ``workers`` processes, a few batches ahead."""
+    if workers <= 1:
+        yield lambda batches: ((batch, _batch_rows(batch, options)) for batch in batches)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+
+        def rows_of(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, list]]:
+            pending: deque = deque()
+            for batch in batches:
+                pending.append((batch, pool.submit(_batch_rows, batch, options)))
+                if len(pending) > 2 * workers:  # bounded: the registry is read no faster than parsed
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+
+        yield rows_of
+
+
+def _batch_rows(batch: pa.RecordBatch, options: SnapshotOptions) -> list[tuple[str, str, list[tuple]]]:
+    """Each observation of ``batch``: its host, ``kind:status`` and the rule rows it gives."""
+    tokens = options.agent_list.tokens
+    return [
+        (
+            observation["host"],
+            f"{observation['kind']}:{observation['status']}",
+            [tuple(row.values()) for row in _reservation_rows(observation, options, tokens, _parse_cached)],
+        )
+        for observation in batch.to_pylist()
+    ]
+
+
+_parse_cached = lru_cache(maxsize=10_000)(parse_robots)
+"""Per process: many hosts serve byte-identical robots.txt files."""
 
 
 def migrate_snapshot(old: Path, out: Path) -> dict:
@@ -274,7 +320,25 @@ def _robots_rows(observation: dict, robots: RobotsTxt, tokens: tuple[str, ...]) 
                 yield _row(observation, signal, ",".join(directive.agents), rule)
 
 
+_ROW_FIELDS = (
+    "scope",
+    "host",
+    "signal",
+    "agents",
+    "pattern",
+    "allow",
+    "exact",
+    "line",
+    "text",
+    "observed_at",
+    "source",
+    "evidence_sha256",
+    "status",
+)
+
+
 def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "host") -> dict:
+    """One rule row, its fields in ``_ROW_FIELDS`` order."""
     return {
         "scope": scope,
         "host": observation["host"],
@@ -484,15 +548,15 @@ def ruleset_rules(rules: list[Rule]) -> tuple | None:
     """A rule set as lookups match it, or None when it reserves no path: (the rule, by priority
     from 0, that reserves every path or -1; then per rule in priority order its kind, its row in
     its group, its pattern and the bytes of its literal start). See ``RULE_KINDS``."""
-    compiled = CompiledRules(rules)
-    if all(rule.allow for rule in compiled.rules):
+    ordered = by_priority(rules)
+    if all(rule.allow for rule in ordered):
         return None
     offsets: dict[Rule, int] = {}
     for offset, rule in enumerate(rules):
         offsets.setdefault(rule, offset)
     whole = blocks_every_path(rules)
     kinds, patterns, literals = [], [], []
-    for rule in compiled.rules:
+    for rule in ordered:
         anchored = rule.pattern.endswith("$")
         body = rule.pattern[:-1] if anchored else rule.pattern
         literal, *pieces = body.split("*")
@@ -505,9 +569,9 @@ def ruleset_rules(rules: list[Rule]) -> tuple | None:
         patterns.append(pattern)
         literals.append(len(literal.encode("utf-8", "surrogatepass")))
     return (
-        -1 if whole is None else compiled.rules.index(whole),
+        -1 if whole is None else ordered.index(whole),
         "".join(kinds),
-        tuple(offsets[rule] for rule in compiled.rules),
+        tuple(offsets[rule] for rule in ordered),
         tuple(patterns),
         tuple(literals),
     )
