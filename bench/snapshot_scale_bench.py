@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def lookup_worker(snapshot_folder: Path, urls_file: Path, core: int) -> dict:
 
 
 def in_fresh_process(function, *args) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
+    """``function(*args)`` in a fresh process, which may start processes of its own (the compile's)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def two_workers(snapshot_folder: Path, urls_file: Path) -> list[dict]:

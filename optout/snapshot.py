@@ -143,7 +143,10 @@ def _batch_rows(batch: pa.RecordBatch, options: SnapshotOptions) -> list[tuple[s
         (
             observation["host"],
             f"{observation['kind']}:{observation['status']}",
-            [tuple(row.values()) for row in _reservation_rows(observation, options, tokens, _parse_cached)],
+            [
+                tuple(row[name] for name in _ROW_FIELDS)
+                for row in _reservation_rows(observation, options, tokens, _parse_cached)
+            ],
         )
         for observation in batch.to_pylist()
     ]
@@ -331,10 +334,11 @@ _ROW_FIELDS = (
     "line",
     "text",
     "observed_at",
-    "source",
     "evidence_sha256",
+    "source",
     "status",
 )
+"""The fields of a rule row (``_row``); rows cross processes as tuples in this order."""
 
 
 def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "host") -> dict:
@@ -350,8 +354,8 @@ def _row(observation: dict, signal: str, agents: str, rule: Rule, scope: str = "
         "line": rule.line,
         "text": rule.text,
         "observed_at": observation["observed_at"],
-        "source": observation["source"],
         "evidence_sha256": observation["evidence_sha256"],
+        "source": observation["source"],
         "status": observation["status"],
     }
 
@@ -660,17 +664,5 @@ def _row_order(row: dict) -> tuple:
     return tuple(row[name] if name != "line" else (row["line"] or 0) for name in _ROW_ORDER)
 
 
-_ROW_ORDER = (
-    "scope",
-    "host",
-    "signal",
-    "agents",
-    "pattern",
-    "allow",
-    "exact",
-    "line",
-    "text",
-    "observed_at",
-    "evidence_sha256",
-)
+_ROW_ORDER = _ROW_FIELDS[: _ROW_FIELDS.index("evidence_sha256") + 1]
 """Rule rows are stored in this order, so each group's rows are contiguous and the file is reproducible."""

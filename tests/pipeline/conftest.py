@@ -154,3 +154,25 @@ def planted_filter(folder: Path, action: str, victim: str) -> tuple[dict, Path]:
     marker = folder / f"{action}.marker"
     args = {"marker": str(marker), "victim": victim, "action": action}
     return {"id": f"{action}-once", "step": "planted.PlantedOnce", "args": args}, marker
+
+
+@pytest.fixture
+def start_ray():
+    """``start_ray(plugins=None)``: a local Ray session of 2 CPUs for this test (``plugins`` on its
+    workers' path), shut down after the test if the test has not."""
+    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
+
+    def start(plugins: Path | None = None):
+        env = {QUIET_ENV: "1"} | ({"PYTHONPATH": str(plugins)} if plugins else {})
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=256 * 1024 * 1024,
+            log_to_driver=False,
+            runtime_env={"env_vars": env},
+        )
+        return ray
+
+    yield start
+    if ray.is_initialized():
+        ray.shutdown()

@@ -13,7 +13,6 @@ from apertus_compliance.pipeline.lock import compare_locks, conservation_errors
 from apertus_compliance.pipeline.rebuild import IncompleteStage, rebuild
 from apertus_compliance.pipeline.recipe import load_recipe
 from apertus_compliance.pipeline.source_tasks import LocalSourcesExecutor, SourceStage
-from apertus_compliance.pipeline.steps import QUIET_ENV
 
 FILES = {"a": 1, "b": 2, "c": 3}
 """Three sources with different task counts (one task per file)."""
@@ -151,19 +150,14 @@ def test_a_failed_task_of_one_source_stops_the_run_and_the_rerun_resumes_it(kit,
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_on_ray_an_incomplete_task_is_named_by_source_and_rank_and_the_rerun_resumes(kit, hashes, monkeypatch):
+def test_on_ray_an_incomplete_task_is_named_by_source_and_rank_and_the_rerun_resumes(
+    kit, hashes, monkeypatch, start_ray
+):
     """Ray gives up on a task whose pipeline raised (it would fail again): the stage stops with
     ``IncompleteStage`` naming the source and its rank; the rerun runs only that task."""
-    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
     failing, marker = plant_failure(kit, monkeypatch)
     recipe = three_sources(kit, **failing)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=256 * 1024 * 1024,
-        log_to_driver=False,
-        runtime_env={"env_vars": {QUIET_ENV: "1", "PYTHONPATH": str(kit.root / "plugins")}},
-    )
+    ray = start_ray(kit.root / "plugins")
     try:
         with pytest.raises(IncompleteStage, match=r"filtering: 1 of 6 task\(s\) did not complete \(b rank 1, logs in "):
             rebuild(load_recipe(recipe), kit.root / "ray", workers=2, executor="ray", echo=lambda message: None)

@@ -43,16 +43,8 @@ def run_cli(*arguments: str, env: dict | None = None, user: str | None = None) -
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_path, hashes):
-    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
-
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=256 * 1024 * 1024,
-        log_to_driver=False,
-        runtime_env={"env_vars": {QUIET_ENV: "1"}},
-    )
+def test_ray_with_two_workers_writes_the_local_executors_bytes(sample_run, tmp_path, hashes, start_ray):
+    ray = start_ray()
     workers = session_workers()
     workers.peak_memory.clear()
     try:
@@ -112,23 +104,16 @@ def test_a_worker_killed_mid_run_stops_with_an_error_and_the_rerun_resumes(kit, 
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_a_ray_worker_killed_mid_task_is_replaced_and_the_task_run_again(kit, hashes, monkeypatch):
+def test_a_ray_worker_killed_mid_task_is_replaced_and_the_task_run_again(kit, hashes, monkeypatch, start_ray):
     """A long-lived worker dying takes its task with it; a new worker runs the task again, the other
     tasks are not repeated, and the bytes are those of an undisturbed local run."""
-    ray = pytest.importorskip("ray", reason="needs the scale extra (ray): pip install -e '.[scale]'")
     rows = kit.web_rows(900, seed=6)
     for part in range(3):
         kit.write_parquet(f"part-{part}.parquet", rows[part::3])
     kill_filter, killed = kit.planted_filter("kill", "doc-00004")
     monkeypatch.syspath_prepend(str(kit.root / "plugins"))
     recipe = kit.write_recipe([web_source(filters=[kill_filter])])
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=256 * 1024 * 1024,
-        log_to_driver=False,
-        runtime_env={"env_vars": {QUIET_ENV: "1", "PYTHONPATH": str(kit.root / "plugins")}},
-    )
+    ray = start_ray(kit.root / "plugins")
     workers = session_workers()
     workers.peak_memory.clear()
     try:
