@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -37,6 +38,22 @@ def _run_documents(
         click.echo(f"wrote {path}")
 
 
+_inventory_option = click.option(
+    "--inventory",
+    "inventory_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Training inventory (YAML): the provider, the models and every stage with its runs and datasets.",
+)
+
+
+def _out_options(command: Callable) -> Callable:
+    """``--out`` and ``--force``, as every document command takes them."""
+    command = click.option("--force", is_flag=True, help="Replace documents that exist (refused otherwise).")(command)
+    return click.option(
+        "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder."
+    )(command)
+
+
 def _command(name: str, which: tuple[str, ...], summary: str) -> click.Command:
     @click.command(name, help=summary)
     @click.option(
@@ -52,14 +69,8 @@ def _command(name: str, which: tuple[str, ...], summary: str) -> click.Command:
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help="Provider and model description (YAML), for the runs given with --run.",
     )
-    @click.option(
-        "--inventory",
-        "inventory_file",
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="Training inventory (YAML): the provider, the models and every stage with its runs and datasets.",
-    )
-    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-    @click.option("--force", is_flag=True, help="Replace documents that exist (refused otherwise).")
+    @_inventory_option
+    @_out_options
     def command(
         run_dirs: tuple[Path, ...], provider_file: Path | None, inventory_file: Path | None, out: Path, force: bool
     ) -> None:
@@ -91,12 +102,7 @@ def _stage_runs(values: tuple[str, ...]) -> dict[str, Path]:
 
 
 @manifest.command("eu-summary")
-@click.option(
-    "--inventory",
-    "inventory_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Training inventory (YAML): the provider, the models and every stage with its datasets and runs.",
-)
+@_inventory_option
 @click.option(
     "--run",
     "run_values",
@@ -110,8 +116,7 @@ def _stage_runs(values: tuple[str, ...]) -> dict[str, Path]:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Provider file (YAML), for the runs given with --run (a one-stage inventory).",
 )
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--force", is_flag=True, help="Replace documents that exist (refused otherwise).")
+@_out_options
 def eu_summary_command(
     inventory_file: Path | None, run_values: tuple[str, ...], provider_file: Path | None, out: Path, force: bool
 ) -> None:
